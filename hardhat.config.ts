@@ -13,12 +13,12 @@ export default defineConfig({
       default: {
         version: "0.8.30",
         path: soljson,
-        settings: { optimizer: { enabled: true, runs: 1000 }, evmVersion: "cancun", viaIR: false },
+        settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun", viaIR: false },
       },
       production: {
         version: "0.8.30",
         path: soljson,
-        settings: { optimizer: { enabled: true, runs: 1000 }, evmVersion: "cancun", viaIR: false },
+        settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun", viaIR: false },
       },
     },
   },

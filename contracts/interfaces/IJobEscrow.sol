@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {ISlashWindowSource} from "./ISlashWindowSource.sol";
+
+/// @title IJobEscrow
+/// @notice Job escrow and lifecycle. A requester submits a job and its fee (price x redundancy) is escrowed;
+/// k distinct operators are drawn stake-weighted at submission. At k = 1 the operator posts its result hash
+/// directly; at k > 1 operators commit to keccak256(escrow, chainid, jobId, operator, resultHash, salt) and
+/// reveal once every slot has committed. Agreeing results become final after a challenge window; a
+/// disagreement or a challenge puts the job in dispute (resolved by the DISPUTER role, or refunded once the
+/// dispute window passes). Every state has a deadline and anyone can move a stale job on with `poke`.
+/// Every escrowed coin is either paid out at finalization or refundable to the payer: there is no other exit.
+interface IJobEscrow is ISlashWindowSource {
+    enum Status {
+        None,
+        Assigned, // k = 1: waiting for the result; k > 1: waiting for commitments
+        Revealing, // k > 1: every slot committed, waiting for reveals
+        Proposed, // results agree; challenge window open until phaseEnd
+        Disputed, // results disagree, or a challenge was opened; resolution due by phaseEnd
+        Finalized, // paid out
+        Refunded // requester refunded in full
+    }
+
+    enum PayMode {
+        Deposit, // paid by transfer, permit or prepaid deposit; refunds go to the requester's deposit
+        Allowance // paid from the compute-credit allowance pool; refunds go back to the pool
+    }
+
+    enum RefundReason {
+        DeadlinePassed, // a slot could not be filled again before the job's deadline
+        NoReveals, // every operator missed the reveal
+        DisputeUnresolved, // the dispute window passed without a resolution
+        NoValidResult // the dispute found no operator result correct
+    }
+
+    enum DisputeReason {
+        Disagreement,
+        Challenge
+    }
+
+    /// @notice Where missed-step penalties go.
+    enum SlashDestination {
+        Treasury,
+        Burn,
+        Caller // the keeper who called `poke`
+    }
+
+    struct SubmitParams {
+        bytes32 modelId;
+        uint8 redundancy; // 0 = the model's default
+        uint80 maxFee; // the most the requester pays in total (price x redundancy)
+        uint32 deadline; // the latest time a result may be proposed
+        bytes input; // inline canonical input (exclusive with inputURI)
+        string inputURI; // input by reference ...
+        bytes32 inputHash; // ... and its sha256
+    }
+
+    struct Params {
+        uint32 commitWindow; // time an assigned operator has to take up its slot (commit, or post at k = 1)
+        uint32 revealWindow; // k > 1: time to reveal once everyone committed
+        uint32 challengeWindow; // time anyone can challenge an agreed result
+        uint32 disputeWindow; // time a dispute has to resolve before the job is refunded
+        uint32 maxJobDuration; // latest allowed deadline, from submission
+        uint32 maxInputBytes; // inline input bound
+        uint16 treasuryBps;
+        uint16 stakersBps;
+        uint16 maxRoyaltyBps; // cap on any model owner's royalty
+        SlashDestination missSlashTo;
+        uint80 minPrice; // per slot: covers the operators' gas, against spam of cheap jobs
+        uint96 collateral; // staking-token collateral locked per slot
+        uint96 missPenalty; // slashed from the collateral of an operator that misses a step
+        address treasury;
+    }
+
+    struct JobView {
+        address requester;
+        bytes32 modelId;
+        Status status;
+        PayMode payMode;
+        uint8 redundancy;
+        uint80 price; // per slot
+        uint32 deadline;
+        uint32 phaseEnd;
+        address[] operators;
+        bytes32[] slotHashes; // commitment, then revealed result hash, per slot
+        uint8 commitMask;
+        uint8 revealMask;
+        uint8 missedMask;
+        bytes32 result; // agreed (or dispute-resolved) result hash, 0 while none
+    }
+
+    event JobSubmitted(
+        uint256 indexed jobId,
+        address indexed requester,
+        bytes32 indexed modelId,
+        uint8 redundancy,
+        uint256 fee,
+        uint32 deadline,
+        PayMode payMode,
+        bytes32 inputHash,
+        bytes input,
+        string inputURI
+    );
+    event OperatorsAssigned(uint256 indexed jobId, uint8[] slots, address[] operators, uint32 phaseEnd);
+    event ResultCommitted(uint256 indexed jobId, uint8 slot, address indexed operator);
+    event RevealPhaseStarted(uint256 indexed jobId, uint32 phaseEnd);
+    event ResultRevealed(uint256 indexed jobId, uint8 slot, address indexed operator, bytes32 resultHash);
+    event ResultProposed(uint256 indexed jobId, bytes32 resultHash, uint32 challengeEnd);
+    event JobDisputed(uint256 indexed jobId, DisputeReason reason, uint32 resolveBy);
+    event SlotMissed(uint256 indexed jobId, uint8 slot, address indexed operator, Status phase, uint256 penalty);
+    event JobFinalized(
+        uint256 indexed jobId,
+        bytes32 resultHash,
+        uint8 paidOperators,
+        uint256 fee,
+        uint256 refunded,
+        uint256 royalty,
+        uint256 treasury,
+        uint256 stakers,
+        uint256 perOperator
+    );
+    event JobRefunded(uint256 indexed jobId, address indexed payer, uint256 amount, RefundReason reason);
+    event Deposited(address indexed account, address indexed from, uint256 amount);
+    event DepositWithdrawn(address indexed account, address indexed to, uint256 amount);
+    event EarningsWithdrawn(address indexed account, address indexed to, uint256 amount);
+    event TreasuryWithdrawn(address indexed treasury, uint256 amount);
+    event StakerRewardsDistributed(uint256 amount);
+    event ParamsSet(Params params);
+    event CreditsPoolSet(address pool);
+
+    error JobEscrowUnknownJob(uint256 jobId);
+    error JobEscrowModelInactive(bytes32 modelId);
+    error JobEscrowInvalidRedundancy(uint8 redundancy, uint8 max);
+    error JobEscrowPriceBelowMinimum(bytes32 modelId, uint80 price, uint80 minPrice);
+    error JobEscrowFeeAboveMax(uint256 fee, uint256 maxFee);
+    error JobEscrowEmptyInput();
+    error JobEscrowAmbiguousInput();
+    error JobEscrowInputTooLarge(uint256 size, uint256 max);
+    error JobEscrowMissingInputHash();
+    error JobEscrowDeadlineTooSoon(uint32 deadline, uint256 earliest);
+    error JobEscrowDeadlineTooLate(uint32 deadline, uint256 latest);
+    error JobEscrowWrongStatus(uint256 jobId, Status status);
+    error JobEscrowNotAssigned(uint256 jobId, uint256 slot, address caller);
+    error JobEscrowWindowClosed(uint256 jobId, uint32 phaseEnd, uint256 nowTs);
+    error JobEscrowWindowOpen(uint256 jobId, uint32 phaseEnd, uint256 nowTs);
+    error JobEscrowAlreadyCommitted(uint256 jobId, uint256 slot);
+    error JobEscrowAlreadyRevealed(uint256 jobId, uint256 slot);
+    error JobEscrowNoCommitPhase(uint256 jobId);
+    error JobEscrowUseCommitReveal(uint256 jobId);
+    error JobEscrowCommitmentMismatch(uint256 jobId, uint256 slot);
+    error JobEscrowZeroHash();
+    error JobEscrowInsufficientDeposit(address account, uint256 balance, uint256 needed);
+    error JobEscrowTransferMismatch(uint256 expected, uint256 received);
+    error JobEscrowZeroAmount();
+    error JobEscrowNothingToWithdraw(address account);
+    error JobEscrowNoCreditsPool();
+    error JobEscrowParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
+
+    // ---------------------------------------------------------------- requesters
+
+    /// @notice Submits a job paid by transferFrom (approve the fee token first). Returns the job id.
+    function submitJob(SubmitParams calldata params) external returns (uint256 jobId);
+
+    /// @notice Submits a job paid with an EIP-2612 permit for `permitValue` (>= the fee).
+    function submitJobWithPermit(
+        SubmitParams calldata params,
+        uint256 permitValue,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 jobId);
+
+    /// @notice Submits a job paid from the caller's prepaid deposit.
+    function submitJobFromDeposit(SubmitParams calldata params) external returns (uint256 jobId);
+
+    /// @notice Submits a job for `requester` paid from the compute-credit allowance pool (the caller, which
+    /// must hold the CREDITS role, transfers the fee).
+    function submitJobFor(address requester, SubmitParams calldata params) external returns (uint256 jobId);
+
+    function deposit(uint256 amount) external;
+
+    function depositFor(address account, uint256 amount) external;
+
+    /// @notice Withdraws from the caller's deposit (which also receives refunds). Never paused.
+    function withdrawDeposit(uint256 amount, address to) external;
+
+    // ---------------------------------------------------------------- operators
+
+    /// @notice k > 1: commits to a result for `slot`.
+    function commit(uint256 jobId, uint8 slot, bytes32 commitment) external;
+
+    /// @notice k > 1: reveals the committed result hash and salt.
+    function reveal(uint256 jobId, uint8 slot, bytes32 resultHash, bytes32 salt) external;
+
+    /// @notice k = 1: posts the result hash directly (nobody else holds the job, so nobody can copy it).
+    function submitResult(uint256 jobId, bytes32 resultHash) external;
+
+    /// @notice Withdraws the caller's earnings (operators, model owners). Never paused.
+    function withdrawEarnings(address to) external returns (uint256 amount);
+
+    // ---------------------------------------------------------------- anyone
+
+    /// @notice Pays out a job whose challenge window has passed.
+    function finalize(uint256 jobId) external;
+
+    /// @notice Finalizes every job in `jobIds` that is ready, skipping the others. Returns how many settled.
+    function finalizeMany(uint256[] calldata jobIds) external returns (uint256 settled);
+
+    /// @notice Moves a stale job on: slashes and replaces operators that missed a step, refunds the requester
+    /// when the deadline no longer allows a retry, finalizes a job past its challenge window, refunds a dispute
+    /// past its window.
+    function poke(uint256 jobId) external;
+
+    function withdrawTreasury() external returns (uint256 amount);
+
+    function distributeStakerRewards() external returns (uint256 amount);
+
+    // ---------------------------------------------------------------- disputes (DISPUTER role)
+
+    /// @notice Opens a dispute on a proposed result within its challenge window.
+    function openDispute(uint256 jobId) external;
+
+    /// @notice Settles a disputed job: pays the operators whose revealed result equals `correctResult`, or
+    /// refunds the requester when it is zero (no result was right). Slashing is the caller's job.
+    function resolveDispute(uint256 jobId, bytes32 correctResult) external;
+
+    // ---------------------------------------------------------------- views
+
+    function getJob(uint256 jobId) external view returns (JobView memory);
+
+    function jobStatus(uint256 jobId) external view returns (Status);
+
+    function params() external view returns (Params memory);
+
+    function jobCount() external view returns (uint256);
+
+    function depositOf(address account) external view returns (uint256);
+
+    function earningsOf(address account) external view returns (uint256);
+
+    function treasuryAccrued() external view returns (uint256);
+
+    function stakerRewardsAccrued() external view returns (uint256);
+
+    /// @notice The commitment an operator posts for `resultHash` with `salt`.
+    function commitmentOf(uint256 jobId, address operator, bytes32 resultHash, bytes32 salt)
+        external
+        view
+        returns (bytes32);
+}
