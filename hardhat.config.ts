@@ -9,6 +9,11 @@ const soljson = require.resolve("solc/soljson.js");
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthersPlugin],
   solidity: {
+    // Deployments use these OpenZeppelin contracts directly, so they need artifacts too.
+    npmFilesToBuild: [
+      "@openzeppelin/contracts/access/manager/AccessManager.sol",
+      "@openzeppelin/contracts/token/ERC20/IERC20.sol",
+    ],
     profiles: {
       default: {
         version: "0.8.30",

@@ -1,0 +1,53 @@
+import { readFileSync } from "node:fs";
+import { Interface } from "ethers";
+
+/**
+ * AccessManager roles of the Veil protocol. ADMIN_ROLE (0) is OpenZeppelin's; it should sit behind a timelock
+ * or multisig on a real network (see README, "Deploying to an EVM chain").
+ */
+export const ROLES = {
+  GOVERNOR: 1n, // parameters and pauses
+  PROTOCOL: 2n, // staking: assign, release, slash, notifyRewards (only the protocol's own contracts)
+  DISPUTER: 3n, // escrow: openDispute, resolveDispute (the dispute manager)
+  CREDITS: 4n, // escrow: submitJobFor (the compute-credit pool)
+} as const;
+
+/** Which restricted functions each role may call, per contract name. */
+export const RESTRICTED: Record<string, Record<string, bigint>> = {
+  ModelRegistry: { setPaused: ROLES.GOVERNOR },
+  NodeStaking: {
+    setPaused: ROLES.GOVERNOR,
+    setMinStake: ROLES.GOVERNOR,
+    setUnbondingPeriod: ROLES.GOVERNOR,
+    setSlashWindowSource: ROLES.GOVERNOR,
+    assign: ROLES.PROTOCOL,
+    release: ROLES.PROTOCOL,
+    slash: ROLES.PROTOCOL,
+    notifyRewards: ROLES.PROTOCOL,
+  },
+  JobEscrow: {
+    setParams: ROLES.GOVERNOR,
+    setCreditsPool: ROLES.GOVERNOR,
+    setPaused: ROLES.GOVERNOR,
+    openDispute: ROLES.DISPUTER,
+    resolveDispute: ROLES.DISPUTER,
+    submitJobFor: ROLES.CREDITS,
+  },
+};
+
+function artifactAbi(contract: string): Interface {
+  const url = new URL(`../../artifacts/contracts/${contract}.sol/${contract}.json`, import.meta.url);
+  return new Interface(JSON.parse(readFileSync(url, "utf8")).abi);
+}
+
+/** Selectors grouped by role for one contract, read from its compiled ABI (never typed by hand). */
+export function selectorsByRole(contract: string): Map<bigint, string[]> {
+  const iface = artifactAbi(contract);
+  const byRole = new Map<bigint, string[]>();
+  for (const [fn, role] of Object.entries(RESTRICTED[contract] ?? {})) {
+    const fragment = iface.getFunction(fn);
+    if (!fragment) throw new Error(`${contract}.${fn} is not in the compiled ABI`);
+    byRole.set(role, [...(byRole.get(role) ?? []), fragment.selector]);
+  }
+  return byRole;
+}

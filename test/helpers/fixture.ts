@@ -1,0 +1,96 @@
+import type { NetworkConnection } from "hardhat/types/network";
+import { randomBytes } from "node:crypto";
+import VeilLocal from "../../ignition/modules/VeilLocal.js";
+import { DEFAULTS } from "../../ignition/modules/Veil.js";
+
+export const E18 = 10n ** 18n;
+export const USDC = 10n ** 6n;
+export const PRICE = 50_000n; // 0.05 mUSDC per slot
+export const STAKE = 5_000n * E18;
+export const P = DEFAULTS.escrowParams;
+
+export type Connection = NetworkConnection<"l1">;
+
+export const STATUS = { None: 0n, Assigned: 1n, Revealing: 2n, Proposed: 3n, Disputed: 4n, Finalized: 5n, Refunded: 6n };
+
+export function modelParams(overrides: Record<string, unknown> = {}) {
+  return {
+    price: PRICE,
+    royaltyBps: 1_000,
+    redundancy: 1,
+    comparator: 0,
+    precision: 0,
+    metadataURI: "ipfs://model",
+    profile: { opset: 17, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true },
+    ...overrides,
+  };
+}
+
+export function randomId(): string {
+  return "0x" + randomBytes(32).toString("hex");
+}
+
+/** Deploys the whole suite through the Ignition module that deployments use, with `operators` staked on one model. */
+export async function deployVeil(connection: Connection, operators = 5) {
+  const { ethers, ignition } = connection;
+  const signers = await ethers.getSigners();
+  const [admin, requester, modelOwner, treasury, outsider] = signers;
+  const ops = signers.slice(5, 5 + operators);
+  const d = await ignition.deploy(VeilLocal, { parameters: { VeilLocal: { treasury: treasury.address } } });
+  const usdc = await ethers.getContractAt("MockUSDC", await d.feeToken.getAddress());
+  const veil = await ethers.getContractAt("VeilToken", await d.veil.getAddress());
+  const registry = await ethers.getContractAt("ModelRegistry", await d.registry.getAddress());
+  const staking = await ethers.getContractAt("NodeStaking", await d.staking.getAddress());
+  const escrow = await ethers.getContractAt("JobEscrow", await d.escrow.getAddress());
+  const manager = await ethers.getContractAt("AccessManager", await d.manager.getAddress());
+
+  const modelId = randomId();
+  await registry.connect(modelOwner).registerModel(modelId, modelParams());
+  for (const [i, op] of ops.entries()) {
+    await veil.transfer(op.address, STAKE * 2n);
+    await veil.connect(op).approve(await staking.getAddress(), ethers.MaxUint256);
+    await staking.connect(op).register(`http://127.0.0.1:${9000 + i}`, ethers.ZeroHash);
+    await staking.connect(op).stake(STAKE);
+    await staking.connect(op).joinModel(modelId);
+  }
+  await usdc.mint(requester.address, 1_000n * USDC);
+  await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256);
+  return { admin, requester, modelOwner, treasury, outsider, ops, signers, usdc, veil, registry, staking, escrow, manager, modelId };
+}
+
+export type Veil = Awaited<ReturnType<typeof deployVeil>>;
+
+export async function now(connection: Connection): Promise<bigint> {
+  const block = await connection.ethers.provider.getBlock("latest");
+  return BigInt(block!.timestamp);
+}
+
+export async function jobParams(connection: Connection, v: Veil, overrides: Record<string, unknown> = {}) {
+  const t = await now(connection);
+  return {
+    modelId: v.modelId,
+    redundancy: 1,
+    maxFee: PRICE * 7n,
+    deadline: t + 3_600n,
+    input: "0x" + "ab".repeat(64),
+    inputURI: "",
+    inputHash: connection.ethers.ZeroHash,
+    ...overrides,
+  };
+}
+
+/** Submits a job and returns its id and assigned operators (as signers). */
+export async function submit(connection: Connection, v: Veil, overrides: Record<string, unknown> = {}, mode: "transfer" | "deposit" = "transfer") {
+  const p = await jobParams(connection, v, overrides);
+  const tx = mode === "transfer" ? await v.escrow.connect(v.requester).submitJob(p) : await v.escrow.connect(v.requester).submitJobFromDeposit(p);
+  const receipt = await tx.wait();
+  const ev = receipt!.logs.map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "OperatorsAssigned");
+  const jobId = ev!.args.jobId as bigint;
+  const addrs = ev!.args.operators as string[];
+  const signers = addrs.map((a) => v.ops.find((o) => o.address === a)!);
+  return { jobId, operators: signers, receipt: receipt! };
+}
+
+export function salt(): string {
+  return randomId();
+}
