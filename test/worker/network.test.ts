@@ -1,0 +1,90 @@
+import { expect } from "chai";
+import { network } from "hardhat";
+import { custom, type Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
+import { nullLogger } from "../../worker/src/internal/log.js";
+import { buildMlpModel } from "../../worker/src/models/generate.js";
+import { encodeTensors, resultHash, decodeTensors, readInvalidInput } from "../../sdk/src/tensor.js";
+import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
+
+const connection = await network.create();
+const { ethers, networkHelpers } = connection;
+const MNEMONIC = "test test test test test test test test test test test junk";
+
+describe("three workers on an in-process chain (generated MLP)", function () {
+  this.timeout(120_000);
+  let v: Veil;
+  let workers: CreatedWorker[] = [];
+  const mlp = buildMlpModel({ seed: 7 });
+
+  before(async () => {
+    v = await deployVeil(connection, 3);
+    await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 1 }));
+    const escrow = (await v.escrow.getAddress()) as Hex;
+    const addresses = {
+      jobEscrow: escrow,
+      nodeStaking: (await v.staking.getAddress()) as Hex,
+      modelRegistry: (await v.registry.getAddress()) as Hex,
+    };
+    const transport = custom(connection.provider as never);
+    for (const op of v.ops) {
+      const index = (await ethers.getSigners()).findIndex((s) => s.address === op.address);
+      const account = mnemonicToAccount(MNEMONIC, { addressIndex: index });
+      expect(account.address).to.equal(op.address);
+      const w = await createWorker({ transport, account, addresses, dataDir: ":memory:", models: [{ bytes: mlp.bytes }], logger: nullLogger(), startBlock: 0n });
+      await w.worker.start();
+      workers.push(w);
+    }
+  });
+  after(async () => {
+    for (const w of workers) await w.close();
+  });
+
+  async function tickAll(rounds = 4) {
+    for (let i = 0; i < rounds; i++) {
+      for (const w of workers) {
+        await w.worker.tick();
+        await w.worker.settle();
+      }
+    }
+  }
+
+  async function submit(input: Uint8Array, redundancy: number) {
+    const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const tx = await v.escrow.connect(v.requester).submitJob({
+      modelId: mlp.modelId, redundancy, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x" + Buffer.from(input).toString("hex"), inputURI: "", inputHash: ethers.ZeroHash,
+    });
+    const receipt = await tx.wait();
+    const ev = receipt!.logs.map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "JobSubmitted");
+    return ev!.args.jobId as bigint;
+  }
+
+  it("serves k=1 and k=3 jobs with real ONNX Runtime, agreeing on the result hash, then finalizes", async () => {
+    const x = new Float32Array(16).map((_, i) => i / 16 - 0.5);
+    const input = encodeTensors({ x: { type: "float32", dims: [1, 16], data: x } });
+    const j1 = await submit(input, 1);
+    const j3 = await submit(input, 3);
+    await tickAll();
+    for (const id of [j1, j3]) expect(await v.escrow.jobStatus(id)).to.equal(STATUS.Proposed);
+    const job = await v.escrow.getJob(j3);
+    // Every operator computed the same bytes: the result served by any worker hashes to the on-chain result.
+    const rec = workers[0]!.store.getJob({ chainId: 31337, jobId: j3, slot: job.operators.findIndex((o: string) => o === workers[0]!.worker.address) });
+    const bytes = workers[0]!.store.getBlob(rec!.resultBlob!)!;
+    expect(resultHash(decodeTensors(bytes), { kind: "exact" })).to.equal(job.result);
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    await tickAll(2);
+    for (const id of [j1, j3]) expect(await v.escrow.jobStatus(id)).to.equal(STATUS.Finalized);
+  });
+
+  it("answers a malformed input with the deterministic invalid-input result, agreed by all", async () => {
+    const bad = encodeTensors({ x: { type: "float32", dims: [1, 3], data: new Float32Array(3) } });
+    const id = await submit(bad, 3);
+    await tickAll();
+    expect(await v.escrow.jobStatus(id)).to.equal(STATUS.Proposed);
+    const job = await v.escrow.getJob(id);
+    const w = workers.find((w) => job.operators.includes(w.worker.address))!;
+    const rec = w.store.getJob({ chainId: 31337, jobId: id, slot: job.operators.indexOf(w.worker.address) })!;
+    expect(readInvalidInput(decodeTensors(w.store.getBlob(rec.resultBlob!)!))).to.match(/^invalid_input:shape:x/);
+  });
+});

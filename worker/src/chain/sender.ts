@@ -1,0 +1,286 @@
+/**
+ * One transaction queue per signer: simulate, sign locally, persist the intent (with the raw signed bytes) before
+ * broadcasting, then wait for the receipt, bumping fees by at least `bumpPercent` when a transaction is stuck.
+ * Reverts are never retried; transport errors are retried with backoff. After a crash, `reconcile()` settles every
+ * persisted intent against the chain (receipt found -> confirmed/reverted; raw bytes -> re-broadcast, same hash).
+ */
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  encodeFunctionData,
+  keccak256,
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+  type WalletClient,
+  type Transport,
+} from "viem";
+import type { Logger } from "../internal/log.js";
+import type { WorkerMetrics } from "../internal/metrics.js";
+import { classifyRpcError, sleep, withRetry } from "../internal/retry.js";
+import type { JobKey, TxKind, WorkerStore } from "../store.js";
+
+export class TxRevertedError extends Error {
+  override name = "TxRevertedError";
+  constructor(
+    readonly kind: TxKind,
+    readonly reason: string,
+    readonly errorName?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${kind} transaction would revert: ${reason}`, options);
+  }
+}
+
+export interface SendRequest {
+  kind: TxKind;
+  job?: JobKey;
+  address: Address;
+  abi: Abi;
+  functionName: string;
+  args: readonly unknown[];
+}
+
+export interface TxSenderOptions {
+  publicClient: PublicClient<Transport, Chain | undefined>;
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  store: WorkerStore;
+  chainId: number;
+  logger: Logger;
+  metrics?: WorkerMetrics;
+  /** Minimum fee bump for a replacement, in percent (nodes require >= 10, Chainlink uses 20). */
+  bumpPercent?: number;
+  /** How long to wait for a receipt before bumping. */
+  txTimeoutMs?: number;
+  maxBumps?: number;
+  signal?: AbortSignal;
+}
+
+export class TxSender {
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextNonce: number | undefined;
+  private readonly o: Required<Omit<TxSenderOptions, "metrics" | "signal">> & Pick<TxSenderOptions, "metrics" | "signal">;
+
+  constructor(options: TxSenderOptions) {
+    this.o = { bumpPercent: 20, txTimeoutMs: 30_000, maxBumps: 5, ...options };
+    if (this.o.bumpPercent < 10) throw new Error(`gas bump must be at least 10%, got ${this.o.bumpPercent}`);
+  }
+
+  get address(): Address {
+    return this.o.walletClient.account.address;
+  }
+
+  /** Simulates `req`; throws TxRevertedError (never retried) if it would revert. */
+  async simulate(req: SendRequest): Promise<void> {
+    try {
+      await withRetry(
+        () =>
+          this.o.publicClient.simulateContract({
+            account: this.o.walletClient.account,
+            address: req.address,
+            abi: req.abi,
+            functionName: req.functionName,
+            args: req.args,
+          } as never),
+        { retries: 4, baseMs: 200, maxMs: 3_000, shouldRetry: (e) => !isRevert(e), signal: this.o.signal },
+      );
+    } catch (err) {
+      if (isRevert(err)) {
+        const { reason, errorName } = revertReason(err);
+        throw new TxRevertedError(req.kind, reason, errorName, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Queues `req` behind this signer's other transactions; resolves with the mined receipt. */
+  send(req: SendRequest): Promise<TransactionReceipt> {
+    const run = this.queue.then(() => this.sendNow(req));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sendNow(req: SendRequest): Promise<TransactionReceipt> {
+    const { publicClient, walletClient, store, chainId, logger } = this.o;
+    await this.simulate(req);
+    const data = encodeFunctionData({ abi: req.abi, functionName: req.functionName, args: req.args } as never);
+    const account = walletClient.account;
+    const nonce = await this.takeNonce();
+    let fees = await this.fees();
+    const gas = await withRetry(
+      () => publicClient.estimateGas({ account, to: req.address, data }),
+      { retries: 4, baseMs: 200, maxMs: 3_000, shouldRetry: (e) => !isRevert(e), signal: this.o.signal },
+    ).catch((err) => {
+      this.releaseNonce(nonce);
+      if (isRevert(err)) throw new TxRevertedError(req.kind, revertReason(err).reason, revertReason(err).errorName, { cause: err });
+      throw err;
+    });
+    const gasLimit = (gas * 12n) / 10n + 10_000n;
+
+    for (let attempt = 1; ; attempt++) {
+      const request = await walletClient.prepareTransactionRequest({
+        account,
+        to: req.address,
+        data,
+        nonce,
+        gas: gasLimit,
+        maxFeePerGas: fees.maxFeePerGas,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+        chain: walletClient.chain ?? null,
+      } as never);
+      const raw = await walletClient.signTransaction(request as never);
+      const txHash = keccak256(raw);
+      // Persist before broadcasting: a crash from here on is reconciled from the stored raw bytes.
+      const intent = store.recordTxIntent({
+        chainId,
+        kind: req.kind,
+        job: req.job,
+        from: account.address as Hex,
+        nonce,
+        to: req.address as Hex,
+        calldataHash: keccak256(data),
+        gasLimit,
+        maxFeePerGas: fees.maxFeePerGas,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+        attempt,
+        txHash,
+        rawTx: raw,
+      });
+      try {
+        await withRetry(() => publicClient.sendRawTransaction({ serializedTransaction: raw }), {
+          retries: 5,
+          baseMs: 250,
+          maxMs: 5_000,
+          shouldRetry: (e) => classifyRpcError(e).retryable && !isKnownTx(e),
+          signal: this.o.signal,
+        }).catch((e) => {
+          if (!isKnownTx(e)) throw e;
+        });
+        store.markTxSent(intent.id, txHash);
+      } catch (err) {
+        const kind = classifyRpcError(err).kind;
+        store.markTxFailed(intent.id, String((err as Error).message ?? err).slice(0, 500));
+        this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "failed" });
+        if (kind === "nonce") this.nextNonce = undefined; // resync from the chain next time
+        else this.releaseNonce(nonce);
+        throw err;
+      }
+      try {
+        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs });
+        if (receipt.status === "success") {
+          store.markTxConfirmed(intent.id, receipt.blockNumber);
+          this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "confirmed" });
+        } else {
+          store.markTxReverted(intent.id, receipt.blockNumber, "reverted on chain");
+          this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "reverted" });
+          throw new TxRevertedError(req.kind, "reverted on chain");
+        }
+        return receipt;
+      } catch (err) {
+        if (err instanceof TxRevertedError) throw err;
+        if (attempt > this.o.maxBumps) throw err;
+        // Stuck: replace with the same nonce and fees raised by at least bumpPercent.
+        const bump = (v: bigint) => (v * BigInt(100 + this.o.bumpPercent) + 99n) / 100n;
+        const latest = await this.fees();
+        fees = {
+          maxFeePerGas: max(bump(fees.maxFeePerGas), latest.maxFeePerGas),
+          maxPriorityFeePerGas: max(bump(fees.maxPriorityFeePerGas), latest.maxPriorityFeePerGas),
+        };
+        store.markTxReplaced(intent.id);
+        logger.warn("transaction not mined in time, bumping fees", { kind: req.kind, txHash, nonce, attempt });
+      }
+    }
+  }
+
+  /**
+   * Settles intents left by a crash: a mined one is marked confirmed or reverted; one never seen is re-broadcast
+   * from its raw bytes (same hash, so it can never land twice). Returns how many were settled.
+   */
+  async reconcile(): Promise<number> {
+    const { publicClient, store, chainId, logger } = this.o;
+    let settled = 0;
+    for (const tx of store.unfinishedTxs({ chainId, from: this.address as Hex })) {
+      if (!tx.txHash) {
+        store.markTxFailed(tx.id, "no hash recorded before the crash");
+        continue;
+      }
+      const receipt = await publicClient.getTransactionReceipt({ hash: tx.txHash }).catch(() => undefined);
+      if (receipt) {
+        if (receipt.status === "success") store.markTxConfirmed(tx.id, receipt.blockNumber);
+        else store.markTxReverted(tx.id, receipt.blockNumber, "reverted on chain");
+        settled++;
+        continue;
+      }
+      const onChainNonce = await publicClient.getTransactionCount({ address: this.address, blockTag: "latest" });
+      if (onChainNonce > tx.nonce) {
+        store.markTxReplaced(tx.id); // another transaction consumed the nonce
+        settled++;
+        continue;
+      }
+      if (tx.rawTx) {
+        await publicClient.sendRawTransaction({ serializedTransaction: tx.rawTx }).catch((e) => {
+          if (!isKnownTx(e)) logger.warn("re-broadcast failed", { txHash: tx.txHash, error: String(e) });
+        });
+        const r = await publicClient.waitForTransactionReceipt({ hash: tx.txHash, timeout: this.o.txTimeoutMs }).catch(() => undefined);
+        if (r) {
+          if (r.status === "success") store.markTxConfirmed(tx.id, r.blockNumber);
+          else store.markTxReverted(tx.id, r.blockNumber, "reverted on chain");
+          settled++;
+        } else store.markTxFailed(tx.id, "not mined after re-broadcast");
+      } else store.markTxFailed(tx.id, "crashed before broadcast");
+    }
+    this.nextNonce = undefined;
+    return settled;
+  }
+
+  private async takeNonce(): Promise<number> {
+    if (this.nextNonce === undefined) {
+      this.nextNonce = await this.o.publicClient.getTransactionCount({ address: this.address, blockTag: "pending" });
+    }
+    return this.nextNonce++;
+  }
+
+  private releaseNonce(nonce: number) {
+    if (this.nextNonce === nonce + 1) this.nextNonce = nonce;
+    else this.nextNonce = undefined;
+  }
+
+  private async fees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
+    const f = await withRetry(() => this.o.publicClient.estimateFeesPerGas(), { retries: 4, baseMs: 200, maxMs: 3_000, signal: this.o.signal });
+    return { maxFeePerGas: f.maxFeePerGas!, maxPriorityFeePerGas: f.maxPriorityFeePerGas! };
+  }
+}
+
+function max(a: bigint, b: bigint) {
+  return a > b ? a : b;
+}
+
+export function isRevert(err: unknown): boolean {
+  if (err instanceof TxRevertedError) return true;
+  if (err instanceof BaseError) {
+    if (err.walk((e) => e instanceof ContractFunctionRevertedError)) return true;
+  }
+  return classifyRpcError(err).kind === "revert";
+}
+
+function isKnownTx(err: unknown): boolean {
+  return /already known|known transaction|already imported/i.test(String((err as Error)?.message ?? err));
+}
+
+export function revertReason(err: unknown): { reason: string; errorName?: string } {
+  if (err instanceof BaseError) {
+    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
+    if (revert?.data?.errorName) {
+      const args = (revert.data.args ?? []).map((a) => String(a)).join(", ");
+      return { reason: `${revert.data.errorName}(${args})`, errorName: revert.data.errorName };
+    }
+    return { reason: err.shortMessage };
+  }
+  return { reason: String((err as Error)?.message ?? err) };
+}
+
+export { sleep };

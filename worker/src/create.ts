@@ -1,0 +1,93 @@
+/**
+ * Wiring for one worker: viem clients on a transport (HTTP RPCs with failover, or an in-process EIP-1193
+ * provider), the SQLite store, the ONNX Runtime engine, logs and metrics. `runWorker` (main.ts) and the demo
+ * both build workers here, so the daemon and the embedded network run the same code.
+ */
+import path from "node:path";
+import {
+  createPublicClient,
+  createWalletClient,
+  type Account,
+  type Chain,
+  type Transport,
+} from "viem";
+import { createInferenceEngine, type InferenceEngineOptions } from "./inference/engine.js";
+import { createLogger, type Logger } from "./internal/log.js";
+import { createMetrics, type WorkerMetrics } from "./internal/metrics.js";
+import { openStore, JOB_STATES } from "./store.js";
+import { VeilWorker, type VeilWorkerAddresses, type WorkerModel } from "./worker.js";
+
+export interface CreateWorkerOptions {
+  transport: Transport;
+  chain?: Chain;
+  account: Account;
+  addresses: VeilWorkerAddresses;
+  /** Directory for the SQLite state (one file per operator and chain), or ":memory:". */
+  dataDir: string;
+  models: WorkerModel[];
+  logger?: Logger;
+  metrics?: WorkerMetrics;
+  engine?: InferenceEngineOptions;
+  confirmations?: number;
+  pollIntervalMs?: number;
+  maxConcurrency?: number;
+  gasBumpPercent?: number;
+  txTimeoutMs?: number;
+  startBlock?: bigint;
+  autoFinalize?: boolean;
+  tamperOutputs?: boolean;
+}
+
+export async function createWorker(o: CreateWorkerOptions) {
+  const publicClient = createPublicClient({ transport: o.transport, chain: o.chain, pollingInterval: 250 });
+  const walletClient = createWalletClient({ transport: o.transport, chain: o.chain, account: o.account });
+  const chainId = await publicClient.getChainId();
+  const logger = (o.logger ?? createLogger()).child({ operator: o.account.address, chainId });
+  const storePath =
+    o.dataDir === ":memory:" ? ":memory:" : path.join(o.dataDir, `worker-${chainId}-${o.account.address.toLowerCase()}.sqlite`);
+  const store = openStore({ path: storePath });
+  const metrics =
+    o.metrics ??
+    createMetrics({
+      jobStates: JOB_STATES,
+      jobsInState: () => store.countByState(chainId),
+      defaultLabels: { operator: o.account.address.toLowerCase(), chain_id: String(chainId) },
+    });
+  const engine = await createInferenceEngine(o.engine);
+  const worker = new VeilWorker(chainId, {
+    publicClient: publicClient as never,
+    walletClient: walletClient as never,
+    addresses: o.addresses,
+    store,
+    engine,
+    logger,
+    metrics,
+    models: o.models,
+    confirmations: o.confirmations,
+    pollIntervalMs: o.pollIntervalMs,
+    maxConcurrency: o.maxConcurrency,
+    gasBumpPercent: o.gasBumpPercent,
+    txTimeoutMs: o.txTimeoutMs,
+    startBlock: o.startBlock,
+    autoFinalize: o.autoFinalize,
+    tamperOutputs: o.tamperOutputs,
+  } as never);
+  return {
+    worker,
+    store,
+    engine,
+    metrics,
+    logger,
+    publicClient,
+    walletClient,
+    chainId,
+    /** Stops the worker, then releases the engine and the store. */
+    async close() {
+      await worker.stop();
+      await engine.close();
+      store.close();
+    },
+  };
+}
+
+export type CreatedWorker = Awaited<ReturnType<typeof createWorker>>;

@@ -1,0 +1,649 @@
+/**
+ * The Veil inference worker: follows the escrow's events, takes the jobs assigned to its operator, runs the model
+ * with ONNX Runtime, and commits/reveals (or, at k = 1, posts) the result hash; results are served over HTTP.
+ *
+ * Crash safety: every job is a persisted state machine (store.ts) and every transaction intent is persisted with
+ * its signed bytes before broadcast (chain/sender.ts). After a restart the worker first settles persisted intents
+ * against the chain, then re-reads each active job's on-chain state before doing anything, so a commit or reveal
+ * that already landed is never sent twice and an interrupted job resumes where it stopped.
+ */
+import { readFile } from "node:fs/promises";
+import {
+  decodeEventLog,
+  encodeAbiParameters,
+  keccak256,
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type Log,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
+import { jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "../../sdk/src/generated/abis.js";
+import {
+  decodeTensors,
+  encodeTensors,
+  invalidInputResult,
+  resultHash as hashResult,
+  sha256Hex,
+  type Comparator,
+  type TensorMap,
+} from "../../sdk/src/tensor.js";
+import type { InferenceEngine } from "./inference/engine.js";
+import { GRAPH_OPTIMIZATION_LEVELS, type RuntimeProfile } from "./inference/profile.js";
+import type { Logger } from "./internal/log.js";
+import type { WorkerMetrics } from "./internal/metrics.js";
+import { withRetry, sleep } from "./internal/retry.js";
+import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
+import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
+
+/** On-chain job status (IJobEscrow.Status). */
+export const JobStatus = { None: 0, Assigned: 1, Revealing: 2, Proposed: 3, Disputed: 4, Finalized: 5, Refunded: 6 } as const;
+
+export interface VeilWorkerAddresses {
+  jobEscrow: Address;
+  nodeStaking: Address;
+  modelRegistry: Address;
+}
+
+export interface WorkerModel {
+  /** The ONNX file; its sha256 must be a registered model id. */
+  path?: string;
+  bytes?: Uint8Array;
+  /** Micro-batch this model's jobs (only for models whose outputs are batch-exact). */
+  batching?: boolean;
+}
+
+export interface VeilWorkerOptions {
+  publicClient: PublicClient<Transport, Chain | undefined>;
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  addresses: VeilWorkerAddresses;
+  store: WorkerStore;
+  engine: InferenceEngine;
+  logger: Logger;
+  metrics?: WorkerMetrics;
+  models: WorkerModel[];
+  /** Blocks an event must be buried under before the worker acts on it (reorg safety). */
+  confirmations?: number;
+  pollIntervalMs?: number;
+  /** First block to scan when the store has no cursor (default: the current head minus 1,000). */
+  startBlock?: bigint;
+  maxLogRange?: bigint;
+  /** Jobs advanced in parallel. */
+  maxConcurrency?: number;
+  gasBumpPercent?: number;
+  txTimeoutMs?: number;
+  /** Call finalize on own jobs whose challenge window has passed (gets operators paid sooner). */
+  autoFinalize?: boolean;
+  /** Adversarial testing only: alter outputs before hashing (a dishonest operator). */
+  tamperOutputs?: boolean;
+  /** Fetches inputs given by URI (default: global fetch). */
+  fetchInput?: (uri: string) => Promise<Uint8Array>;
+}
+
+interface ModelInfo {
+  modelId: Hex;
+  comparator: Comparator;
+}
+
+const CURSOR_STREAM = "escrow";
+
+export class VeilWorker {
+  readonly address: Address;
+  readonly chainId: number;
+  private readonly o: Required<Omit<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput">> &
+    Pick<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput">;
+  private readonly sender: TxSender;
+  private readonly models = new Map<Hex, ModelInfo>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private lastHead = 0n;
+
+  constructor(chainId: number, options: VeilWorkerOptions) {
+    this.o = {
+      confirmations: 0,
+      pollIntervalMs: 500,
+      maxLogRange: 2_000n,
+      maxConcurrency: 8,
+      gasBumpPercent: 20,
+      txTimeoutMs: 30_000,
+      autoFinalize: true,
+      tamperOutputs: false,
+      ...definedOnly(options),
+    } as typeof this.o;
+    this.chainId = chainId;
+    this.address = options.walletClient.account.address;
+    this.sender = new TxSender({
+      publicClient: options.publicClient,
+      walletClient: options.walletClient,
+      store: options.store,
+      chainId,
+      logger: options.logger,
+      metrics: options.metrics,
+      bumpPercent: this.o.gasBumpPercent,
+      txTimeoutMs: this.o.txTimeoutMs,
+      signal: this.abort.signal,
+    });
+  }
+
+  get log(): Logger {
+    return this.o.logger;
+  }
+
+  /** Settles crashed transactions, verifies and loads every model, then follows the chain until `stop()`. */
+  async start(): Promise<void> {
+    const settled = await this.sender.reconcile();
+    if (settled) this.log.info("reconciled transactions left by a previous run", { settled });
+    await this.checkOperator();
+    for (const m of this.o.models) await this.loadModel(m);
+    this.loop = this.run();
+  }
+
+  /** Stops taking jobs, lets in-flight steps finish (their state is persisted either way), and returns. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.loop?.catch(() => undefined);
+    await Promise.allSettled(this.inFlight.values());
+    this.abort.abort(new Error("worker stopped"));
+  }
+
+  /** Model ids this worker serves. */
+  servedModels(): Hex[] {
+    return [...this.models.keys()];
+  }
+
+  /** Health facts for the HTTP endpoint. */
+  health() {
+    return { chainId: this.chainId, operator: this.address, headBlock: this.lastHead, models: this.servedModels() };
+  }
+
+  private async checkOperator() {
+    const op = await this.o.publicClient.readContract({
+      address: this.o.addresses.nodeStaking,
+      abi: nodeStakingAbi,
+      functionName: "operator",
+      args: [this.address],
+    });
+    if (!op.registered) throw new Error(`operator ${this.address} is not registered: run \`veil node register\` first`);
+    if (!op.eligible) this.log.warn("operator stake is below the minimum: no jobs will be assigned", { stake: op.stake });
+  }
+
+  private async loadModel(m: WorkerModel) {
+    const bytes = m.bytes ?? new Uint8Array(await readFile(m.path!));
+    const modelId = sha256Hex(bytes) as Hex;
+    let model;
+    try {
+      model = await this.o.publicClient.readContract({
+        address: this.o.addresses.modelRegistry,
+        abi: modelRegistryAbi,
+        functionName: "getModel",
+        args: [modelId],
+      });
+    } catch (err) {
+      throw new Error(
+        `model file ${m.path ?? "(bytes)"} has sha256 ${modelId}, which is not a registered model id: refusing to serve it`,
+        { cause: err },
+      );
+    }
+    const profile: RuntimeProfile = {
+      opset: model.profile.opset,
+      ortVersion: model.profile.ortVersion,
+      executionProvider: model.profile.executionProvider,
+      graphOptimizationLevel: GRAPH_OPTIMIZATION_LEVELS[model.profile.graphOptimizationLevel] ?? "all",
+      sequential: model.profile.sequential,
+    };
+    await this.o.engine.loadModel(modelId, bytes, profile, { batching: m.batching ?? false });
+    const comparator: Comparator = model.comparator === 0 ? { kind: "exact" } : { kind: "rounded", precision: model.precision };
+    this.models.set(modelId, { modelId, comparator });
+    const serving = await this.o.publicClient.readContract({
+      address: this.o.addresses.nodeStaking,
+      abi: nodeStakingAbi,
+      functionName: "isServing",
+      args: [this.address, modelId],
+    });
+    if (!serving) {
+      await this.sender.send({ kind: "other", address: this.o.addresses.nodeStaking, abi: nodeStakingAbi, functionName: "joinModel", args: [modelId] });
+    }
+    this.log.info("serving model", { modelId, comparator: comparator.kind, path: m.path });
+  }
+
+  private async run() {
+    while (!this.stopped) {
+      try {
+        await this.tick();
+      } catch (err) {
+        this.o.metrics?.rpcErrorsTotal.inc({ method: "tick", kind: "error" });
+        this.log.warn("tick failed; retrying", { error: String((err as Error)?.message ?? err) });
+      }
+      await sleep(this.o.pollIntervalMs, this.abort.signal).catch(() => undefined);
+    }
+  }
+
+  /** One pass: ingest confirmed events, then advance every active job. Exposed for tests. */
+  async tick(): Promise<void> {
+    await this.ingest();
+    const active = this.o.store.activeJobs({ chainId: this.chainId });
+    for (const job of active) {
+      const key = keyString(job);
+      if (this.inFlight.has(key) || this.inFlight.size >= this.o.maxConcurrency || this.stopped) continue;
+      const p = this.advance(job)
+        .catch((err) => this.onJobError(job, err))
+        .finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, p);
+    }
+  }
+
+  /** Waits until every active job is idle (tests and the demo). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inFlight.values());
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private async ingest() {
+    const { publicClient, store } = this.o;
+    const head = await withRetry(() => publicClient.getBlockNumber({ cacheTime: 0 }), { retries: 3, baseMs: 200, signal: this.abort.signal });
+    this.lastHead = head;
+    this.o.metrics?.setChainHead(head);
+    const safe = head - BigInt(this.o.confirmations);
+    const cursor = store.getCursor(this.chainId, CURSOR_STREAM);
+    let from = cursor ? cursor.blockNumber + 1n : (this.o.startBlock ?? (head > 1_000n ? head - 1_000n : 0n));
+    while (from <= safe && !this.stopped) {
+      const to = from + this.o.maxLogRange - 1n < safe ? from + this.o.maxLogRange - 1n : safe;
+      const logs = await withRetry(
+        () => publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to }),
+        { retries: 3, baseMs: 200, signal: this.abort.signal },
+      );
+      const submitted = new Map<bigint, SubmittedJob>();
+      const decoded = logs.map((l) => decode(l)).filter((d): d is Decoded => d !== undefined);
+      for (const d of decoded) if (d.eventName === "JobSubmitted") submitted.set(d.args.jobId, toSubmitted(d.args));
+      // Fetch JobSubmitted for reassignments of older jobs before opening the SQLite transaction.
+      for (const d of decoded) {
+        if (d.eventName !== "OperatorsAssigned" || submitted.has(d.args.jobId)) continue;
+        if (!d.args.operators.some((o: Address) => sameAddress(o, this.address))) continue;
+        const s = await this.fetchSubmitted(d.args.jobId);
+        if (s) submitted.set(d.args.jobId, s);
+      }
+      store.withTransaction(() => {
+        for (const d of decoded) this.apply(d, submitted);
+        store.setCursor(this.chainId, CURSOR_STREAM, to);
+      });
+      from = to + 1n;
+    }
+  }
+
+  private apply(d: Decoded, submitted: Map<bigint, SubmittedJob>) {
+    const { store } = this.o;
+    const a = d.args;
+    switch (d.eventName) {
+      case "OperatorsAssigned": {
+        const s = submitted.get(a.jobId);
+        a.operators.forEach((op: Address, i: number) => {
+          const slot = Number(a.slots[i]);
+          const key = { chainId: this.chainId, jobId: a.jobId as bigint, slot };
+          const existing = store.getJob(key);
+          if (sameAddress(op, this.address)) {
+            if (!s) return;
+            if (existing && existing.state !== "reassigned") return; // replayed event
+            if (existing) return; // a slot taken away once is never taken back by the same operator
+            const inputBlob = s.input.length > 2 ? store.putBlob(hexBytes(s.input)) : undefined;
+            store.upsertAssigned({
+              ...key,
+              redundancy: s.redundancy,
+              modelId: s.modelId,
+              inputHash: s.inputHash,
+              inputUri: s.inputURI || undefined,
+              deadline: BigInt(s.deadline),
+              meta: { inputBlob, phaseEnd: Number(a.phaseEnd) },
+            });
+          } else if (existing && !isDone(existing.state)) {
+            store.transition(key, existing.state, "reassigned", { failReason: "slot reassigned after a missed deadline" });
+          }
+        });
+        break;
+      }
+      case "JobFinalized":
+        this.markAll(a.jobId, "finalized");
+        break;
+      case "JobRefunded":
+        this.markAll(a.jobId, "refunded");
+        break;
+      case "JobDisputed":
+        for (const job of this.jobsOf(a.jobId)) {
+          if (["committed", "reveal_pending", "revealed", "served"].includes(job.state)) store.transition(job, job.state, "disputed");
+        }
+        break;
+    }
+  }
+
+  private jobsOf(jobId: bigint): JobRecord[] {
+    const out: JobRecord[] = [];
+    for (let slot = 0; slot < 7; slot++) {
+      const j = this.o.store.getJob({ chainId: this.chainId, jobId, slot });
+      if (j) out.push(j);
+    }
+    return out;
+  }
+
+  private markAll(jobId: bigint, to: "finalized" | "refunded") {
+    for (const job of this.jobsOf(jobId)) if (!isDone(job.state)) this.o.store.transition(job, job.state, to);
+  }
+
+  private async fetchSubmitted(jobId: bigint): Promise<SubmittedJob | undefined> {
+    const logs = await this.o.publicClient.getContractEvents({
+      address: this.o.addresses.jobEscrow,
+      abi: jobEscrowAbi,
+      eventName: "JobSubmitted",
+      args: { jobId },
+      fromBlock: 0n,
+    });
+    const log = logs[0] as unknown as { args: Record<string, any> } | undefined;
+    return log ? toSubmitted(log.args) : undefined;
+  }
+
+  // ---------------------------------------------------------------- job state machine
+
+  private async advance(job: JobRecord): Promise<void> {
+    const chain = await this.chainJob(job.jobId);
+    const onChainOperator = chain.operators[job.slot];
+    if (!sameAddress(onChainOperator, this.address)) {
+      this.o.store.transition(job, job.state, "reassigned", { failReason: "slot no longer ours" });
+      return;
+    }
+    if (chain.status === JobStatus.Finalized) return void this.o.store.transition(job, job.state, "finalized");
+    if (chain.status === JobStatus.Refunded) return void this.o.store.transition(job, job.state, "refunded");
+    if (isMissed(chain, job.slot)) return void this.o.store.transition(job, job.state, "failed", { failReason: "missed a deadline" });
+
+    switch (job.state) {
+      case "assigned":
+        return this.fetchInput(job);
+      case "input_ready":
+        return this.infer(job);
+      case "inferred":
+      case "commit_pending":
+        if (chain.status !== JobStatus.Assigned) return this.failIfPast(job, chain);
+        return job.redundancy === 1 ? this.postResult(job, chain) : this.commit(job, chain);
+      case "committed":
+        if (chain.status === JobStatus.Revealing) return this.reveal(job, chain);
+        return;
+      case "reveal_pending":
+        if (job.redundancy === 1) return this.postResult(job, chain);
+        return this.reveal(job, chain);
+      case "revealed":
+        this.o.store.transition(job, "revealed", "served");
+        return;
+      case "served":
+      case "disputed":
+        return this.maybeFinalize(job, chain);
+    }
+  }
+
+  private async fetchInput(job: JobRecord) {
+    const { store } = this.o;
+    let blob = job.meta.inputBlob as Hex | undefined;
+    if (!blob && job.inputUri) {
+      const fetcher = this.o.fetchInput ?? defaultFetch;
+      const bytes = await fetcher(job.inputUri);
+      if (sha256Hex(bytes) !== job.inputHash) {
+        // The requester's reference does not match its on-chain hash: deterministic invalid-input result.
+        store.transition(job, "assigned", "input_ready", { meta: { inputMismatch: true } });
+        return;
+      }
+      blob = store.putBlob(bytes);
+    }
+    store.transition(job, "assigned", "input_ready", { inputBlob: blob });
+  }
+
+  private async infer(job: JobRecord) {
+    const { store, engine } = this.o;
+    const model = this.models.get(job.modelId!);
+    if (!model) {
+      store.transition(job, job.state, "failed", { failReason: `model ${job.modelId} is not served by this worker` });
+      return;
+    }
+    let outputs: TensorMap;
+    const blob = job.inputBlob ? store.getBlob(job.inputBlob) : undefined;
+    if (!blob || job.meta.inputMismatch) {
+      outputs = invalidInputResult("invalid_input:hash_mismatch");
+    } else {
+      let inputs: TensorMap | undefined;
+      try {
+        inputs = decodeTensors(blob);
+      } catch (err) {
+        outputs = invalidInputResult(`invalid_input:encoding:${(err as { code?: string }).code ?? "malformed"}`);
+      }
+      if (inputs) {
+        const started = performance.now();
+        const r = await engine.run(model.modelId, inputs);
+        this.o.metrics?.inferenceSeconds.observe({ model: model.modelId.slice(0, 10) }, (performance.now() - started) / 1000);
+        outputs = r.outputs;
+        if (this.o.tamperOutputs && !r.invalid) outputs = tamper(outputs);
+      }
+    }
+    const bytes = encodeTensors(outputs!);
+    const resultBlob = store.putBlob(bytes);
+    const resultHash = hashResult(outputs!, model.comparator) as Hex;
+    store.transition(job, "input_ready", "inferred", { resultBlob, resultHash });
+    this.log.debug("inferred", { jobId: job.jobId, slot: job.slot, resultHash });
+  }
+
+  /** k = 1: post the result hash directly. */
+  private async postResult(job: JobRecord, chain: ChainJob) {
+    const { store } = this.o;
+    if (chain.slotHashes[0] !== ZERO32) {
+      if (job.state !== "reveal_pending") store.transition(job, job.state, "reveal_pending");
+      store.transition(job, "reveal_pending", "revealed");
+      return;
+    }
+    if (job.state === "inferred") job = store.transition(job, "inferred", "reveal_pending");
+    await this.sender.send({
+      kind: "reveal",
+      job,
+      address: this.o.addresses.jobEscrow,
+      abi: jobEscrowAbi,
+      functionName: "submitResult",
+      args: [job.jobId, job.resultHash],
+    });
+    store.transition(job, "reveal_pending", "revealed");
+    this.log.info("result posted", { jobId: job.jobId, resultHash: job.resultHash });
+  }
+
+  private async commit(job: JobRecord, chain: ChainJob) {
+    const { store } = this.o;
+    if ((chain.commitMask >> job.slot) & 1) {
+      store.transition(job, job.state, job.state === "inferred" ? "commit_pending" : job.state);
+      store.transition(job, "commit_pending", "committed");
+      return;
+    }
+    if (job.state === "inferred") {
+      // The salt is persisted before the commitment is sent: a crash can never lose what a reveal needs.
+      const salt = randomSalt();
+      const commitment = this.commitment(job.jobId, job.resultHash!, salt);
+      job = store.transition(job, "inferred", "commit_pending", { salt, commitment });
+    }
+    await this.sender.send({
+      kind: "commit",
+      job,
+      address: this.o.addresses.jobEscrow,
+      abi: jobEscrowAbi,
+      functionName: "commit",
+      args: [job.jobId, job.slot, job.commitment],
+    });
+    store.transition(job, "commit_pending", "committed");
+    this.log.info("committed", { jobId: job.jobId, slot: job.slot });
+  }
+
+  private async reveal(job: JobRecord, chain: ChainJob) {
+    const { store } = this.o;
+    if ((chain.revealMask >> job.slot) & 1) {
+      if (job.state === "committed") job = store.transition(job, "committed", "reveal_pending");
+      store.transition(job, "reveal_pending", "revealed");
+      return;
+    }
+    if (job.state === "committed") job = store.transition(job, "committed", "reveal_pending");
+    await this.sender.send({
+      kind: "reveal",
+      job,
+      address: this.o.addresses.jobEscrow,
+      abi: jobEscrowAbi,
+      functionName: "reveal",
+      args: [job.jobId, job.slot, job.resultHash, job.salt],
+    });
+    store.transition(job, "reveal_pending", "revealed");
+    this.log.info("revealed", { jobId: job.jobId, slot: job.slot, resultHash: job.resultHash });
+  }
+
+  private async maybeFinalize(job: JobRecord, chain: ChainJob) {
+    if (!this.o.autoFinalize || chain.status !== JobStatus.Proposed) return;
+    const now = await this.o.publicClient.getBlock({ blockTag: "latest" });
+    if (now.timestamp <= BigInt(chain.phaseEnd)) return;
+    try {
+      await this.sender.send({ kind: "claim", job, address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "finalize", args: [job.jobId] });
+    } catch (err) {
+      if (!(err instanceof TxRevertedError)) throw err; // someone else finalized first: fine
+    }
+  }
+
+  private failIfPast(job: JobRecord, chain: ChainJob) {
+    // The chain moved past the step this slot was preparing (e.g. reassigned or refunded): stop working on it.
+    if (chain.status === JobStatus.Revealing && job.redundancy > 1 && (chain.commitMask >> job.slot) & 1) {
+      this.o.store.transition(job, job.state, "committed");
+    }
+  }
+
+  private onJobError(job: JobRecord, err: unknown) {
+    const { store } = this.o;
+    const current = store.getJob(job);
+    if (!current || isDone(current.state)) return;
+    if (err instanceof TxRevertedError || isRevert(err)) {
+      // A revert never succeeds by retrying: the window closed or the job moved on. Re-read on the next tick;
+      // if the chain says the slot missed its step, advance() marks it failed.
+      store.transition(current, current.state, current.state, { lastError: String((err as Error).message).slice(0, 300), incrementAttempts: true });
+      this.log.warn("transaction would revert", { jobId: job.jobId, slot: job.slot, error: (err as Error).message });
+      return;
+    }
+    store.transition(current, current.state, current.state, { lastError: String((err as Error)?.message ?? err).slice(0, 300), incrementAttempts: true });
+    this.log.warn("job step failed; will retry", { jobId: job.jobId, slot: job.slot, state: current.state, error: String((err as Error)?.message ?? err) });
+  }
+
+  private async chainJob(jobId: bigint): Promise<ChainJob> {
+    const j = await withRetry(
+      () => this.o.publicClient.readContract({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] }),
+      { retries: 3, baseMs: 200, signal: this.abort.signal, shouldRetry: (e) => !isRevert(e) },
+    );
+    return {
+      status: Number(j.status),
+      operators: j.operators as Address[],
+      slotHashes: j.slotHashes as Hex[],
+      commitMask: Number(j.commitMask),
+      revealMask: Number(j.revealMask),
+      missedMask: Number(j.missedMask),
+      phaseEnd: Number(j.phaseEnd),
+    };
+  }
+
+  private commitment(jobId: bigint, resultHash: Hex, salt: Hex): Hex {
+    return keccak256(
+      encodeAbiParameters(
+        [{ type: "address" }, { type: "uint256" }, { type: "uint256" }, { type: "address" }, { type: "bytes32" }, { type: "bytes32" }],
+        [this.o.addresses.jobEscrow, BigInt(this.chainId), jobId, this.address, resultHash, salt],
+      ),
+    );
+  }
+}
+
+// -------------------------------------------------------------------------------------------------------------
+
+interface ChainJob {
+  status: number;
+  operators: Address[];
+  slotHashes: Hex[];
+  commitMask: number;
+  revealMask: number;
+  missedMask: number;
+  phaseEnd: number;
+}
+
+interface SubmittedJob {
+  modelId: Hex;
+  redundancy: number;
+  deadline: number;
+  inputHash: Hex;
+  input: Hex;
+  inputURI: string;
+}
+
+type Decoded = { eventName: string; args: Record<string, any> };
+
+const ZERO32 = `0x${"0".repeat(64)}` as Hex;
+
+function decode(log: Log): Decoded | undefined {
+  try {
+    return decodeEventLog({ abi: jobEscrowAbi, data: log.data, topics: log.topics }) as unknown as Decoded;
+  } catch {
+    return undefined;
+  }
+}
+
+function toSubmitted(a: Record<string, any>): SubmittedJob {
+  return {
+    modelId: a.modelId,
+    redundancy: Number(a.redundancy),
+    deadline: Number(a.deadline),
+    inputHash: a.inputHash,
+    input: a.input,
+    inputURI: a.inputURI,
+  };
+}
+
+function isMissed(chain: ChainJob, slot: number) {
+  return ((chain.missedMask >> slot) & 1) === 1;
+}
+
+function isDone(state: JobState) {
+  return state === "finalized" || state === "refunded" || state === "reassigned" || state === "failed";
+}
+
+function keyString(k: JobKey) {
+  return `${k.chainId}:${k.jobId}:${k.slot}`;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function sameAddress(a: string | undefined, b: string | undefined) {
+  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
+}
+
+function hexBytes(hex: Hex): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex.slice(2), "hex"));
+}
+
+function randomSalt(): Hex {
+  return `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex")}` as Hex;
+}
+
+async function defaultFetch(uri: string): Promise<Uint8Array> {
+  const res = await fetch(uri, { signal: AbortSignal.timeout(15_000) });
+  if (!res.ok) throw new Error(`input fetch ${uri} failed with HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** A dishonest operator's output: every float nudged, so the hash differs under any comparator. */
+function tamper(outputs: TensorMap): TensorMap {
+  const out: TensorMap = {};
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.type === "float32" || t.type === "float64") {
+      const data = t.data.slice() as Float32Array;
+      for (let i = 0; i < data.length; i++) data[i] = data[i]! + 0.5;
+      out[name] = { ...t, data } as typeof t;
+    } else out[name] = t;
+  }
+  return out;
+}
