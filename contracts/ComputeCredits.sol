@@ -65,6 +65,10 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
         _setCurve(curve_);
         _setAllowancePerCredit(allowancePerCredit_);
         _setUnlockDelay(unlockDelay_);
+        // The escrow is the protocol's own immutable contract and only ever pulls from its caller
+        // (`submitJobFor` and `deposit` take from msg.sender), so a standing approval lets it take fees from the
+        // pool only when this contract submits a job: it saves an approve per job.
+        feeToken_.forceApprove(address(escrow_), type(uint256).max);
     }
 
     // ================================================================ governance
@@ -175,9 +179,7 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
         uint256 spentToday = _consume(holder, msg.sender, fee);
         uint256 pool = feeToken.balanceOf(address(this));
         require(pool >= fee, ComputeCreditsPoolInsufficient(fee, pool));
-        // The escrow pulls exactly `fee` (it prices the job from the same registry in this transaction), which
-        // spends this approval to zero.
-        feeToken.forceApprove(address(escrow), fee);
+        // The escrow pulls exactly `fee`: it prices the job from the same registry in this transaction.
         jobId = escrow.submitJobFor(msg.sender, params);
         emit AllowanceSpent(holder, msg.sender, jobId, fee, spentToday);
     }

@@ -33,6 +33,13 @@ export const RESTRICTED: Record<string, Record<string, bigint>> = {
     resolveDispute: ROLES.DISPUTER,
     submitJobFor: ROLES.CREDITS,
   },
+  DisputeManager: { setParams: ROLES.GOVERNOR },
+  ComputeCredits: {
+    setCurve: ROLES.GOVERNOR,
+    setAllowancePerCredit: ROLES.GOVERNOR,
+    setUnlockDelay: ROLES.GOVERNOR,
+    setPaused: ROLES.GOVERNOR,
+  },
 };
 
 function artifactAbi(contract: string): Interface {
