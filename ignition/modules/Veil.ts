@@ -1,6 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import type { IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
 import { ROLES, selectorsByRole } from "./roles.js";
+import { buildDisputes } from "./parts/disputes.js";
 import { buildCredits } from "./parts/credits.js";
 
 const DAY = 24n * 3600n;
@@ -81,11 +82,12 @@ export function buildVeil(m: IgnitionModuleBuilder, feeToken: any) {
   const governorGrant = grant(ROLES.GOVERNOR, deployer, "governor_deployer");
   m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] });
   const { credits } = buildCredits(m, { manager, veil, registry, escrow, feeToken, governorGrant });
+  const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury });
   // Hand governance to `admin` (a timelock or multisig on real networks) when it differs from the deployer.
   grant(ROLES.GOVERNOR, admin, "governor_admin");
   grant(0n, admin, "admin");
 
-  return { manager, veil, registry, staking, escrow, feeToken, credits };
+  return { manager, veil, registry, staking, escrow, feeToken, credits, disputeManager };
 }
 
 /** Real networks: the fee token is an existing ERC-20 given as the `feeToken` parameter. */

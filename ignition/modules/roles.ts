@@ -33,6 +33,7 @@ export const RESTRICTED: Record<string, Record<string, bigint>> = {
     resolveDispute: ROLES.DISPUTER,
     submitJobFor: ROLES.CREDITS,
   },
+  DisputeManager: { setParams: ROLES.GOVERNOR },
   ComputeCredits: {
     setCurve: ROLES.GOVERNOR,
     setAllowancePerCredit: ROLES.GOVERNOR,
