@@ -327,13 +327,20 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
         return uint256(price) * k;
     }
 
-    /// @dev Pro-rata share of the locked stake, rounded down (against the burner): never more than is locked,
-    /// and burning the whole supply returns all of it.
+    /// @dev The lesser of the pro-rata share of the locked stake and the curve's price of the top `credits`
+    /// (what minting them back would cost), both rounded down, against the burner. The pro-rata share bounds
+    /// it by what is locked; the curve bound means no mint-then-burn round trip gains, neither from other
+    /// mints' rounding nor from a curve lowered by governance. Burning the whole supply returns all that is
+    /// locked, so nothing is ever stranded.
     function _burnReturn(uint256 credits) private view returns (uint256) {
         uint256 supply = totalSupply();
         if (credits == 0 || supply == 0) return 0;
         if (credits >= supply) return _locked;
-        return Math.mulDiv(_locked, credits, supply);
+        uint256 proRata = Math.mulDiv(_locked, credits, supply);
+        CurveParams memory c = _curve;
+        // supply <= MAX_SUPPLY, so the curve's domain holds; the floor is the cost minus its round-up.
+        uint256 top = BondingCurve.mintCostFloor(supply - credits, credits, c.base, c.scale);
+        return Math.min(proRata, top);
     }
 
     function _setCurve(CurveParams memory c) private {

@@ -11,9 +11,11 @@ import {IJobEscrow} from "./IJobEscrow.sol";
 /// `base * (1 + s / scale)` (VEIL base units per 1e18 credits) over [s, s + n], rounded up. The VEIL stays
 /// locked in this contract: it backs no operator stake (NodeStaking holds its own stake).
 ///
-/// Burning: `burn(n)` destroys `n` credits at once and starts an unlock request for the pro-rata share of the
-/// VEIL locked behind the credits, `locked * n / supply` (rounded down), withdrawable after `unlockDelay`.
-/// A burn never returns more than is locked, and the last credit burned returns everything left.
+/// Burning: `burn(n)` destroys `n` credits at once and starts an unlock request, withdrawable after
+/// `unlockDelay`, for min(locked * n / supply, cost(supply - n, n)) VEIL, both rounded down: the pro-rata share
+/// of the VEIL locked, capped by what minting the same credits back would cost on the current curve (so a
+/// mint-then-burn round trip never gains). Burning the whole supply returns everything locked. A burn never
+/// returns more than is locked.
 ///
 /// Daily allowance: a holder may spend `startBalance * allowancePerCredit / 1e18` fee-token units per UTC day
 /// (00:00 to 00:00), where `startBalance` is its credit balance at 00:00 UTC (see AllowanceMath). Credits

@@ -26,6 +26,12 @@ library BondingCurve {
         return Math.mulDiv(area, base, 2 * scale * UNIT, Math.Rounding.Ceil);
     }
 
+    /// @notice The same integral rounded down: what burning the top `n` credits of `supply + n` may return at most.
+    function mintCostFloor(uint256 supply, uint256 n, uint256 base, uint256 scale) internal pure returns (uint256) {
+        uint256 area = n * (2 * scale + 2 * supply + n); // < 2^195, as above
+        return Math.mulDiv(area, base, 2 * scale * UNIT);
+    }
+
     /// @notice The marginal price (per 1e18 credits) at `supply`, rounded up like the cost.
     function spotPrice(uint256 supply, uint256 base, uint256 scale) internal pure returns (uint256) {
         return Math.mulDiv(base, scale + supply, scale, Math.Rounding.Ceil);
