@@ -292,7 +292,7 @@ describe("worker/inference", function () {
         expect(stats.batchedRuns).to.be.greaterThan(0);
         expect(stats.runs).to.be.lessThan(inputs.length);
         expect(stats.fallbackJobs).to.equal(0);
-        expect(stats).to.deep.include({ pending: 0, inFlight: 0 });
+        expect(stats).to.deep.include({ pending: 0, inFlight: 0, running: 0, queued: 0 });
         // each job owns its output memory
         const y0 = viaBatch[1]!.outputs["y"]!.data;
         expect(y0.byteOffset).to.equal(0);
@@ -402,6 +402,28 @@ describe("worker/inference", function () {
         expect(tensorsHash(decodeTensors(encodeTensors(r.outputs)))).to.equal(h);
       } finally {
         await Promise.all([e.close(), e2.close()]);
+      }
+    });
+  });
+
+  describe("concurrency", () => {
+    it("bounds the runs in flight and queues the rest", async () => {
+      const e = await createInferenceEngine({ maxConcurrency: 2 });
+      try {
+        await e.loadModel(mlp.modelId, mlp.bytes);
+        const jobs = Array.from({ length: 10 }, (_, i) => e.run(mlp.modelId, mlpInput(2, i)));
+        expect(e.stats()).to.deep.include({ running: 2, queued: 8, inFlight: 10 });
+        let maxRunning = 0;
+        const poll = setInterval(() => (maxRunning = Math.max(maxRunning, e.stats().running)), 0);
+        const results = await Promise.all(jobs);
+        clearInterval(poll);
+        expect(maxRunning).to.be.at.most(2);
+        expect(e.stats()).to.deep.include({ running: 0, queued: 0, inFlight: 0, runs: 10 });
+        for (let i = 0; i < 10; i++) {
+          expect(bytesHex(results[i]!.outputs)).to.equal(bytesHex((await engine.run(mlp.modelId, mlpInput(2, i))).outputs));
+        }
+      } finally {
+        await e.close();
       }
     });
   });

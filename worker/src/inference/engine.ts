@@ -70,7 +70,11 @@ export interface InferenceEngineOptions {
   cudaDeviceId?: number;
   /** Intra-op threads per session. Fixed (never "auto") so every run uses the same partitioning. Default 1. */
   intraOpNumThreads?: number;
-  /** Maximum session runs dispatched at once across the engine. Default 1. */
+  /**
+   * Maximum session runs dispatched at once across the engine. Default 4. onnxruntime-node runs execute one at a time
+   * on the JS thread anyway; a few in flight let them be scheduled back to back (1 costs ~35% throughput on tiny
+   * models), while the bound keeps a burst of jobs from materialising all its feeds at once.
+   */
   maxConcurrency?: number;
   /** Maximum total elements over a job's inputs (operator policy; exceeding it is a refusal). Default 2^24. */
   maxInputElements?: number;
@@ -85,9 +89,10 @@ export interface InferenceEngineOptions {
 export interface LoadModelOptions {
   /**
    * Micro-batching for this model. `false` (default): off. `true`: on, trusting that the model is batch-exact.
-   * `{ samples }`: on only if batched runs of these valid single-job inputs are bit-identical to unbatched runs.
+   * An object: on, with `maxRows` overriding the engine's `maxBatchRows` for this model, and, if `samples` are given,
+   * only if batched runs of these valid single-job inputs are bit-identical to unbatched runs.
    */
-  batching?: boolean | { samples: readonly TensorMap[] };
+  batching?: boolean | { samples?: readonly TensorMap[]; maxRows?: number };
 }
 
 export interface BatchVerification {
@@ -102,6 +107,8 @@ export interface BatchVerification {
 
 export interface BatchingState {
   enabled: boolean;
+  /** Maximum rows per batched run for this model. */
+  maxRows: number;
   /** Every input has a dynamic dim 0. */
   eligible: boolean;
   verification?: BatchVerification;
@@ -147,6 +154,10 @@ export interface EngineStats {
   fallbackJobs: number;
   /** Jobs waiting in batch windows right now. */
   pending: number;
+  /** Runs holding one of the `maxConcurrency` slots right now. */
+  running: number;
+  /** Runs waiting for a slot right now. */
+  queued: number;
   /** Jobs accepted and not finished. */
   inFlight: number;
 }
@@ -184,15 +195,23 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
 }
 
 function setEntry(map: TensorMap, name: string, t: Tensor): void {
-  Object.defineProperty(map, name, { value: t, enumerable: true, writable: true, configurable: true });
+  // A tensor named "__proto__" must become an own property, not the object's prototype.
+  if (name === "__proto__") Object.defineProperty(map, name, { value: t, enumerable: true, writable: true, configurable: true });
+  else map[name] = t;
 }
 
 /** FIFO counting semaphore. */
 class Semaphore {
   private available: number;
   private readonly waiters: (() => void)[] = [];
-  constructor(size: number) {
+  constructor(readonly size: number) {
     this.available = size;
+  }
+  get held(): number {
+    return this.size - this.available;
+  }
+  get waiting(): number {
+    return this.waiters.length;
   }
   acquire(): Promise<void> {
     if (this.available > 0) {
@@ -267,7 +286,7 @@ class Batcher {
     private readonly engine: InferenceEngine,
     private readonly model: ModelEntry,
     private readonly windowMs: number,
-    private readonly maxRows: number,
+    readonly maxRows: number,
   ) {}
 
   get size(): number {
@@ -359,7 +378,7 @@ export class InferenceEngine {
     this.maxBatchRows = positiveInt("maxBatchRows", options.maxBatchRows, 32);
     this.cudaDeviceId = positiveInt("cudaDeviceId", options.cudaDeviceId, 0, 0);
     this.logSeverityLevel = options.logSeverityLevel ?? 3;
-    this.limiter = new Semaphore(positiveInt("maxConcurrency", options.maxConcurrency, 1));
+    this.limiter = new Semaphore(positiveInt("maxConcurrency", options.maxConcurrency, 4));
   }
 
   private get local(): LocalRuntime {
@@ -457,8 +476,8 @@ export class InferenceEngine {
       throw new UnsupportedModelError(`onnxruntime could not load the model: ${(e as Error).message}`, { cause: e });
     }
     try {
-      const inputs = describe(session.inputMetadata, "input");
-      const outputs = describe(session.outputMetadata, "output");
+      const inputs = describeValues(session.inputMetadata, "input");
+      const outputs = describeValues(session.outputMetadata, "output");
       for (const o of outputs) {
         if (o.name.startsWith(RESERVED_PREFIX)) throw new UnsupportedModelError(`output name ${JSON.stringify(o.name)} uses the reserved "veil." prefix`);
       }
@@ -472,21 +491,23 @@ export class InferenceEngine {
         irVersion: header.irVersion,
         byteLength: bytes.length,
         loadMs: 0,
-        batching: { enabled: false, eligible, detail: "not requested" },
+        batching: { enabled: false, maxRows: this.maxBatchRows, eligible, detail: "not requested" },
       };
       const entry: ModelEntry = { id, info, session, outputNames: [...session.outputNames], inflight: new Set(), batcher: undefined };
-      if (options.batching !== undefined && options.batching !== false) {
+      const batching = options.batching;
+      if (batching !== undefined && batching !== false) {
+        const maxRows = positiveInt("batching.maxRows", batching === true ? undefined : batching.maxRows, this.maxBatchRows);
         if (!eligible) {
-          info.batching.detail = "not every input has a dynamic dim 0";
-        } else if (options.batching === true) {
-          info.batching = { enabled: true, eligible };
+          info.batching = { enabled: false, maxRows, eligible, detail: "not every input has a dynamic dim 0" };
+        } else if (batching === true || batching.samples === undefined) {
+          info.batching = { enabled: true, maxRows, eligible };
         } else {
-          const verification = await this.verify(entry, options.batching.samples);
+          const verification = await this.verify(entry, batching.samples);
           info.batching = verification.exact
-            ? { enabled: true, eligible, verification }
-            : { enabled: false, eligible, verification, detail: "batched outputs differ from unbatched outputs" };
+            ? { enabled: true, maxRows, eligible, verification }
+            : { enabled: false, maxRows, eligible, verification, detail: "batched outputs differ from unbatched outputs" };
         }
-        if (info.batching.enabled) entry.batcher = new Batcher(this, entry, this.batchWindowMs, this.maxBatchRows);
+        if (info.batching.enabled) entry.batcher = new Batcher(this, entry, this.batchWindowMs, maxRows);
       }
       info.loadMs = performance.now() - t0;
       if (this.closed) throw new EngineClosedError();
@@ -564,10 +585,11 @@ export class InferenceEngine {
     }
     if (elements > this.maxInputElements) throw new InputTooLargeError(elements, this.maxInputElements);
     this.counters.jobs++;
-    const rows = model.batcher !== undefined ? jobRows(inputs) : undefined;
+    const batcher = model.batcher;
+    const rows = batcher !== undefined ? jobRows(inputs) : undefined;
     const p =
-      model.batcher !== undefined && rows !== undefined && rows < this.maxBatchRows
-        ? model.batcher.submit(inputs, rows, start)
+      batcher !== undefined && rows !== undefined && rows < batcher.maxRows
+        ? batcher.submit(inputs, rows, start)
         : this._runSingle(model, inputs, start);
     return this.track(model, p);
   }
@@ -670,8 +692,11 @@ export class InferenceEngine {
     return { exact: mismatches === 0, checkedBatchSizes: batches.map((b) => b.length), mismatches };
   }
 
-  /** Turns micro-batching on or off for a loaded model (on requires a dynamic dim 0 on every input). */
-  setBatching(modelId: string, enabled: boolean): void {
+  /**
+   * Turns micro-batching on or off for a loaded model (on requires a dynamic dim 0 on every input), optionally with a
+   * new per-model row limit.
+   */
+  setBatching(modelId: string, enabled: boolean, maxRows?: number): void {
     const model = this.entry(modelId);
     if (!enabled) {
       model.batcher?.flush();
@@ -682,14 +707,18 @@ export class InferenceEngine {
     if (!model.info.batching.eligible) {
       throw new InferenceError("INVALID_OPTION", "model is not batchable: not every input has a dynamic dim 0");
     }
-    model.batcher ??= new Batcher(this, model, this.batchWindowMs, this.maxBatchRows);
-    model.info.batching = { ...model.info.batching, enabled: true, detail: undefined };
+    const rows = positiveInt("maxRows", maxRows, model.info.batching.maxRows);
+    if (model.batcher?.maxRows !== rows) {
+      model.batcher?.flush();
+      model.batcher = new Batcher(this, model, this.batchWindowMs, rows);
+    }
+    model.info.batching = { ...model.info.batching, enabled: true, maxRows: rows, detail: undefined };
   }
 
   stats(): EngineStats {
     let pending = 0;
     for (const m of this.models.values()) pending += m.batcher?.size ?? 0;
-    return { ...this.counters, pending, inFlight: this.inflight.size };
+    return { ...this.counters, pending, running: this.limiter.held, queued: this.limiter.waiting, inFlight: this.inflight.size };
   }
 
   /** Finishes the model's accepted jobs, then releases its session. */
@@ -721,7 +750,7 @@ export class InferenceEngine {
   }
 }
 
-function describe(metadata: readonly ort.InferenceSession.ValueMetadata[], kind: "input" | "output"): ModelValueInfo[] {
+function describeValues(metadata: readonly ort.InferenceSession.ValueMetadata[], kind: "input" | "output"): ModelValueInfo[] {
   return metadata.map((m) => {
     if (!m.isTensor) throw new UnsupportedModelError(`${kind} ${JSON.stringify(m.name)} is not a tensor`);
     if (!isTensorDType(m.type)) throw new UnsupportedModelError(`${kind} ${JSON.stringify(m.name)} has unsupported dtype ${m.type}`);

@@ -22,17 +22,33 @@ export interface ModelValueInfo {
   readonly shape: readonly (number | string)[];
 }
 
+interface Schema {
+  /** Declared inputs in canonical order. */
+  sorted: readonly ModelValueInfo[];
+  names: ReadonlySet<string>;
+}
+
+// Per declaration array (a loaded model's `inputs` is created once), so the hot path doesn't re-sort.
+const schemas = new WeakMap<readonly ModelValueInfo[], Schema>();
+
+function schemaOf(declared: readonly ModelValueInfo[]): Schema {
+  let s = schemas.get(declared);
+  if (s === undefined) {
+    const sorted = [...declared].sort((a, b) => compareTensorNames(a.name, b.name));
+    s = { sorted, names: new Set(sorted.map((d) => d.name)) };
+    schemas.set(declared, s);
+  }
+  return s;
+}
+
 /** The invalid-input reason code for `inputs`, or `undefined` if they fit the model. */
 export function validateInputs(declared: readonly ModelValueInfo[], inputs: TensorMap): string | undefined {
-  const decl = [...declared].sort((a, b) => compareTensorNames(a.name, b.name));
-  const declNames = new Set(decl.map((d) => d.name));
+  const { sorted: decl, names: declNames } = schemaOf(declared);
   for (const d of decl) {
     if (!Object.prototype.hasOwnProperty.call(inputs, d.name)) return invalidInputCode.missing(d.name);
   }
-  const provided = Object.keys(inputs).sort(compareTensorNames);
-  for (const name of provided) {
-    if (!declNames.has(name)) return invalidInputCode.unknown(name);
-  }
+  const unknown = Object.keys(inputs).filter((name) => !declNames.has(name));
+  if (unknown.length > 0) return invalidInputCode.unknown(unknown.sort(compareTensorNames)[0]!);
   for (const d of decl) {
     const t = inputs[d.name]!;
     if (t.type !== d.type) return invalidInputCode.dtype(d.name, d.type, t.type);
