@@ -131,6 +131,25 @@ describe("worker/inference", function () {
       expect(err3).to.be.instanceOf(InvalidModelIdError);
     });
 
+    it("deduplicates concurrent loads of one id, and a failed load doesn't poison the next", async () => {
+      const e = await createInferenceEngine();
+      try {
+        const m = buildMlpModel({ seed: 6 });
+        const [bad, good1, good2] = await Promise.allSettled([
+          e.loadModel(m.modelId, mlp.bytes), // wrong bytes: fails
+          e.loadModel(m.modelId, m.bytes),
+          e.loadModel(m.modelId, m.bytes),
+        ]);
+        expect(bad.status).to.equal("rejected");
+        expect(good1.status).to.equal("fulfilled");
+        expect(good2.status).to.equal("fulfilled");
+        expect((good1 as PromiseFulfilledResult<unknown>).value).to.equal((good2 as PromiseFulfilledResult<unknown>).value);
+        expect(e.loadedModels()).to.have.length(1);
+      } finally {
+        await e.close();
+      }
+    });
+
     it("loads from a path and accepts an upper-case id", async () => {
       const dir = mkdtempSync(join(tmpdir(), "veil-inference-"));
       try {

@@ -411,13 +411,20 @@ export class InferenceEngine {
   ): Promise<LoadedModelInfo> {
     this.assertOpen();
     const id = normalizeModelId(modelId);
-    const existing = this.models.get(id)?.info ?? (await this.loading.get(id));
-    if (existing !== undefined) {
-      if (profile !== undefined) {
-        const reasons = this.profileDiff(existing.profile, profile);
-        if (reasons.length > 0) throw new RuntimeProfileMismatchError(reasons.map((r) => `already loaded with ${r}`));
+    for (;;) {
+      const existing = this.models.get(id)?.info;
+      if (existing !== undefined) {
+        if (profile !== undefined) {
+          const reasons = this.profileDiff(existing.profile, profile);
+          if (reasons.length > 0) throw new RuntimeProfileMismatchError(reasons.map((r) => `already loaded with ${r}`));
+        }
+        return existing;
       }
-      return existing;
+      const inProgress = this.loading.get(id);
+      if (inProgress === undefined) break;
+      // Someone else is loading this id: wait, then use their session, or load ourselves if they failed.
+      await inProgress.catch(() => undefined);
+      this.assertOpen();
     }
     const pending = this.doLoad(id, source, profile, options);
     this.loading.set(id, pending);
