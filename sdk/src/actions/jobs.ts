@@ -1,0 +1,463 @@
+import { zeroHash, type Address, type Hex, type Log } from "viem";
+import { getBlock, getContractEvents, readContract } from "viem/actions";
+import { jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
+import {
+  InputTooLargeError,
+  JobDisputedError,
+  JobInvalidInputError,
+  JobNotSettledError,
+  JobRefundedError,
+  JobTimeoutError,
+  ResultUnavailableError,
+  refundReasonName,
+  type VeilError,
+} from "../errors.js";
+import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import { decodeTensors, encodeTensors, readInvalidInput, resultHash as hashResult, sha256Hex, type TensorMap } from "../tensor.js";
+import { getModel } from "./models.js";
+import { ensureAllowance, signPermit } from "./tokens.js";
+import { parseEventLogs } from "viem";
+
+export const JOB_STATUSES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** A job as stored by the escrow. */
+export type Job = {
+  jobId: bigint;
+  requester: Address;
+  modelId: Hex;
+  status: JobStatus;
+  payMode: "deposit" | "allowance";
+  redundancy: number;
+  /** Fee per operator slot. */
+  price: bigint;
+  /** Latest time a result may be proposed (unix seconds). */
+  deadline: number;
+  /** End of the current phase (commit, reveal, challenge or dispute window). */
+  phaseEnd: number;
+  operators: Address[];
+  /** Per slot: the commitment, then the revealed (or posted) result hash. */
+  slotHashes: Hex[];
+  commitMask: number;
+  revealMask: number;
+  missedMask: number;
+  /** Agreed (or dispute-resolved) result hash; `undefined` while none. */
+  result: Hex | undefined;
+};
+
+/** Stores inputs too large to go inline, and returns a URI operators can fetch them from. */
+export type Uploader = { put(bytes: Uint8Array): Promise<string> };
+
+// ---------------------------------------------------------------------------------------------------------------- submitJob
+
+export type SubmitJobParameters = WriteParameters & {
+  modelId: Hex;
+  /** Named input tensors; encoded canonically (sdk/src/tensor.ts). */
+  inputs: TensorMap;
+  /** Operators k (default: the model's redundancy). */
+  redundancy?: number | undefined;
+  /** The most the sender pays in total (default: the model's current price x k). */
+  maxFee?: bigint | undefined;
+  /** Latest time a result may be proposed, unix seconds (default: now + min(1 hour, maxJobDuration)). */
+  deadline?: bigint | number | undefined;
+  /**
+   * How the fee is paid: `"transfer"` (approve, then transferFrom: the default), `"deposit"` (from the prepaid
+   * deposit), or `"permit"` (an EIP-2612 permit signed by the wallet, no approval transaction).
+   */
+  payment?: "transfer" | "deposit" | "permit" | undefined;
+  /** Shortcut for `payment: "permit"`. */
+  permit?: boolean | undefined;
+  /** Where inputs above the escrow's inline limit are stored. */
+  uploader?: Uploader | undefined;
+};
+export type SubmitJobReturnType = WriteReturnType & {
+  jobId: bigint;
+  /** Operators drawn for the job, by slot. */
+  operators: Address[];
+  fee: bigint;
+  /** sha256 of the canonical input bytes. */
+  inputHash: Hex;
+  /** Set when the input went by reference. */
+  inputURI: string | undefined;
+  approvalHash: Hex | undefined;
+};
+export type SubmitJobErrorType = VeilError;
+
+/**
+ * Submits an inference job: encodes the inputs canonically, sends them inline (or uploads them and references them
+ * by URI and sha256 when they exceed the escrow's `maxInputBytes`), pays the fee, and returns the job id and the
+ * operators drawn for it. The call is simulated first, so a revert throws a named error before anything is signed.
+ *
+ * @example
+ * const { jobId, operators } = await submitJob(wallet, {
+ *   addresses,
+ *   modelId,
+ *   inputs: { x: { type: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } },
+ * })
+ */
+export async function submitJob(client: VeilClient, params: SubmitJobParameters): Promise<SubmitJobReturnType> {
+  const account = resolveAccount(client, params.account, "submitJob");
+  const { addresses } = params;
+  const escrow = addresses.jobEscrow;
+  const modelId = toBytes32(params.modelId);
+  const [model, escrowParams, block] = await decoded(
+    Promise.all([
+      getModel(client, { addresses, modelId }),
+      readContract(client, { address: escrow, abi: jobEscrowAbi, functionName: "params" }),
+      getBlock(client),
+    ]),
+  );
+  const k = params.redundancy ?? model.redundancy;
+  const maxFee = params.maxFee ?? model.price * BigInt(k);
+  const deadline =
+    params.deadline !== undefined
+      ? BigInt(params.deadline)
+      : block.timestamp + BigInt(Math.min(3600, escrowParams.maxJobDuration));
+
+  const bytes = encodeTensors(params.inputs);
+  const inputHash = sha256Hex(bytes);
+  let input: Hex = "0x";
+  let inputURI = "";
+  if (bytes.length <= escrowParams.maxInputBytes) {
+    input = toHex(bytes);
+  } else {
+    if (!params.uploader) throw new InputTooLargeError(bytes.length, escrowParams.maxInputBytes);
+    inputURI = await params.uploader.put(bytes);
+  }
+  const submit = {
+    modelId,
+    redundancy: k,
+    maxFee,
+    deadline: Number(deadline),
+    input,
+    inputURI,
+    inputHash: inputURI ? inputHash : zeroHash,
+  };
+
+  const payment = params.permit ? "permit" : (params.payment ?? "transfer");
+  let approvalHash: Hex | undefined;
+  let sent;
+  if (payment === "deposit") {
+    sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit] });
+  } else if (payment === "permit") {
+    const permitDeadline = deadline;
+    const { v, r, s } = await decoded(signPermit(client, account, addresses.feeToken, escrow, maxFee, permitDeadline));
+    sent = await send(client, account, {
+      address: escrow,
+      abi: jobEscrowAbi,
+      functionName: "submitJobWithPermit",
+      args: [submit, maxFee, permitDeadline, v, r, s],
+    });
+  } else {
+    approvalHash = await ensureAllowance(client, account, addresses.feeToken, escrow, maxFee);
+    sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submit] });
+  }
+  const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter(
+    (l) => l.address.toLowerCase() === escrow.toLowerCase(),
+  );
+  const submitted = logs.find((l) => l.eventName === "JobSubmitted");
+  const assigned = logs.find((l) => l.eventName === "OperatorsAssigned");
+  if (!submitted || submitted.eventName !== "JobSubmitted" || !assigned || assigned.eventName !== "OperatorsAssigned") {
+    throw new Error(`submitJob: no JobSubmitted/OperatorsAssigned event in ${sent.hash}`);
+  }
+  return {
+    hash: sent.hash,
+    receipt: sent.receipt,
+    jobId: submitted.args.jobId,
+    operators: [...assigned.args.operators],
+    fee: submitted.args.fee,
+    inputHash: submitted.args.inputHash,
+    inputURI: inputURI || undefined,
+    approvalHash,
+  };
+}
+
+function toHex(bytes: Uint8Array): Hex {
+  let s = "0x";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s as Hex;
+}
+
+// ---------------------------------------------------------------------------------------------------------------- getJob
+
+export type GetJobParameters = AddressesParameter & { jobId: bigint };
+export type GetJobReturnType = Job;
+export type GetJobErrorType = VeilError;
+
+/**
+ * Reads a job (reverts with JobEscrowUnknownJob for an unknown id).
+ *
+ * @example
+ * const job = await getJob(client, { addresses, jobId: 1n })
+ * console.log(job.status, job.operators)
+ */
+export async function getJob(client: VeilClient, params: GetJobParameters): Promise<GetJobReturnType> {
+  const v = await decoded(
+    readContract(client, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [params.jobId] }),
+  );
+  return {
+    jobId: params.jobId,
+    requester: v.requester,
+    modelId: v.modelId,
+    status: JOB_STATUSES[v.status] ?? "None",
+    payMode: v.payMode === 1 ? "allowance" : "deposit",
+    redundancy: v.redundancy,
+    price: v.price,
+    deadline: v.deadline,
+    phaseEnd: v.phaseEnd,
+    operators: [...v.operators],
+    slotHashes: [...v.slotHashes],
+    commitMask: v.commitMask,
+    revealMask: v.revealMask,
+    missedMask: v.missedMask,
+    result: v.result === zeroHash ? undefined : v.result,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- watchJob
+
+export type WatchJobParameters = AddressesParameter & {
+  jobId: bigint;
+  /** Called with the job whenever its status, phase or result changes (and once at the start). */
+  onChange: (job: Job) => void;
+  onError?: ((error: VeilError) => void) | undefined;
+  /** Milliseconds between polls (default: the client's pollingInterval). */
+  pollingInterval?: number | undefined;
+};
+export type WatchJobReturnType = () => void;
+export type WatchJobErrorType = VeilError;
+
+/**
+ * Follows a job by polling `getJob`; returns a function that stops watching. Stops by itself at a terminal status
+ * (Finalized, Refunded).
+ *
+ * @example
+ * const unwatch = watchJob(client, { addresses, jobId, onChange: (job) => console.log(job.status) })
+ */
+export function watchJob(client: VeilClient, params: WatchJobParameters): WatchJobReturnType {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let last = "";
+  const interval = params.pollingInterval ?? client.pollingInterval;
+  const tick = async () => {
+    try {
+      const job = await getJob(client, params);
+      const key = `${job.status}:${job.phaseEnd}:${job.result}:${job.commitMask}:${job.revealMask}:${job.missedMask}`;
+      if (stopped) return;
+      if (key !== last) {
+        last = key;
+        params.onChange(job);
+      }
+      if (job.status === "Finalized" || job.status === "Refunded") stopped = true;
+    } catch (e) {
+      params.onError?.(e as VeilError);
+    }
+    if (!stopped) timer = setTimeout(tick, interval);
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- getJobResult
+
+export type JobResult = {
+  jobId: bigint;
+  /** The on-chain result hash. */
+  resultHash: Hex;
+  /** The decoded output tensors. */
+  outputs: TensorMap;
+  /** The canonical result bytes as served by the operator. */
+  bytes: Uint8Array;
+  /** The operator whose endpoint served the bytes. */
+  operator: Address;
+  status: JobStatus;
+};
+
+export type GetJobResultParameters = AddressesParameter & {
+  jobId: bigint;
+  /** `fetch` to use (default: globalThis.fetch). */
+  fetch?: typeof globalThis.fetch | undefined;
+};
+export type GetJobResultReturnType = JobResult;
+export type GetJobResultErrorType = VeilError;
+
+/**
+ * Fetches a settled job's result from its operators' endpoints (`<endpoint>/results/<resultHash>`), checks the bytes
+ * against the on-chain result hash under the model's comparator, and decodes them. Throws JobInvalidInputError when
+ * the operators agreed the input does not fit the model, JobNotSettledError when there is no result yet.
+ *
+ * @example
+ * const { outputs } = await getJobResult(client, { addresses, jobId })
+ */
+export async function getJobResult(client: VeilClient, params: GetJobResultParameters, job?: Job): Promise<GetJobResultReturnType> {
+  const j = job ?? (await getJob(client, params));
+  if (!j.result || (j.status !== "Proposed" && j.status !== "Finalized")) throw new JobNotSettledError(j.jobId, j.status);
+  const resultHash = j.result;
+  const model = await getModel(client, { addresses: params.addresses, modelId: j.modelId });
+  const doFetch = params.fetch ?? globalThis.fetch;
+  // Operators whose posted/revealed hash is the agreed result first.
+  const ordered = [
+    ...j.operators.filter((_, i) => j.slotHashes[i] === resultHash),
+    ...j.operators.filter((_, i) => j.slotHashes[i] !== resultHash),
+  ].filter((op, i, all) => all.indexOf(op) === i);
+  const attempts: string[] = [];
+  for (const op of ordered) {
+    let url = "";
+    try {
+      const node = await readContract(client, { address: params.addresses.nodeStaking, abi: nodeStakingAbi, functionName: "operator", args: [op] });
+      if (!node.endpoint) throw new Error("no endpoint");
+      url = `${node.endpoint.replace(/\/+$/, "")}/results/${resultHash}`;
+      const res = await doFetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const outputs = decodeTensors(bytes);
+      const got = model.comparator.kind === "exact" ? sha256Hex(bytes) : hashResult(outputs, model.comparator);
+      if (got !== resultHash) throw new Error(`hash mismatch: got ${got}`);
+      const invalid = readInvalidInput(outputs);
+      if (invalid !== undefined) throw new JobInvalidInputError(j.jobId, invalid);
+      return { jobId: j.jobId, resultHash, outputs, bytes, operator: op, status: j.status };
+    } catch (e) {
+      if (e instanceof JobInvalidInputError) throw e;
+      attempts.push(`${op}${url ? ` (${url})` : ""}: ${(e as Error).message}`);
+    }
+  }
+  throw new ResultUnavailableError(j.jobId, resultHash, attempts);
+}
+
+// ---------------------------------------------------------------------------------------------------------------- waitForResult
+
+export type WaitForResultParameters = GetJobResultParameters & {
+  /**
+   * `"proposed"` (default): return as soon as the operators agree (the challenge window may still be open); a dispute
+   * throws JobDisputedError. `"finalized"`: wait until the job is paid out (a dispute may still end in a result).
+   */
+  until?: "proposed" | "finalized" | undefined;
+  /** Milliseconds (default: 10 minutes). */
+  timeout?: number | undefined;
+  /** Milliseconds between polls (default: the client's pollingInterval). */
+  pollingInterval?: number | undefined;
+  /** Called whenever the job changes. */
+  onChange?: ((job: Job) => void) | undefined;
+  /** Block to search JobRefunded events from (default 0). */
+  fromBlock?: bigint | undefined;
+};
+export type WaitForResultReturnType = JobResult;
+export type WaitForResultErrorType = VeilError;
+
+/**
+ * Waits for a job to reach a result, then fetches, verifies and decodes it (see {@link getJobResult}).
+ * Throws JobRefundedError (with the refund reason), JobDisputedError (when waiting `until: "proposed"`),
+ * JobInvalidInputError, or JobTimeoutError.
+ *
+ * @example
+ * const { jobId } = await submitJob(wallet, { addresses, modelId, inputs })
+ * const { outputs } = await waitForResult(wallet, { addresses, jobId, timeout: 120_000 })
+ */
+export async function waitForResult(client: VeilClient, params: WaitForResultParameters): Promise<WaitForResultReturnType> {
+  const until = params.until ?? "proposed";
+  const timeout = params.timeout ?? 600_000;
+  const interval = params.pollingInterval ?? client.pollingInterval;
+  const started = Date.now();
+  let last = "";
+  for (;;) {
+    const job = await getJob(client, params);
+    const key = `${job.status}:${job.phaseEnd}:${job.commitMask}:${job.revealMask}`;
+    if (key !== last) {
+      last = key;
+      params.onChange?.(job);
+    }
+    if (job.status === "Refunded") {
+      const logs = await decoded(
+        getContractEvents(client, {
+          address: params.addresses.jobEscrow,
+          abi: jobEscrowAbi,
+          eventName: "JobRefunded",
+          args: { jobId: job.jobId },
+          fromBlock: params.fromBlock ?? 0n,
+          strict: true,
+        }),
+      );
+      const ev = logs.at(-1);
+      throw new JobRefundedError(job.jobId, ev ? refundReasonName(ev.args.reason) : "unknown", ev?.args.amount);
+    }
+    if (job.status === "Disputed" && until === "proposed") throw new JobDisputedError(job.jobId, job.phaseEnd);
+    if (job.status === "Finalized" || (job.status === "Proposed" && until === "proposed")) {
+      return getJobResult(client, params, job);
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed >= timeout) throw new JobTimeoutError(job.jobId, timeout, job.status);
+    await new Promise((r) => setTimeout(r, Math.min(interval, timeout - elapsed)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------- pokeJob / finalizeJob
+
+export type PokeJobParameters = WriteParameters & { jobId: bigint };
+export type PokeJobReturnType = WriteReturnType & { status: JobStatus };
+export type PokeJobErrorType = VeilError;
+
+/**
+ * Moves a stale job on (anyone may call): slashes and replaces operators that missed a step, refunds when the
+ * deadline no longer allows a retry, finalizes past the challenge window, refunds an expired dispute.
+ *
+ * @example
+ * const { status } = await pokeJob(wallet, { addresses, jobId })
+ */
+export async function pokeJob(client: VeilClient, params: PokeJobParameters): Promise<PokeJobReturnType> {
+  const account = resolveAccount(client, params.account, "pokeJob");
+  const { hash, receipt } = await send(client, account, {
+    address: params.addresses.jobEscrow,
+    abi: jobEscrowAbi,
+    functionName: "poke",
+    args: [params.jobId],
+  });
+  const { status } = await getJob(client, params);
+  return { hash, receipt, status };
+}
+
+export type FinalizeJobParameters = WriteParameters & { jobId: bigint };
+export type FinalizeJobReturnType = WriteReturnType;
+export type FinalizeJobErrorType = VeilError;
+
+/**
+ * Pays out a job whose challenge window has passed (anyone may call).
+ *
+ * @example
+ * await finalizeJob(wallet, { addresses, jobId })
+ */
+export async function finalizeJob(client: VeilClient, params: FinalizeJobParameters): Promise<FinalizeJobReturnType> {
+  const account = resolveAccount(client, params.account, "finalizeJob");
+  const { hash, receipt } = await send(client, account, {
+    address: params.addresses.jobEscrow,
+    abi: jobEscrowAbi,
+    functionName: "finalize",
+    args: [params.jobId],
+  });
+  return { hash, receipt };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- submitResult (operators)
+
+export type SubmitResultParameters = WriteParameters & { jobId: bigint; resultHash: Hex };
+export type SubmitResultReturnType = WriteReturnType;
+export type SubmitResultErrorType = VeilError;
+
+/**
+ * k = 1: the assigned operator posts the result hash directly (the worker does this; exposed for tools and tests).
+ *
+ * @example
+ * await submitResult(operatorWallet, { addresses, jobId, resultHash: resultHash(outputs, { kind: "exact" }) })
+ */
+export async function submitResult(client: VeilClient, params: SubmitResultParameters): Promise<SubmitResultReturnType> {
+  const account = resolveAccount(client, params.account, "submitResult");
+  const { hash, receipt } = await send(client, account, {
+    address: params.addresses.jobEscrow,
+    abi: jobEscrowAbi,
+    functionName: "submitResult",
+    args: [params.jobId, toBytes32(params.resultHash)],
+  });
+  return { hash, receipt };
+}

@@ -1,0 +1,119 @@
+import type { VeilAddresses } from "./addresses.js";
+import type { VeilClient } from "./internal.js";
+import * as models from "./actions/models.js";
+import * as nodes from "./actions/nodes.js";
+import * as jobs from "./actions/jobs.js";
+import * as fees from "./actions/fees.js";
+
+/** Parameters of a bound action: `addresses` comes from the decorator. */
+type Bound<P> = P extends { addresses: VeilAddresses } ? Omit<P, "addresses"> & { addresses?: VeilAddresses | undefined } : P;
+
+export type VeilPublicActions = {
+  getModel: (p: Bound<models.GetModelParameters>) => Promise<models.GetModelReturnType>;
+  listModels: (p?: Bound<models.ListModelsParameters>) => Promise<models.ListModelsReturnType>;
+  getNode: (p: Bound<nodes.GetNodeParameters>) => Promise<nodes.GetNodeReturnType>;
+  getJob: (p: Bound<jobs.GetJobParameters>) => Promise<jobs.GetJobReturnType>;
+  watchJob: (p: Bound<jobs.WatchJobParameters>) => jobs.WatchJobReturnType;
+  getJobResult: (p: Bound<jobs.GetJobResultParameters>) => Promise<jobs.GetJobResultReturnType>;
+  waitForResult: (p: Bound<jobs.WaitForResultParameters>) => Promise<jobs.WaitForResultReturnType>;
+  getEarnings: (p: Bound<fees.GetEarningsParameters>) => Promise<fees.GetEarningsReturnType>;
+  getDeposit: (p: Bound<fees.GetDepositParameters>) => Promise<fees.GetDepositReturnType>;
+};
+
+export type VeilWalletActions = {
+  registerModel: (p: Bound<models.RegisterModelParameters>) => Promise<models.RegisterModelReturnType>;
+  registerNode: (p: Bound<nodes.RegisterNodeParameters>) => Promise<nodes.RegisterNodeReturnType>;
+  stake: (p: Bound<nodes.StakeParameters>) => Promise<nodes.StakeReturnType>;
+  requestUnbond: (p: Bound<nodes.RequestUnbondParameters>) => Promise<nodes.RequestUnbondReturnType>;
+  withdrawUnbonded: (p?: Bound<nodes.WithdrawUnbondedParameters>) => Promise<nodes.WithdrawUnbondedReturnType>;
+  joinModel: (p: Bound<nodes.JoinModelParameters>) => Promise<nodes.JoinModelReturnType>;
+  leaveModel: (p: Bound<nodes.LeaveModelParameters>) => Promise<nodes.LeaveModelReturnType>;
+  claimStakerRewards: (p?: Bound<nodes.ClaimStakerRewardsParameters>) => Promise<nodes.ClaimStakerRewardsReturnType>;
+  submitJob: (p: Bound<jobs.SubmitJobParameters>) => Promise<jobs.SubmitJobReturnType>;
+  submitResult: (p: Bound<jobs.SubmitResultParameters>) => Promise<jobs.SubmitResultReturnType>;
+  pokeJob: (p: Bound<jobs.PokeJobParameters>) => Promise<jobs.PokeJobReturnType>;
+  finalizeJob: (p: Bound<jobs.FinalizeJobParameters>) => Promise<jobs.FinalizeJobReturnType>;
+  withdrawEarnings: (p?: Bound<fees.WithdrawEarningsParameters>) => Promise<fees.WithdrawEarningsReturnType>;
+  deposit: (p: Bound<fees.DepositParameters>) => Promise<fees.DepositReturnType>;
+  withdrawDeposit: (p: Bound<fees.WithdrawDepositParameters>) => Promise<fees.WithdrawDepositReturnType>;
+};
+
+export type VeilActions = VeilPublicActions & VeilWalletActions & { veilAddresses: VeilAddresses };
+
+export type VeilActionsConfig = { addresses: VeilAddresses };
+
+function bind<P extends { addresses: VeilAddresses }, R>(client: VeilClient, addresses: VeilAddresses, fn: (c: VeilClient, p: P) => R) {
+  return (p?: Bound<P>): R => fn(client, { ...(p ?? {}), addresses: p?.addresses ?? addresses } as P);
+}
+
+/**
+ * Read-only Veil actions, for a public client.
+ *
+ * @example
+ * const client = createPublicClient({ chain, transport: http() }).extend(veilPublicActions({ addresses }))
+ * const job = await client.getJob({ jobId: 1n })
+ */
+export function veilPublicActions(config: VeilActionsConfig) {
+  return (client: VeilClient): VeilPublicActions & { veilAddresses: VeilAddresses } => {
+    const a = config.addresses;
+    return {
+      veilAddresses: a,
+      getModel: bind(client, a, models.getModel),
+      listModels: bind(client, a, models.listModels),
+      getNode: bind(client, a, nodes.getNode),
+      getJob: bind(client, a, jobs.getJob),
+      watchJob: bind(client, a, jobs.watchJob),
+      getJobResult: bind(client, a, (c, p: jobs.GetJobResultParameters) => jobs.getJobResult(c, p)),
+      waitForResult: bind(client, a, jobs.waitForResult),
+      getEarnings: bind(client, a, fees.getEarnings),
+      getDeposit: bind(client, a, fees.getDeposit),
+    };
+  };
+}
+
+/**
+ * Veil actions that send transactions, for a wallet client with an account (or pass `account` per call).
+ *
+ * @example
+ * const wallet = createWalletClient({ account, chain, transport: http() }).extend(veilWalletActions({ addresses }))
+ * await wallet.stake({ amount: parseEther("5000") })
+ */
+export function veilWalletActions(config: VeilActionsConfig) {
+  return (client: VeilClient): VeilWalletActions & { veilAddresses: VeilAddresses } => {
+    const a = config.addresses;
+    return {
+      veilAddresses: a,
+      registerModel: bind(client, a, models.registerModel),
+      registerNode: bind(client, a, nodes.registerNode),
+      stake: bind(client, a, nodes.stake),
+      requestUnbond: bind(client, a, nodes.requestUnbond),
+      withdrawUnbonded: bind(client, a, nodes.withdrawUnbonded),
+      joinModel: bind(client, a, nodes.joinModel),
+      leaveModel: bind(client, a, nodes.leaveModel),
+      claimStakerRewards: bind(client, a, nodes.claimStakerRewards),
+      submitJob: bind(client, a, jobs.submitJob),
+      submitResult: bind(client, a, jobs.submitResult),
+      pokeJob: bind(client, a, jobs.pokeJob),
+      finalizeJob: bind(client, a, jobs.finalizeJob),
+      withdrawEarnings: bind(client, a, fees.withdrawEarnings),
+      deposit: bind(client, a, fees.deposit),
+      withdrawDeposit: bind(client, a, fees.withdrawDeposit),
+    };
+  };
+}
+
+/**
+ * Every Veil action bound to one deployment (the read actions work on any client; the write actions need an
+ * account on the client or in their parameters).
+ *
+ * @example
+ * const veil = createWalletClient({ account, chain, transport: http(rpcUrl) }).extend(veilActions({ addresses }))
+ * const { jobId } = await veil.submitJob({ modelId, inputs })
+ * const { outputs } = await veil.waitForResult({ jobId })
+ */
+export function veilActions(config: VeilActionsConfig) {
+  return (client: VeilClient): VeilActions => ({
+    ...veilPublicActions(config)(client),
+    ...veilWalletActions(config)(client),
+  });
+}

@@ -1,0 +1,394 @@
+import { expect } from "chai";
+import { network } from "hardhat";
+import { erc20Abi, parseEther, zeroHash, type Address, type Hex } from "viem";
+import { readContract, writeContract } from "viem/actions";
+import {
+  AccountNotFoundError,
+  InputTooLargeError,
+  JobEscrowFeeAboveMaxError,
+  JobEscrowUnknownJobError,
+  JobInvalidInputError,
+  JobRefundedError,
+  JobTimeoutError,
+  ResultUnavailableError,
+  VeilContractError,
+  claimStakerRewards,
+  decodeVeilError,
+  deposit,
+  encodeTensors,
+  finalizeJob,
+  getDeposit,
+  getEarnings,
+  getJob,
+  getJobResult,
+  getModel,
+  getNode,
+  invalidInputResult,
+  joinModel,
+  leaveModel,
+  listModels,
+  pokeJob,
+  registerModel,
+  registerNode,
+  requestUnbond,
+  resultHash,
+  sha256Hex,
+  stake,
+  submitJob,
+  submitResult,
+  veilActions,
+  waitForResult,
+  watchJob,
+  withdrawDeposit,
+  withdrawEarnings,
+  withdrawUnbonded,
+  type Job,
+  type TensorMap,
+  type VeilAddresses,
+} from "../../sdk/src/index.js";
+import { mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { P, PRICE, STAKE, USDC, deployVeil, randomId } from "../helpers/fixture.js";
+import { addressesOf, resultServer, viemClients } from "./helpers/viem.js";
+
+const connection = await network.create();
+const { networkHelpers } = connection;
+const { publicClient, wallet } = viemClients(connection);
+
+const inputs: TensorMap = { x: { type: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } };
+const outputs: TensorMap = { y: { type: "float32", dims: [1, 2], data: new Float32Array([0.25, 0.7500001]) } };
+
+describe("sdk actions (viem on an in-process chain)", function () {
+  let addresses: VeilAddresses;
+  let server: Awaited<ReturnType<typeof resultServer>>;
+  let admin: Address, requester: Address, modelOwner: Address, outsider: Address;
+  let operators: Address[];
+  let modelId: Hex;
+  let roundedModelId: Hex;
+
+  before(async () => {
+    server = await resultServer();
+  });
+  after(async () => server.close());
+
+  /** The suite deployed with Ignition; three operators registered, staked and serving two models through the SDK. */
+  async function sdkFixture() {
+    const v = await deployVeil(connection, 0);
+    const a = await addressesOf(v);
+    const signers = v.signers.map((s) => s.address as Address);
+    const [adm, req, owner] = signers as [Address, Address, Address];
+    const ops = signers.slice(5, 8);
+    const exactId = randomId() as Hex;
+    const roundedId = randomId() as Hex;
+    await registerModel(wallet(owner), { addresses: a, modelId: exactId, price: PRICE, royaltyBps: 1_000 });
+    await registerModel(wallet(owner), { addresses: a, modelId: roundedId, price: PRICE, comparator: { kind: "rounded", precision: 3 } });
+    for (const op of ops) {
+      await writeContract(wallet(adm), { address: a.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [op, STAKE * 2n], chain: null });
+      await registerNode(wallet(op), { addresses: a, endpoint: server.url });
+      await stake(wallet(op), { addresses: a, amount: STAKE });
+      await joinModel(wallet(op), { addresses: a, modelId: exactId });
+      await joinModel(wallet(op), { addresses: a, modelId: roundedId });
+    }
+    await writeContract(wallet(req), { address: a.feeToken, abi: mockUsdcAbi, functionName: "mint", args: [req, 1_000n * USDC], chain: null });
+    return { a, signers, ops, exactId, roundedId };
+  }
+
+  beforeEach(async () => {
+    const f = await networkHelpers.loadFixture(sdkFixture);
+    addresses = f.a;
+    [admin, requester, modelOwner, , outsider] = f.signers as [Address, Address, Address, Address, Address];
+    operators = f.ops;
+    modelId = f.exactId;
+    roundedModelId = f.roundedId;
+  });
+
+  /** The assigned operator posts `out` (k = 1) and serves its bytes. */
+  async function answer(jobId: bigint, out: TensorMap, comparator: Parameters<typeof resultHash>[1] = { kind: "exact" }) {
+    const job = await getJob(publicClient, { addresses, jobId });
+    const hash = resultHash(out, comparator);
+    server.put(hash, encodeTensors(out));
+    await submitResult(wallet(job.operators[0]!), { addresses, jobId, resultHash: hash });
+    return hash;
+  }
+
+  describe("models", () => {
+    it("registerModel, getModel and listModels", async () => {
+      const m = await getModel(publicClient, { addresses, modelId });
+      expect(m.owner).to.equal(modelOwner);
+      expect(m.price).to.equal(PRICE);
+      expect(m.royaltyBps).to.equal(1_000);
+      expect(m.comparator).to.deep.equal({ kind: "exact" });
+      expect(m.active).to.equal(true);
+      expect((await getModel(publicClient, { addresses, modelId: roundedModelId })).comparator).to.deep.equal({ kind: "rounded", precision: 3 });
+      const list = await listModels(publicClient, { addresses });
+      // the fixture's own model, then ours
+      expect(list.map((x) => x.modelId)).to.include.members([modelId, roundedModelId]);
+      expect(list.map((x) => x.index)).to.deep.equal(list.map((_, i) => i + 1));
+      expect(await listModels(publicClient, { addresses, offset: 1, limit: 1 })).to.have.length(1);
+    });
+
+    it("getModel of an unknown id throws ModelRegistryUnknownModel", async () => {
+      const id = randomId() as Hex;
+      const err = await getModel(publicClient, { addresses, modelId: id }).catch((e) => e);
+      expect(err).to.be.instanceOf(VeilContractError);
+      expect(err.errorName).to.equal("ModelRegistryUnknownModel");
+      expect(err.shortMessage).to.equal(`ModelRegistryUnknownModel: model ${id} is not registered`);
+    });
+  });
+
+  describe("nodes", () => {
+    it("getNode reports registration, stake and models", async () => {
+      const n = await getNode(publicClient, { addresses, address: operators[0]! });
+      expect(n.registered).to.equal(true);
+      expect(n.endpoint).to.equal(server.url);
+      expect(n.stake).to.equal(STAKE);
+      expect(n.freeStake).to.equal(STAKE);
+      expect(n.eligible).to.equal(true);
+      expect(n.models).to.deep.equal([modelId, roundedModelId]);
+    });
+
+    it("stake approves only when the allowance is short", async () => {
+      const op = operators[0]!;
+      const first = await stake(wallet(op), { addresses, amount: parseEther("10") });
+      expect(first.approvalHash).to.match(/^0x/);
+      await writeContract(wallet(op), { address: addresses.stakingToken, abi: erc20Abi, functionName: "approve", args: [addresses.nodeStaking, parseEther("100")], chain: null });
+      const second = await stake(wallet(op), { addresses, amount: parseEther("10") });
+      expect(second.approvalHash).to.equal(undefined);
+      expect((await getNode(publicClient, { addresses, address: op })).stake).to.equal(STAKE + parseEther("20"));
+    });
+
+    it("requestUnbond, then withdrawUnbonded after the unbonding period", async () => {
+      const op = operators[1]!;
+      const { unbondEnd } = await requestUnbond(wallet(op), { addresses, amount: parseEther("100") });
+      let n = await getNode(publicClient, { addresses, address: op });
+      expect(n.unbonding).to.equal(parseEther("100"));
+      expect(n.unbondEnd).to.equal(unbondEnd);
+      const early = await withdrawUnbonded(wallet(op), { addresses }).catch((e) => e);
+      expect(early.errorName).to.equal("NodeStakingUnbondNotReady");
+      await networkHelpers.time.increaseTo(unbondEnd + 1);
+      const before = await readContract(publicClient, { address: addresses.stakingToken, abi: erc20Abi, functionName: "balanceOf", args: [op] });
+      const { amount } = await withdrawUnbonded(wallet(op), { addresses });
+      expect(amount).to.equal(parseEther("100"));
+      const after = await readContract(publicClient, { address: addresses.stakingToken, abi: erc20Abi, functionName: "balanceOf", args: [op] });
+      expect(after - before).to.equal(parseEther("100"));
+      n = await getNode(publicClient, { addresses, address: op });
+      expect(n.unbonding).to.equal(0n);
+    });
+
+    it("leaveModel removes the model", async () => {
+      await leaveModel(wallet(operators[2]!), { addresses, modelId });
+      expect((await getNode(publicClient, { addresses, address: operators[2]! })).models).to.deep.equal([roundedModelId]);
+    });
+
+    it("write actions need an account", async () => {
+      const err = await registerNode(publicClient, { addresses, endpoint: "http://x" }).catch((e) => e);
+      expect(err).to.be.instanceOf(AccountNotFoundError);
+    });
+  });
+
+  describe("jobs", () => {
+    it("submit-result-wait-finalize-withdraw (transfer payment)", async () => {
+      const { jobId, operators: ops, fee, inputHash, inputURI } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      expect(fee).to.equal(PRICE);
+      expect(ops).to.have.length(1);
+      expect(operators).to.include(ops[0]);
+      expect(inputURI).to.equal(undefined);
+      expect(inputHash).to.equal(sha256Hex(encodeTensors(inputs)));
+      const job = await getJob(publicClient, { addresses, jobId });
+      expect(job.status).to.equal("Assigned");
+      expect(job.requester).to.equal(requester);
+      expect(job.result).to.equal(undefined);
+
+      const seen: Job["status"][] = [];
+      const waiting = waitForResult(publicClient, { addresses, jobId, pollingInterval: 10, onChange: (j) => seen.push(j.status) });
+      const hash = await answer(jobId, outputs);
+      const r = await waiting;
+      expect(r.resultHash).to.equal(hash);
+      expect(r.operator).to.equal(ops[0]);
+      expect(Array.from(r.outputs.y!.data as Float32Array)).to.deep.equal(Array.from(outputs.y!.data as Float32Array));
+      expect(seen[0]).to.equal("Assigned");
+      expect(seen.at(-1)).to.equal("Proposed");
+
+      const early = await finalizeJob(wallet(outsider), { addresses, jobId }).catch((e) => e);
+      expect(early.errorName).to.equal("JobEscrowWindowOpen");
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await finalizeJob(wallet(outsider), { addresses, jobId });
+      expect((await getJob(publicClient, { addresses, jobId })).status).to.equal("Finalized");
+      expect((await getJobResult(publicClient, { addresses, jobId })).status).to.equal("Finalized");
+
+      const earned = await getEarnings(publicClient, { addresses, address: ops[0]! });
+      expect(earned).to.equal((PRICE * 8000n) / 10000n);
+      const { amount } = await withdrawEarnings(wallet(ops[0]!), { addresses });
+      expect(amount).to.equal(earned);
+      expect(await getEarnings(publicClient, { addresses, address: ops[0]! })).to.equal(0n);
+      const none = await withdrawEarnings(wallet(ops[0]!), { addresses }).catch((e) => e);
+      expect(none.errorName).to.equal("JobEscrowNothingToWithdraw");
+      expect((await getEarnings(publicClient, { addresses, address: modelOwner }))).to.equal(PRICE / 10n);
+    });
+
+    it("claimStakerRewards pays the stakers' share once distributed", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      await answer(jobId, outputs);
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await finalizeJob(wallet(outsider), { addresses, jobId });
+      await writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: (await import("../../sdk/src/generated/abis.js")).jobEscrowAbi, functionName: "distributeStakerRewards", chain: null });
+      const pending = (await getNode(publicClient, { addresses, address: operators[0]! })).pendingRewards;
+      expect(pending > 0n).to.equal(true);
+      const { amount } = await claimStakerRewards(wallet(operators[0]!), { addresses });
+      expect(amount).to.equal(pending);
+    });
+
+    it("pays with an EIP-2612 permit: no approval transaction", async () => {
+      const r = await submitJob(wallet(requester), { addresses, modelId, inputs, permit: true });
+      expect(r.approvalHash).to.equal(undefined);
+      expect((await getJob(publicClient, { addresses, jobId: r.jobId })).status).to.equal("Assigned");
+      const allowance = await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "allowance", args: [requester, addresses.jobEscrow] });
+      expect(allowance).to.equal(0n); // the permit was exactly the fee, and it was spent
+    });
+
+    it("pays from the deposit; deposit, getDeposit and withdrawDeposit", async () => {
+      await deposit(wallet(requester), { addresses, amount: 1n * USDC });
+      expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(USDC);
+      await submitJob(wallet(requester), { addresses, modelId, inputs, payment: "deposit" });
+      expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(USDC - PRICE);
+      await withdrawDeposit(wallet(requester), { addresses, amount: USDC - PRICE });
+      expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(0n);
+      const err = await submitJob(wallet(requester), { addresses, modelId, inputs, payment: "deposit" }).catch((e) => e);
+      expect(err.shortMessage).to.equal(`JobEscrowInsufficientDeposit: deposit of ${requester} is 0, ${PRICE} needed`);
+    });
+
+    it("uploads inputs above maxInputBytes and references them by URI and sha256", async () => {
+      const big: TensorMap = { x: { type: "float32", dims: [1, 5000], data: new Float32Array(5000).fill(1.5) } };
+      const bytes = encodeTensors(big);
+      expect(bytes.length > Number(P.maxInputBytes)).to.equal(true);
+      const err = await submitJob(wallet(requester), { addresses, modelId, inputs: big }).catch((e) => e);
+      expect(err).to.be.instanceOf(InputTooLargeError);
+      const stored: Uint8Array[] = [];
+      const uploader = { put: async (b: Uint8Array) => (stored.push(b), `ipfs://input-${stored.length}`) };
+      const r = await submitJob(wallet(requester), { addresses, modelId, inputs: big, uploader });
+      expect(r.inputURI).to.equal("ipfs://input-1");
+      expect(r.inputHash).to.equal(sha256Hex(bytes));
+      expect(Buffer.from(stored[0]!).equals(Buffer.from(bytes))).to.equal(true);
+    });
+
+    it("a rounded-comparator result is checked by re-hashing the decoded outputs", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId: roundedModelId, inputs });
+      const hash = await answer(jobId, outputs, { kind: "rounded", precision: 3 });
+      expect(hash).to.not.equal(sha256Hex(encodeTensors(outputs)));
+      const r = await waitForResult(publicClient, { addresses, jobId, pollingInterval: 10 });
+      expect(r.resultHash).to.equal(hash);
+    });
+
+    it("rejects result bytes that do not match the on-chain hash", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const hash = await answer(jobId, outputs);
+      server.put(hash, encodeTensors({ y: { type: "float32", dims: [1, 2], data: new Float32Array([9, 9]) } }));
+      const err = await getJobResult(publicClient, { addresses, jobId }).catch((e) => e);
+      expect(err).to.be.instanceOf(ResultUnavailableError);
+      expect(err.message).to.contain("hash mismatch");
+    });
+
+    it("an invalid-input result throws JobInvalidInputError with the reason", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      await answer(jobId, invalidInputResult("invalid_input:missing:x"));
+      const err = await waitForResult(publicClient, { addresses, jobId, pollingInterval: 10 }).catch((e) => e);
+      expect(err).to.be.instanceOf(JobInvalidInputError);
+      expect(err.reason).to.equal("invalid_input:missing:x");
+    });
+
+    it("a job refunded by poke throws JobRefundedError with the reason", async () => {
+      const now = (await publicClient.getBlock()).timestamp;
+      const { jobId, receipt } = await submitJob(wallet(requester), { addresses, modelId, inputs, deadline: now + P.commitWindow + 30n });
+      await networkHelpers.time.increase(P.commitWindow + 60n);
+      const { status } = await pokeJob(wallet(outsider), { addresses, jobId });
+      expect(status).to.equal("Refunded");
+      const err = await waitForResult(publicClient, { addresses, jobId, fromBlock: receipt.blockNumber }).catch((e) => e);
+      expect(err).to.be.instanceOf(JobRefundedError);
+      expect(err.reason).to.equal("DeadlinePassed");
+      expect(err.amount).to.equal(PRICE);
+    });
+
+    it("waitForResult times out with JobTimeoutError", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const err = await waitForResult(publicClient, { addresses, jobId, timeout: 50, pollingInterval: 10 }).catch((e) => e);
+      expect(err).to.be.instanceOf(JobTimeoutError);
+      expect(err.status).to.equal("Assigned");
+    });
+
+    it("watchJob reports each change and stops at a terminal status", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const seen: string[] = [];
+      let resolveDone!: () => void;
+      const done = new Promise<void>((r) => (resolveDone = r));
+      const unwatch = watchJob(publicClient, { addresses, jobId, pollingInterval: 10, onChange: (j) => (seen.push(j.status), j.status === "Finalized" && resolveDone()) });
+      await new Promise((r) => setTimeout(r, 50));
+      await answer(jobId, outputs);
+      await new Promise((r) => setTimeout(r, 50));
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await finalizeJob(wallet(outsider), { addresses, jobId });
+      await done;
+      unwatch();
+      expect(seen).to.deep.equal(["Assigned", "Proposed", "Finalized"]);
+    });
+  });
+
+  describe("errors", () => {
+    it("a reverting submit shows the named error with its values", async () => {
+      const err = await submitJob(wallet(requester), { addresses, modelId, inputs, maxFee: 1n }).catch((e) => e);
+      expect(err).to.be.instanceOf(JobEscrowFeeAboveMaxError);
+      expect(err.name).to.equal("JobEscrowFeeAboveMaxError");
+      expect(err.shortMessage).to.equal(`JobEscrowFeeAboveMax: fee ${PRICE} exceeds maxFee 1`);
+      expect(err.fee).to.equal(PRICE);
+      expect(err.maxFee).to.equal(1n);
+      expect(err.message).to.contain("Error: JobEscrowFeeAboveMax(uint256 fee, uint256 maxFee)");
+      expect(err.walk()).to.not.equal(err); // keeps viem's error as the cause
+    });
+
+    it("getJob of an unknown id throws JobEscrowUnknownJobError", async () => {
+      const err = await getJob(publicClient, { addresses, jobId: 999n }).catch((e) => e);
+      expect(err).to.be.instanceOf(JobEscrowUnknownJobError);
+      expect(err.shortMessage).to.equal("JobEscrowUnknownJob: job 999 does not exist");
+    });
+
+    it("decodeVeilError decodes raw revert data of any protocol error", async () => {
+      // Revert data straight from the node, as a raw eth_call error.
+      const err = await connection.provider
+        .request({ method: "eth_call", params: [{ to: addresses.nodeStaking, data: "0xa694fc3a" + "00".repeat(32) }, "latest"] }) // stake(0)
+        .catch((e: unknown) => e);
+      const decoded = decodeVeilError(err);
+      expect(decoded).to.be.instanceOf(VeilContractError);
+      expect((decoded as VeilContractError).errorName).to.equal("NodeStakingZeroAmount");
+      // generic formatting of an error without a hand-written message
+      const generic = decodeVeilError({ data: "0xa2b4a3a6" });
+      expect(generic.name).to.equal("VeilError");
+    });
+
+    it("uses the generic `name value` format for errors without a hand-written message", async () => {
+      const err = await requestUnbond(wallet(operators[0]!), { addresses, amount: STAKE * 10n }).catch((e) => e);
+      expect(err.shortMessage).to.equal(`NodeStakingInsufficientFreeStake: ${operators[0]} requested ${STAKE * 10n} but has ${STAKE} free stake`);
+      const reg = await registerModel(wallet(modelOwner), { addresses, modelId, price: PRICE }).catch((e) => e);
+      expect(reg.shortMessage).to.equal(`ModelRegistryAlreadyRegistered: model ${modelId} is already registered`);
+      const zero = await registerModel(wallet(modelOwner), { addresses, modelId: zeroHash, price: PRICE }).catch((e) => e);
+      expect(zero.shortMessage).to.equal("ModelRegistryZeroId");
+      const royalty = await registerModel(wallet(modelOwner), { addresses, modelId: randomId() as Hex, price: PRICE, royaltyBps: 10_001 }).catch((e) => e);
+      expect(royalty.shortMessage).to.match(/^ModelRegistryInvalidRoyalty: royaltyBps 10001, max \d+$/);
+    });
+  });
+
+  describe("decorator", () => {
+    it("client.extend(veilActions({ addresses })) binds every action", async () => {
+      const veil = wallet(requester).extend(veilActions({ addresses }));
+      expect(veil.veilAddresses).to.equal(addresses);
+      const m = await veil.getModel({ modelId });
+      expect(m.price).to.equal(PRICE);
+      const { jobId } = await veil.submitJob({ modelId, inputs });
+      expect((await veil.getJob({ jobId })).status).to.equal("Assigned");
+      const op = wallet((await veil.getJob({ jobId })).operators[0]!).extend(veilActions({ addresses }));
+      const hash = resultHash(outputs, { kind: "exact" });
+      server.put(hash, encodeTensors(outputs));
+      await op.submitResult({ jobId, resultHash: hash });
+      const r = await veil.waitForResult({ jobId, pollingInterval: 10 });
+      expect(r.resultHash).to.equal(hash);
+      expect((await veil.listModels()).length).to.equal(3);
+    });
+  });
+});
