@@ -3,7 +3,8 @@
  *
  *   npx tsx bench/inference.ts [--seconds 2] [--concurrency 64] [--threads 1]
  *
- * For each model, bursts of `concurrency` single-row jobs are queued at once, repeatedly, for `seconds`:
+ * For each model, bursts of `concurrency` single-row jobs are queued at once, repeatedly, for `seconds` per mode
+ * (in interleaved rounds, so background load on a shared machine biases no mode):
  *  (a) raw:      `session.run` on a plain onnxruntime session (same session options as the engine)
  *  (b) engine:   `engine.run` without batching (input validation, conversion, concurrency limiter)
  *  (c) batched:  `engine.run` with micro-batching (window 2 ms, up to 64 rows for the MLP, 8 for the conv net,
@@ -47,38 +48,58 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** Runs bursts of `CONCURRENCY` jobs for SECONDS (after one warm-up burst). */
-async function measure(model: string, mode: string, inputs: TensorMap[], job: (x: TensorMap) => Promise<number>): Promise<Row> {
-  await Promise.all(inputs.slice(0, CONCURRENCY).map(job));
-  const latencies: number[] = [];
-  let batchSum = 0;
-  const t0 = performance.now();
-  let n = 0;
-  while (performance.now() - t0 < SECONDS * 1000) {
-    const burst = Array.from({ length: CONCURRENCY }, (_, i) => inputs[(n + i) % inputs.length]!);
-    n += CONCURRENCY;
-    await Promise.all(
-      burst.map(async (x) => {
-        const s = performance.now();
-        const jobsInRun = await job(x); // not `batchSum += await ...`: that reads batchSum before awaiting
-        batchSum += jobsInRun;
-        latencies.push(performance.now() - s);
-      }),
-    );
-  }
-  const elapsed = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    model,
-    mode,
-    jobs: latencies.length,
-    jobsPerSec: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    avgBatch: batchSum / latencies.length,
-    rssMiB: process.memoryUsage().rss / 2 ** 20,
-  };
+interface Mode {
+  label: string;
+  /** Runs one job; resolves with the number of jobs in the session.run that served it. */
+  job: (x: TensorMap) => Promise<number>;
+  latencies: number[];
+  batchSum: number;
+  seconds: number;
 }
+
+const ROUNDS = 4;
+
+/**
+ * Measures the modes in interleaved rounds (a b c a b c ...) so drifting background load on a shared machine biases
+ * none of them; each round queues bursts of `CONCURRENCY` jobs for SECONDS / ROUNDS.
+ */
+async function measure(model: string, inputs: TensorMap[], modes: Mode[], rows: Row[]): Promise<void> {
+  for (const m of modes) await Promise.all(inputs.slice(0, CONCURRENCY).map(m.job)); // warm-up
+  let n = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const m of modes) {
+      const t0 = performance.now();
+      while (performance.now() - t0 < (SECONDS * 1000) / ROUNDS) {
+        const burst = Array.from({ length: CONCURRENCY }, (_, i) => inputs[(n + i) % inputs.length]!);
+        n += CONCURRENCY;
+        await Promise.all(
+          burst.map(async (x) => {
+            const s = performance.now();
+            const jobsInRun = await m.job(x); // not `batchSum += await ...`: that reads batchSum before awaiting
+            m.batchSum += jobsInRun;
+            m.latencies.push(performance.now() - s);
+          }),
+        );
+      }
+      m.seconds += (performance.now() - t0) / 1000;
+    }
+  }
+  for (const m of modes) {
+    const sorted = [...m.latencies].sort((a, b) => a - b);
+    rows.push({
+      model,
+      mode: m.label,
+      jobs: sorted.length,
+      jobsPerSec: sorted.length / m.seconds,
+      p50: percentile(sorted, 50),
+      p95: percentile(sorted, 95),
+      avgBatch: m.batchSum / sorted.length,
+      rssMiB: process.memoryUsage().rss / 2 ** 20,
+    });
+  }
+}
+
+const mode = (label: string, job: Mode["job"]): Mode => ({ label, job, latencies: [], batchSum: 0, seconds: 0 });
 
 async function benchModel(
   name: string,
@@ -95,27 +116,26 @@ async function benchModel(
     intraOpNumThreads: THREADS,
     interOpNumThreads: 1,
   });
-  rows.push(
-    await measure(name, "(a) raw session.run", inputs, async (x) => {
+  const plain = await createInferenceEngine({ intraOpNumThreads: THREADS });
+  await plain.loadModel(modelId, bytes);
+  const batched = await createInferenceEngine({ intraOpNumThreads: THREADS, batchWindowMs: 2 });
+  const info = await batched.loadModel(modelId, bytes, undefined, { batching: { samples: inputs.slice(0, 8), maxRows: maxBatchRows } });
+
+  const modes = [
+    mode("(a) raw session.run", async (x) => {
       await session.run(toOrtFeeds(x));
       return 1;
     }),
-  );
-  await session.release();
-
-  const plain = await createInferenceEngine({ intraOpNumThreads: THREADS });
-  await plain.loadModel(modelId, bytes);
-  rows.push(await measure(name, "(b) engine, unbatched", inputs, async (x) => (await plain.run(modelId, x)).batchJobs));
-
-  const batched = await createInferenceEngine({ intraOpNumThreads: THREADS, batchWindowMs: 2 });
-  const info = await batched.loadModel(modelId, bytes, undefined, { batching: { samples: inputs.slice(0, 8), maxRows: maxBatchRows } });
-  if (!info.batching.enabled) {
-    console.log(`${name}: batching NOT enabled: ${JSON.stringify(info.batching)}`);
-  } else {
-    rows.push(await measure(name, `(c) engine, batched <=${maxBatchRows}`, inputs, async (x) => (await batched.run(modelId, x)).batchJobs));
+    mode("(b) engine, unbatched", async (x) => (await plain.run(modelId, x)).batchJobs),
+  ];
+  if (info.batching.enabled) {
+    modes.push(mode(`(c) engine, batched <=${maxBatchRows}`, async (x) => (await batched.run(modelId, x)).batchJobs));
     await checkIdentical(name, modelId, plain, batched, inputs);
+  } else {
+    console.log(`${name}: batching NOT enabled: ${JSON.stringify(info.batching)}`);
   }
-  await Promise.all([plain.close(), batched.close()]);
+  await measure(name, inputs, modes, rows);
+  await Promise.all([session.release(), plain.close(), batched.close()]);
 }
 
 async function checkIdentical(name: string, modelId: string, a: InferenceEngine, b: InferenceEngine, inputs: TensorMap[]) {
