@@ -47,10 +47,10 @@ import {
   type VeilAddresses,
 } from "../../sdk/src/index.js";
 import { mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
-import { P, PRICE, STAKE, USDC, deployVeil, randomId } from "../helpers/fixture.js";
+import { P, PRICE, STAKE, USDC, deployVeil, randomId, type Connection } from "../helpers/fixture.js";
 import { addressesOf, resultServer, viemClients } from "./helpers/viem.js";
 
-const connection = await network.create();
+const connection = (await network.create()) as unknown as Connection;
 const { networkHelpers } = connection;
 const { publicClient, wallet } = viemClients(connection);
 
