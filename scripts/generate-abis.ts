@@ -12,6 +12,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const CONTRACTS: Record<string, string> = {
   jobEscrow: "contracts/JobEscrow.sol/JobEscrow.json",
   disputeManager: "contracts/DisputeManager.sol/DisputeManager.json",
+  computeCredits: "contracts/ComputeCredits.sol/ComputeCredits.json",
   nodeStaking: "contracts/NodeStaking.sol/NodeStaking.json",
   modelRegistry: "contracts/ModelRegistry.sol/ModelRegistry.json",
   veilToken: "contracts/VeilToken.sol/VeilToken.json",
