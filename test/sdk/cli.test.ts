@@ -1,0 +1,265 @@
+/**
+ * The `veil` CLI driven as a user would: `node bin/veil.mjs ...` processes against `npx hardhat node` on a free
+ * loopback port, with the suite deployed by Ignition and its address book written by scripts/write-deployment.ts.
+ * The commands are the ones docs/cli.md shows. The job's operator is driven with the SDK (no worker needed).
+ */
+import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { network } from "hardhat";
+import { createPublicClient, createWalletClient, http, parseEther, type Address, type Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import VeilLocal from "../../ignition/modules/VeilLocal.js";
+import { readIgnitionDeployment, writeDeployment } from "../../scripts/write-deployment.js";
+import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../sdk/src/index.js";
+import { mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { resultServer } from "./helpers/viem.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const MNEMONIC = "test test test test test test test test test test test junk";
+const keyOf = (i: number) => {
+  const k = mnemonicToAccount(MNEMONIC, { addressIndex: i }).getHdKey().privateKey!;
+  return ("0x" + Buffer.from(k).toString("hex")) as Hex;
+};
+const addressOf = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i }).address;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+type Run = { code: number | null; stdout: string; stderr: string };
+
+describe("veil CLI (against npx hardhat node)", function () {
+  this.timeout(180_000);
+  let node: ChildProcess;
+  let rpc: string;
+  let dir: string;
+  let deploymentFile: string;
+  let ignitionDir: string;
+  let addresses: VeilAddresses;
+  let server: Awaited<ReturnType<typeof resultServer>>;
+  const outputs: string[] = [];
+  const owner = 2, requester = 1, operator = 5;
+
+  /** Runs `node bin/veil.mjs <args>` as account `signer` (VEIL_PRIVATE_KEY), with VEIL_RPC_URL set. */
+  function veil(args: string[], signer?: number): Promise<Run> & { child: ChildProcess } {
+    const env: NodeJS.ProcessEnv = { ...process.env, VEIL_RPC_URL: rpc };
+    delete env.VEIL_PRIVATE_KEY;
+    if (signer !== undefined) env.VEIL_PRIVATE_KEY = keyOf(signer);
+    const child = spawn(process.execPath, [path.join(root, "bin/veil.mjs"), ...args], { cwd: dir, env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const p = new Promise<Run>((resolve) =>
+      child.on("close", (code) => {
+        outputs.push(stdout, stderr);
+        resolve({ code, stdout, stderr });
+      }),
+    ) as Promise<Run> & { child: ChildProcess };
+    p.child = child;
+    return p;
+  }
+  const D = () => ["--deployment", deploymentFile];
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "veil-cli-"));
+    const port = await freePort();
+    rpc = `http://127.0.0.1:${port}`;
+    node = spawn(process.execPath, [path.join(root, "node_modules/hardhat/dist/src/cli.js"), "node", "--port", String(port)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    node.stdout!.on("data", (d) => (log += d));
+    node.stderr!.on("data", (d) => (log += d));
+    const probe = createPublicClient({ transport: http(rpc, { retryCount: 0 }) });
+    for (let i = 0; ; i++) {
+      try {
+        await probe.getChainId();
+        break;
+      } catch {
+        if (i > 600 || node.exitCode !== null) throw new Error(`hardhat node did not start:\n${log}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // Deploy with the Ignition module deployments use, then write the address book the CLI reads.
+    const conn = await network.create({ network: "localhost", override: { url: rpc } });
+    const deploymentId = `cli-test-${port}-${Date.now()}`;
+    ignitionDir = path.join(root, "ignition/deployments", deploymentId);
+    await conn.ignition.deploy(VeilLocal, { deploymentId, displayUi: false } as any);
+    const deployment = readIgnitionDeployment(ignitionDir);
+    deploymentFile = writeDeployment(deployment, dir);
+    addresses = deployment.addresses;
+    await conn.close();
+    server = await resultServer();
+  });
+
+  after(async () => {
+    node?.kill();
+    await server?.close();
+    if (ignitionDir) rmSync(ignitionDir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const pub = () => createPublicClient({ transport: http(rpc, { retryCount: 0 }), pollingInterval: 50 });
+  const signer = (i: number) => createWalletClient({ account: mnemonicToAccount(MNEMONIC, { addressIndex: i }), transport: http(rpc, { retryCount: 0 }), pollingInterval: 50 });
+  const input = { x: { type: "float32", dims: [1, 4], data: [1, 2, 3, 4] } };
+  const result: TensorMap = { y: { type: "float32", dims: [1, 2], data: new Float32Array([0.5, -1.25]) } };
+  let modelId: Hex;
+
+  async function answer(jobId: bigint) {
+    const job = await getJob(pub(), { addresses, jobId });
+    const hash = resultHash(result, { kind: "exact" });
+    server.put(hash, encodeTensors(result));
+    const op = job.operators[0]!;
+    const idx = [...Array(10).keys()].find((i) => addressOf(i) === op)!;
+    await submitResult(signer(idx), { addresses, jobId, resultHash: hash });
+    return hash;
+  }
+
+  it("veil --help", async () => {
+    const r = await veil(["--help"]);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.contain("veil job submit --model <modelId> --input <file.json>");
+  });
+
+  it("veil models register / list", async () => {
+    const onnx = path.join(dir, "model.onnx");
+    writeFileSync(onnx, Buffer.from("an onnx model's bytes"));
+    modelId = sha256Hex(new Uint8Array(Buffer.from("an onnx model's bytes")));
+    const r = await veil(["models", "register", "--file", "model.onnx", "--price", "0.05", "--royalty-bps", "1000", ...D()], owner);
+    expect(r.stderr).to.equal("");
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.contain(`registered model ${modelId} (index 1, price 0.05 mUSDC per slot)`);
+    const list = await veil(["models", "list", "--json", ...D()]);
+    expect(list.code).to.equal(0);
+    const { models } = JSON.parse(list.stdout);
+    expect(models).to.have.length(1);
+    expect(models[0]).to.include({ modelId, price: "50000", owner: addressOf(owner), active: true });
+    const human = await veil(["models", "list", ...D()]);
+    expect(human.stdout).to.contain(`${modelId}  #1  0.05 mUSDC  k=1  exact  active`);
+  });
+
+  it("veil node register / stake / join / status", async () => {
+    await signer(0).writeContract({ address: addresses.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [addressOf(operator), parseEther("10000")], chain: null });
+    const reg = await veil(["node", "register", "--endpoint", server.url, ...D()], operator);
+    expect(reg.code, reg.stderr).to.equal(0);
+    expect(reg.stdout).to.contain(`registered operator ${addressOf(operator)} at ${server.url}`);
+    const st = await veil(["node", "stake", "--amount", "5000", ...D()], operator);
+    expect(st.code, st.stderr).to.equal(0);
+    expect(st.stdout).to.contain("staked 5000 VEIL; stake is now 5000 VEIL");
+    const join = await veil(["node", "join", "--model", modelId, ...D()], operator);
+    expect(join.code, join.stderr).to.equal(0);
+    const status = await veil(["node", "status", ...D()], operator);
+    expect(status.code, status.stderr).to.equal(0);
+    expect(status.stdout).to.contain(`operator ${addressOf(operator)}: eligible`);
+    expect(status.stdout).to.contain("stake      5000 VEIL (0 VEIL locked, 5000 VEIL free)");
+    expect(status.stdout).to.contain(`models     ${modelId}`);
+    const json = JSON.parse((await veil(["node", "status", "--address", addressOf(operator), "--json", ...D()])).stdout);
+    expect(json).to.include({ registered: true, stake: (5000n * 10n ** 18n).toString(), endpoint: server.url });
+  });
+
+  it("veil job submit / status / result / finalize, then veil fees withdraw", async () => {
+    await signer(requester).writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "mint", args: [addressOf(requester), 10n ** 9n], chain: null });
+    writeFileSync(path.join(dir, "input.json"), JSON.stringify(input));
+    const sub = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--json", ...D()], requester);
+    expect(sub.code, sub.stderr).to.equal(0);
+    const submitted = JSON.parse(sub.stdout);
+    expect(submitted).to.include({ jobId: "1", fee: "50000", inputHash: sha256Hex(encodeTensors(tensorsFromJson(input))) });
+    expect(submitted.operators).to.deep.equal([addressOf(operator)]);
+
+    const pending = await veil(["job", "status", "1", ...D()]);
+    expect(pending.stdout).to.contain("job 1: Assigned");
+    const early = await veil(["job", "result", "1", ...D()]);
+    expect(early.code).to.equal(1);
+    expect(early.stderr).to.equal("error: JobNotSettledError: Job 1 has no result yet (status Assigned).\n");
+
+    const hash = await answer(1n);
+    const status = await veil(["job", "status", "1", ...D()]);
+    expect(status.stdout).to.contain("job 1: Proposed");
+    expect(status.stdout).to.contain(`result     ${hash}`);
+    const res = await veil(["job", "result", "1", "--json", ...D()]);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(JSON.parse(res.stdout)).to.deep.equal({ jobId: "1", resultHash: hash, operator: addressOf(operator), outputs: { y: { type: "float32", dims: [1, 2], data: [0.5, -1.25] } } });
+    const human = await veil(["job", "result", "1", "--output", "out.json", ...D()]);
+    expect(human.stdout).to.contain("  y: float32[1,2] [0.5,-1.25]");
+    expect(existsSync(path.join(dir, "out.json"))).to.equal(true);
+
+    await pub().request({ method: "evm_increaseTime" as any, params: [3601] as any });
+    await pub().request({ method: "evm_mine" as any, params: [] as any });
+    const fin = await veil(["job", "finalize", "1", ...D()], requester);
+    expect(fin.code, fin.stderr).to.equal(0);
+    expect(fin.stdout).to.contain("finalized job 1");
+    const fees = await veil(["fees", "withdraw", ...D()], operator);
+    expect(fees.code, fees.stderr).to.equal(0);
+    // 80% of 0.05 (10% royalty, 5% treasury, 5% stakers)
+    expect(fees.stdout).to.contain(`withdrew 0.04 mUSDC of earnings to ${addressOf(operator)}`);
+    const again = await veil(["fees", "withdraw", ...D()], operator);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.equal(`error: JobEscrowNothingToWithdraw: ${addressOf(operator)} has nothing to withdraw\n`);
+  });
+
+  it("veil job submit --wait shows progress on stderr and prints the result", async () => {
+    const run = veil(["job", "submit", "--model", modelId, "--input", "input.json", "--wait", "--timeout", "60", ...D()], requester);
+    // Wait for the job to exist, then answer as the operator.
+    const client = pub();
+    for (let i = 0; i < 400; i++) {
+      try {
+        if ((await getJob(client, { addresses, jobId: 2n })).status === "Assigned") break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const hash = await answer(2n);
+    const r = await run;
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/submitted job 2 \(tx 0x[0-9a-f]{64}\), waiting for the result/);
+    expect(r.stderr).to.match(/job 2: Assigned: waiting for the operator's result/);
+    expect(r.stdout).to.contain(`job 2: result ${hash} (from ${addressOf(operator)})`);
+  });
+
+  it("veil deposit, then pay a job from it", async () => {
+    const dep = await veil(["deposit", "1", ...D()], requester);
+    expect(dep.code, dep.stderr).to.equal(0);
+    expect(dep.stdout).to.contain("deposited 1 mUSDC; deposit is now 1 mUSDC");
+    const sub = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--pay", "deposit", "--json", ...D()], requester);
+    expect(sub.code, sub.stderr).to.equal(0);
+    const show = await veil(["deposit", "show", ...D()], requester);
+    expect(show.stdout).to.contain(`deposit of ${addressOf(requester)}: 0.95 mUSDC`);
+  });
+
+  it("a reverting command prints the decoded error and exits 1", async () => {
+    const r = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--max-fee", "0.000001", ...D()], requester);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.equal("error: JobEscrowFeeAboveMax: fee 50000 exceeds maxFee 1\n");
+    const json = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--max-fee", "0.000001", "--json", ...D()], requester);
+    expect(JSON.parse(json.stdout)).to.deep.equal({ error: { name: "JobEscrowFeeAboveMax", message: "JobEscrowFeeAboveMax: fee 50000 exceeds maxFee 1", args: ["50000", "1"] } });
+    const usage = await veil(["job", "submit", "--model", "0x12", ...D()], requester);
+    expect(usage.code).to.equal(2);
+    expect(usage.stderr).to.contain("error: UsageError: --model must be 0x followed by 64 hex digits");
+    const nokey = await veil(["node", "withdraw", ...D()]);
+    expect(nokey.code).to.equal(2);
+    expect(nokey.stderr).to.contain("pass --key or set VEIL_PRIVATE_KEY");
+  });
+
+  it("veil node start hands over to the worker (or says clearly that it is missing)", async function () {
+    if (existsSync(path.join(root, "worker/src/main.ts"))) this.skip(); // the worker's own tests cover runWorker
+    const r = await veil(["node", "start"]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.equal("error: VeilError: the worker is not available: worker/src/main.ts is missing from this checkout\n");
+  });
+
+  it("never prints a private key", () => {
+    const keys = [owner, requester, operator].map((i) => keyOf(i).slice(2).toLowerCase());
+    for (const o of outputs) for (const k of keys) expect(o.toLowerCase()).to.not.contain(k);
+  });
+});
