@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {TestBase} from "./handlers/TestBase.sol";
+import {EscrowHandler} from "./handlers/EscrowHandler.t.sol";
+
+/// @notice Invariants of the deployed protocol under random sequences of every user, operator and keeper action.
+/// hardhat-config: invariant.runs = 24
+/// hardhat-config: invariant.depth = 60
+contract EscrowInvariantsTest is TestBase {
+    EscrowHandler internal handler;
+
+    function setUp() public {
+        handler = new EscrowHandler();
+    }
+
+    /// @dev Only the handler is fuzzed (the contracts it deployed are reached through it).
+    function targetContracts() public view returns (address[] memory targets) {
+        targets = new address[](1);
+        targets[0] = address(handler);
+    }
+
+    /// @notice The escrow holds exactly every open job's fee plus every claimable balance.
+    /// hardhat-config: invariant.runs = 24
+    /// hardhat-config: invariant.depth = 60
+    function invariant_feeTokenBalanceEqualsLiabilities() public view {
+        uint256 balance = handler.usdc().balanceOf(address(handler.escrow()));
+        assertEq(balance, handler.openEscrow() + handler.claimable(), "escrow balance == open + claimable");
+        assertEq(balance, handler.ghostIn() - handler.ghostOut(), "escrow balance == in - out");
+    }
+
+    /// hardhat-config: invariant.runs = 24
+    /// hardhat-config: invariant.depth = 60
+    function invariant_stakingTokenBalanceEqualsStakePlusUnbonding() public view {
+        uint256 balance = handler.veil().balanceOf(address(handler.staking()));
+        assertEq(balance, handler.stakedPlusUnbonding(), "staking balance == stake + unbonding");
+        assertTrue(handler.lockedWithinStake(), "locked <= stake");
+    }
+
+    /// hardhat-config: invariant.runs = 24
+    /// hardhat-config: invariant.depth = 60
+    function invariant_stakerRewardsSolvent() public view {
+        uint256 balance = handler.usdc().balanceOf(address(handler.staking()));
+        assertLe(handler.pendingStakerRewards(), balance, "pending rewards <= fee token held by staking");
+    }
+
+    /// hardhat-config: invariant.runs = 24
+    /// hardhat-config: invariant.depth = 60
+    function invariant_noJobPaidTwiceAndNoneStuck() public view {
+        assertTrue(!handler.ghostTerminalChanged(), "a settled job changed state");
+        assertTrue(!handler.ghostStuck(), "a job past every window is not terminal");
+    }
+}
+
+/// @notice The handler's own flows, driven deterministically: proves each action does what it claims, so the
+/// invariant campaign above explores real lifecycles and not only rejected calls.
+contract EscrowHandlerTest is TestBase {
+    EscrowHandler internal handler;
+
+    function setUp() public {
+        handler = new EscrowHandler();
+    }
+
+    function test_handler_k1SubmitPostFinalizeWithdraw() public {
+        handler.submit(0, 0, 0, false);
+        handler.act(0, true, 0);
+        handler.warp(100);
+        handler.finalizeMany(0);
+        assertEq(handler.calls("finalized"), 1, "finalized once");
+        handler.withdrawEarnings(0);
+        handler.withdrawEarnings(1);
+        handler.sweep(true);
+        handler.sweep(false);
+        _checkBooks();
+    }
+
+    function test_handler_k3CommitRevealFinalize() public {
+        handler.submit(0, 2, 0, false);
+        handler.act(0, true, 5); // 3 commits + 3 reveals
+        assertEq(handler.calls("commit"), 3, "commits");
+        assertEq(handler.calls("reveal"), 3, "reveals");
+        handler.warp(100);
+        handler.poke(0);
+        assertEq(uint8(handler.lastStatus(1)), 5, "finalized");
+        _checkBooks();
+    }
+
+    function test_handler_missesAreSlashedAndSettled() public {
+        handler.deposit(1, 1e9);
+        handler.submit(1, 2, 479, true);
+        handler.act(0, true, 1); // two commits, the third slot misses
+        handler.settleAll();
+        assertTrue(!handler.ghostStuck(), "terminal");
+        handler.withdrawDeposit(1, type(uint256).max);
+        handler.unbond(0, 1e18, false);
+        _checkBooks();
+    }
+
+    function _checkBooks() internal view {
+        uint256 balance = handler.usdc().balanceOf(address(handler.escrow()));
+        assertEq(balance, handler.openEscrow() + handler.claimable(), "escrow balance == open + claimable");
+        assertEq(balance, handler.ghostIn() - handler.ghostOut(), "escrow balance == in - out");
+        assertEq(handler.veil().balanceOf(address(handler.staking())), handler.stakedPlusUnbonding(), "stake");
+    }
+}

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AccessManager} from "@openzeppelin/contracts/access/manager/AccessManager.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {JobEscrow} from "../../../contracts/JobEscrow.sol";
+import {NodeStaking} from "../../../contracts/NodeStaking.sol";
+import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
+import {VeilToken} from "../../../contracts/VeilToken.sol";
+import {MockUSDC} from "../../../contracts/mocks/MockUSDC.sol";
+import {IJobEscrow} from "../../../contracts/interfaces/IJobEscrow.sol";
+import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
+import {INodeStaking} from "../../../contracts/interfaces/INodeStaking.sol";
+import {Vm} from "./TestBase.sol";
+
+/// @notice Drives the real protocol (AccessManager, VeilToken, MockUSDC, ModelRegistry, NodeStaking, JobEscrow)
+/// through random submissions, commits, reveals, misses, pokes, finalizations and withdrawals while warping
+/// time, and keeps ghost totals for the invariant test. Actions never revert on purpose: a call the protocol
+/// rejects is simply skipped (try/catch), so every run goes the full depth.
+contract EscrowHandler {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    uint64 internal constant PROTOCOL = 2;
+    uint256 internal constant N_OPS = 5;
+    uint256 internal constant N_REQ = 3;
+    uint256 internal constant STAKE = 5_000e18;
+    uint80 internal constant PRICE = 50_000;
+    bytes32 internal constant MODEL = keccak256("model.onnx");
+    bytes32 internal constant RESULT_A = keccak256("result A");
+    bytes32 internal constant RESULT_B = keccak256("result B");
+
+    AccessManager public manager;
+    VeilToken public veil;
+    MockUSDC public usdc;
+    ModelRegistry public registry;
+    NodeStaking public staking;
+    JobEscrow public escrow;
+    address public treasury = address(0x7EA5);
+    address public modelOwner = address(0x0DE1);
+
+    address[] public operators;
+    address[] public requesters;
+
+    // ghosts
+    uint256 public ghostIn; // every fee-token unit that entered the escrow
+    uint256 public ghostOut; // every fee-token unit that left it
+    uint256 public ghostJobs;
+    bool public ghostTerminalChanged; // a Finalized/Refunded job changed state (paid twice)
+    bool public ghostStuck; // a job past every window could not be brought to a terminal state
+    mapping(uint256 jobId => IJobEscrow.Status) public lastStatus;
+    mapping(uint256 jobId => mapping(uint256 slot => bytes32)) internal _chosen;
+    mapping(bytes32 name => uint256) public calls;
+
+    constructor() {
+        manager = new AccessManager(address(this));
+        veil = new VeilToken(address(this), 1e27);
+        usdc = new MockUSDC();
+        registry = new ModelRegistry(address(manager));
+        staking = new NodeStaking(address(manager), veil, usdc, registry, 1_000e18, 1 hours);
+        escrow = new JobEscrow(address(manager), usdc, registry, staking, _params());
+        bytes4[] memory sel = new bytes4[](4);
+        sel[0] = NodeStaking.assign.selector;
+        sel[1] = NodeStaking.release.selector;
+        sel[2] = NodeStaking.slash.selector;
+        sel[3] = NodeStaking.notifyRewards.selector;
+        manager.setTargetFunctionRole(address(staking), sel, PROTOCOL);
+        manager.grantRole(PROTOCOL, address(escrow), 0);
+        staking.setSlashWindowSource(escrow); // ADMIN (this) holds every unmapped restricted function
+
+        vm.prank(modelOwner);
+        registry.registerModel(MODEL, _model());
+        for (uint256 i; i < N_OPS; ++i) {
+            address op = address(uint160(0xA000 + i));
+            operators.push(op);
+            veil.transfer(op, STAKE * 2);
+            vm.startPrank(op);
+            veil.approve(address(staking), type(uint256).max);
+            staking.register("http://node", bytes32(0));
+            staking.stake(STAKE);
+            staking.joinModel(MODEL);
+            vm.stopPrank();
+        }
+        for (uint256 i; i < N_REQ; ++i) {
+            address r = address(uint160(0xB000 + i));
+            requesters.push(r);
+            usdc.mint(r, 1e15);
+            vm.prank(r);
+            usdc.approve(address(escrow), type(uint256).max);
+        }
+    }
+
+    function _params() internal view returns (IJobEscrow.Params memory) {
+        return IJobEscrow.Params({
+            commitWindow: 60,
+            revealWindow: 60,
+            challengeWindow: 60,
+            disputeWindow: 120,
+            maxJobDuration: 600,
+            maxInputBytes: 1024,
+            treasuryBps: 500,
+            stakersBps: 500,
+            maxRoyaltyBps: 2_000,
+            missSlashTo: IJobEscrow.SlashDestination.Treasury,
+            minPrice: 1,
+            collateral: 100e18,
+            missPenalty: 10e18,
+            treasury: treasury
+        });
+    }
+
+    function _model() internal pure returns (IModelRegistry.ModelParams memory) {
+        return IModelRegistry.ModelParams({
+            price: PRICE,
+            royaltyBps: 1_000,
+            redundancy: 1,
+            comparator: IModelRegistry.ComparatorKind.Exact,
+            precision: 0,
+            metadataURI: "ipfs://m",
+            profile: IModelRegistry.RuntimeProfile(17, "1.30.0", "cpu", 3, true)
+        });
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    function submit(uint256 who, uint256 kSeed, uint256 durationSeed, bool fromDeposit) external {
+        address r = requesters[who % N_REQ];
+        uint8 k = uint8(1 + kSeed % 3);
+        uint32 deadline = uint32(block.timestamp + 120 + durationSeed % 480);
+        IJobEscrow.SubmitParams memory p =
+            IJobEscrow.SubmitParams(MODEL, k, uint80(PRICE) * 7, deadline, hex"0102", "", bytes32(0));
+        vm.prank(r);
+        try (fromDeposit ? escrow.submitJobFromDeposit : escrow.submitJob)(p) returns (uint256 jobId) {
+            if (!fromDeposit) ghostIn += uint256(PRICE) * k;
+            ghostJobs = jobId;
+            ++calls["submit"];
+        } catch {}
+        _track();
+    }
+
+    function deposit(uint256 who, uint256 amount) external {
+        address r = requesters[who % N_REQ];
+        amount = 1 + amount % 1e9;
+        vm.prank(r);
+        escrow.deposit(amount);
+        ghostIn += amount;
+        ++calls["deposit"];
+    }
+
+    function withdrawDeposit(uint256 who, uint256 amount) external {
+        address r = requesters[who % N_REQ];
+        uint256 balance = escrow.depositOf(r);
+        if (balance == 0) return;
+        amount = 1 + amount % balance;
+        vm.prank(r);
+        escrow.withdrawDeposit(amount, r);
+        ghostOut += amount;
+        ++calls["withdrawDeposit"];
+    }
+
+    /// @notice The next duty of a recent job: post (k = 1), commit or reveal the first slot that still owes it.
+    /// Operators that are never acted for miss their window and get slashed by `poke`.
+    function act(uint256 jobSeed, bool agree, uint8 steps) external {
+        uint256 jobId = _recentJob(jobSeed);
+        if (jobId == 0) return;
+        for (uint256 i; i <= steps % 6; ++i) {
+            _act(jobId, agree || i % 4 != 3); // mostly agreeing, sometimes not
+        }
+        _track();
+    }
+
+    function _act(uint256 jobId, bool agree) internal {
+        IJobEscrow.JobView memory j = escrow.getJob(jobId);
+        bytes32 result = agree ? RESULT_A : RESULT_B;
+        if (j.status == IJobEscrow.Status.Assigned && j.redundancy == 1) {
+            vm.prank(j.operators[0]);
+            try escrow.submitResult(jobId, result) {
+                ++calls["submitResult"];
+            } catch {}
+        } else if (j.status == IJobEscrow.Status.Assigned) {
+            uint8 slot = _firstUnset(j.commitMask, j.redundancy);
+            address op = j.operators[slot];
+            bytes32 commitment = escrow.commitmentOf(jobId, op, result, _salt(jobId, slot, op));
+            vm.prank(op);
+            try escrow.commit(jobId, slot, commitment) {
+                _chosen[jobId][slot] = result;
+                ++calls["commit"];
+            } catch {}
+        } else if (j.status == IJobEscrow.Status.Revealing) {
+            uint8 slot = _firstUnset(j.revealMask, j.redundancy);
+            address op = j.operators[slot];
+            vm.prank(op);
+            try escrow.reveal(jobId, slot, _chosen[jobId][slot], _salt(jobId, slot, op)) {
+                ++calls["reveal"];
+            } catch {}
+        }
+    }
+
+    function _salt(uint256 jobId, uint256 slot, address op) internal pure returns (bytes32) {
+        return keccak256(abi.encode(jobId, slot, op));
+    }
+
+    function _firstUnset(uint8 mask, uint8 k) internal pure returns (uint8 i) {
+        while (i < k - 1 && mask & (1 << i) != 0) ++i;
+    }
+
+    /// @dev One of the four latest jobs (0 when none), so that multi-step flows get completed.
+    function _recentJob(uint256 seed) internal view returns (uint256) {
+        uint256 n = ghostJobs;
+        if (n == 0) return 0;
+        return n - seed % (n < 4 ? n : 4);
+    }
+
+    function poke(uint256 jobSeed) external {
+        uint256 jobId = _recentJob(jobSeed);
+        if (jobId == 0) return;
+        try escrow.poke(jobId) {
+            ++calls["poke"];
+        } catch {}
+        _track();
+    }
+
+    function finalizeMany(uint256 jobSeed) external {
+        if (ghostJobs == 0) return;
+        uint256[] memory ids = new uint256[](3);
+        for (uint256 i; i < 3; ++i) ids[i] = _recentJob(uint256(keccak256(abi.encode(jobSeed, i))));
+        ids[2] = ids[0]; // a duplicate must never settle twice
+        calls["finalized"] += escrow.finalizeMany(ids);
+        _track();
+    }
+
+    function withdrawEarnings(uint256 who) external {
+        address a = who % 2 == 0 ? operators[who % N_OPS] : modelOwner;
+        uint256 amount = escrow.earningsOf(a);
+        if (amount == 0) return;
+        vm.prank(a);
+        escrow.withdrawEarnings(a);
+        ghostOut += amount;
+        ++calls["withdrawEarnings"];
+    }
+
+    function sweep(bool treasuryNotStakers) external {
+        if (treasuryNotStakers) {
+            uint256 amount = escrow.treasuryAccrued();
+            if (amount == 0) return;
+            escrow.withdrawTreasury();
+            ghostOut += amount;
+        } else {
+            uint256 amount = escrow.stakerRewardsAccrued();
+            if (amount == 0) return;
+            escrow.distributeStakerRewards();
+            ghostOut += amount;
+        }
+        ++calls["sweep"];
+    }
+
+    function claimRewards(uint256 who) external {
+        address op = operators[who % N_OPS];
+        vm.prank(op);
+        staking.claimRewards(op);
+    }
+
+    function unbond(uint256 who, uint256 amount, bool withdraw) external {
+        address op = operators[who % N_OPS];
+        vm.startPrank(op);
+        if (withdraw) {
+            try staking.withdrawUnbonded() {
+                ++calls["withdrawUnbonded"];
+            } catch {}
+        } else {
+            uint256 free = staking.freeStake(op);
+            if (free != 0) {
+                staking.requestUnbond(1 + amount % free);
+                ++calls["requestUnbond"];
+            }
+        }
+        vm.stopPrank();
+    }
+
+    function warp(uint256 secs) external {
+        vm.warp(block.timestamp + 1 + secs % 200);
+    }
+
+    /// @notice Jumps past every window of every job and pokes each until it is terminal: liveness.
+    function settleAll() external {
+        uint32 span = 600 + 60 + 60 + 120 + 1;
+        for (uint256 round; round < 4; ++round) {
+            vm.warp(block.timestamp + span);
+            for (uint256 id = 1; id <= ghostJobs; ++id) {
+                if (!_terminal(escrow.jobStatus(id))) escrow.poke(id);
+            }
+        }
+        for (uint256 id = 1; id <= ghostJobs; ++id) {
+            if (!_terminal(escrow.jobStatus(id))) ghostStuck = true;
+        }
+        _track();
+        ++calls["settleAll"];
+    }
+
+    // ---------------------------------------------------------------- views for the invariants
+
+    function _terminal(IJobEscrow.Status s) internal pure returns (bool) {
+        return s == IJobEscrow.Status.Finalized || s == IJobEscrow.Status.Refunded;
+    }
+
+    function _track() internal {
+        for (uint256 id = 1; id <= ghostJobs; ++id) {
+            IJobEscrow.Status s = escrow.jobStatus(id);
+            IJobEscrow.Status last = lastStatus[id];
+            if (_terminal(last) && s != last) ghostTerminalChanged = true;
+            lastStatus[id] = s;
+        }
+    }
+
+    function openEscrow() public view returns (uint256 sum) {
+        for (uint256 id = 1; id <= ghostJobs; ++id) {
+            if (_terminal(escrow.jobStatus(id))) continue;
+            IJobEscrow.JobView memory j = escrow.getJob(id);
+            sum += uint256(j.price) * j.redundancy;
+        }
+    }
+
+    function claimable() public view returns (uint256 sum) {
+        for (uint256 i; i < N_REQ; ++i) sum += escrow.depositOf(requesters[i]);
+        for (uint256 i; i < N_OPS; ++i) sum += escrow.earningsOf(operators[i]);
+        sum += escrow.earningsOf(modelOwner);
+        sum += escrow.treasuryAccrued() + escrow.stakerRewardsAccrued();
+    }
+
+    function stakedPlusUnbonding() public view returns (uint256 sum) {
+        for (uint256 i; i < N_OPS; ++i) {
+            INodeStaking.OperatorView memory o = staking.operator(operators[i]);
+            sum += uint256(o.stake) + o.unbonding;
+        }
+    }
+
+    function pendingStakerRewards() public view returns (uint256 sum) {
+        for (uint256 i; i < N_OPS; ++i) sum += staking.pendingRewards(operators[i]);
+        sum += staking.undistributedRewards();
+    }
+
+    function lockedWithinStake() public view returns (bool) {
+        for (uint256 i; i < N_OPS; ++i) {
+            INodeStaking.OperatorView memory o = staking.operator(operators[i]);
+            if (o.locked > o.stake) return false;
+        }
+        return true;
+    }
+}
