@@ -42,7 +42,8 @@ export default defineConfig({
     localhost: {
       type: "http",
       chainType: "l1",
-      url: "http://127.0.0.1:8545",
+      // `npx hardhat node` listens here; VEIL_LOCALHOST_RPC points elsewhere (tests use free ports).
+      url: process.env.VEIL_LOCALHOST_RPC ?? "http://127.0.0.1:8545",
     },
     // Any EVM chain by RPC: secrets come from Hardhat configuration variables (`npx hardhat keystore set VEIL_DEPLOYER_KEY`)
     // or the environment, never from this file.

@@ -1,0 +1,46 @@
+/**
+ * Deploys the whole Veil suite with Ignition and writes deployments/<chainId>.json for the SDK, CLI and workers.
+ *
+ *   npx hardhat node                                   # terminal 1: a local multi-process network
+ *   npm run deploy -- --network localhost              # terminal 2: deploys VeilLocal (with a mock stablecoin)
+ *   npm run deploy -- --network base                   # a real chain: deploys Veil with ignition/parameters/base.json
+ *
+ * On chain 31337 the VeilLocal module also deploys MockUSDC as the fee token; elsewhere the `feeToken` parameter
+ * (an existing stablecoin) is required. Ignition keeps its journal in ignition/deployments/chain-<id>, so a
+ * deployment interrupted half-way resumes where it stopped when run again.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import hre from "hardhat";
+import Veil from "../ignition/modules/Veil.js";
+import VeilLocal from "../ignition/modules/VeilLocal.js";
+import { writeDeployment } from "./write-deployment.js";
+import type { VeilAddresses } from "../sdk/src/addresses.js";
+
+const connection = await hre.network.getOrCreate();
+const { ethers, ignition } = connection;
+const chainId = Number((await ethers.provider.getNetwork()).chainId);
+const local = chainId === 31337;
+const paramsFile = `ignition/parameters/${connection.networkName}.json`;
+const parameters = existsSync(paramsFile) ? JSON.parse(readFileSync(paramsFile, "utf8")) : {};
+if (!local && !parameters.Veil?.feeToken) {
+  throw new Error(`${paramsFile} must set Veil.feeToken (the stablecoin jobs are paid in) for chain ${chainId}`);
+}
+const startBlock = await ethers.provider.getBlockNumber();
+const d: Record<string, { getAddress(): Promise<string> }> = (await ignition.deploy(local ? VeilLocal : Veil, {
+  parameters,
+  deploymentId: `chain-${chainId}`,
+})) as never;
+const addr = async (k: string) => (d[k] ? ((await d[k]!.getAddress()) as `0x${string}`) : undefined);
+const addresses: VeilAddresses = {
+  jobEscrow: (await addr("escrow"))!,
+  nodeStaking: (await addr("staking"))!,
+  modelRegistry: (await addr("registry"))!,
+  feeToken: (await addr("feeToken"))!,
+  stakingToken: (await addr("veil"))!,
+  accessManager: (await addr("manager"))!,
+  disputeManager: await addr("disputeManager"),
+  computeCredits: await addr("credits"),
+};
+const file = writeDeployment({ chainId, addresses, startBlock });
+console.log(`deployed Veil to chain ${chainId} (${connection.networkName}); address book: ${file}`);
+for (const [k, v] of Object.entries(addresses)) if (v) console.log(`  ${k.padEnd(15)} ${v}`);
