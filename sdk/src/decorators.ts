@@ -4,6 +4,8 @@ import * as models from "./actions/models.js";
 import * as nodes from "./actions/nodes.js";
 import * as jobs from "./actions/jobs.js";
 import * as fees from "./actions/fees.js";
+import * as credits from "./actions/credits.js";
+import * as disputes from "./actions/disputes.js";
 
 /** Parameters of a bound action: `addresses` comes from the decorator. */
 type Bound<P> = P extends { addresses: VeilAddresses } ? Omit<P, "addresses"> & { addresses?: VeilAddresses | undefined } : P;
@@ -18,6 +20,8 @@ export type VeilPublicActions = {
   waitForResult: (p: Bound<jobs.WaitForResultParameters>) => Promise<jobs.WaitForResultReturnType>;
   getEarnings: (p: Bound<fees.GetEarningsParameters>) => Promise<fees.GetEarningsReturnType>;
   getDeposit: (p: Bound<fees.GetDepositParameters>) => Promise<fees.GetDepositReturnType>;
+  getCreditAllowance: (p: Bound<credits.GetCreditAllowanceParameters>) => Promise<credits.GetCreditAllowanceReturnType>;
+  getDispute: (p: Bound<disputes.GetDisputeParameters>) => Promise<disputes.GetDisputeReturnType>;
 };
 
 export type VeilWalletActions = {
@@ -36,6 +40,16 @@ export type VeilWalletActions = {
   withdrawEarnings: (p?: Bound<fees.WithdrawEarningsParameters>) => Promise<fees.WithdrawEarningsReturnType>;
   deposit: (p: Bound<fees.DepositParameters>) => Promise<fees.DepositReturnType>;
   withdrawDeposit: (p: Bound<fees.WithdrawDepositParameters>) => Promise<fees.WithdrawDepositReturnType>;
+  mintCredits: (p: Bound<credits.MintCreditsParameters>) => Promise<credits.MintCreditsReturnType>;
+  burnCredits: (p: Bound<credits.BurnCreditsParameters>) => Promise<credits.BurnCreditsReturnType>;
+  withdrawUnlockedCredits: (p?: Bound<credits.WithdrawUnlockedCreditsParameters>) => Promise<credits.WithdrawUnlockedCreditsReturnType>;
+  grantAgent: (p: Bound<credits.GrantAgentParameters>) => Promise<credits.GrantAgentReturnType>;
+  revokeAgent: (p: Bound<credits.RevokeAgentParameters>) => Promise<credits.RevokeAgentReturnType>;
+  challenge: (p: Bound<disputes.ChallengeParameters>) => Promise<disputes.ChallengeReturnType>;
+  commitVote: (p: Bound<disputes.CommitVoteParameters>) => Promise<disputes.CommitVoteReturnType>;
+  revealVote: (p: Bound<disputes.RevealVoteParameters>) => Promise<disputes.RevealVoteReturnType>;
+  drawCommittee: (p: Bound<disputes.DisputeJobParameters>) => ReturnType<typeof disputes.drawCommittee>;
+  resolveDispute: (p: Bound<disputes.DisputeJobParameters>) => ReturnType<typeof disputes.resolveDispute>;
 };
 
 export type VeilActions = VeilPublicActions & VeilWalletActions & { veilAddresses: VeilAddresses };
@@ -67,6 +81,8 @@ export function veilPublicActions(config: VeilActionsConfig) {
       waitForResult: bind(client, a, jobs.waitForResult),
       getEarnings: bind(client, a, fees.getEarnings),
       getDeposit: bind(client, a, fees.getDeposit),
+      getCreditAllowance: bind(client, a, credits.getCreditAllowance),
+      getDispute: bind(client, a, disputes.getDispute),
     };
   };
 }
@@ -98,6 +114,16 @@ export function veilWalletActions(config: VeilActionsConfig) {
       withdrawEarnings: bind(client, a, fees.withdrawEarnings),
       deposit: bind(client, a, fees.deposit),
       withdrawDeposit: bind(client, a, fees.withdrawDeposit),
+      mintCredits: bind(client, a, credits.mintCredits),
+      burnCredits: bind(client, a, credits.burnCredits),
+      withdrawUnlockedCredits: bind(client, a, credits.withdrawUnlockedCredits),
+      grantAgent: bind(client, a, credits.grantAgent),
+      revokeAgent: bind(client, a, credits.revokeAgent),
+      challenge: bind(client, a, disputes.challenge),
+      commitVote: bind(client, a, disputes.commitVote),
+      revealVote: bind(client, a, disputes.revealVote),
+      drawCommittee: bind(client, a, disputes.drawCommittee),
+      resolveDispute: bind(client, a, disputes.resolveDispute),
     };
   };
 }

@@ -1,5 +1,6 @@
 /** Helpers shared by the actions. Not exported from the entry point. */
 import type { Abi, Account, Address, Chain, Client, ContractFunctionArgs, ContractFunctionName, Hex, TransactionReceipt, Transport } from "viem";
+import { parseEventLogs } from "viem";
 import { parseAccount } from "viem/accounts";
 import { simulateContract, waitForTransactionReceipt, writeContract } from "viem/actions";
 import type { VeilAddresses } from "./addresses.js";
@@ -58,6 +59,14 @@ export async function send<const abi extends Abi, name extends ContractFunctionN
   } catch (e) {
     throw decodeVeilError(e);
   }
+}
+
+/** The args of the first `eventName` event that `address` emitted in `receipt`. */
+export function eventArgs<const abi extends Abi>(abi: abi, receipt: TransactionReceipt, address: Address, eventName: string): Record<string, any> {
+  const logs = parseEventLogs({ abi, logs: receipt.logs }) as unknown as { address: Address; eventName: string; args: Record<string, any> }[];
+  const log = logs.find((l) => l.eventName === eventName && l.address.toLowerCase() === address.toLowerCase());
+  if (!log) throw new Error(`no ${eventName} event from ${address} in ${receipt.transactionHash}`);
+  return log.args;
 }
 
 export function toBytes32(value: string): Hex {

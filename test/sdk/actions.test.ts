@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { erc20Abi, parseEther, zeroHash, type Address, type Hex } from "viem";
+import { erc20Abi, getAddress, parseEther, zeroHash, type Address, type Hex } from "viem";
 import { readContract, writeContract } from "viem/actions";
 import {
   AccountNotFoundError,
@@ -42,13 +42,26 @@ import {
   withdrawDeposit,
   withdrawEarnings,
   withdrawUnbonded,
+  mintCredits,
+  burnCredits,
+  getCreditAllowance,
+  grantAgent,
+  revokeAgent,
+  withdrawUnlockedCredits,
+  challenge,
+  drawCommittee,
+  commitVote,
+  revealVote,
+  resolveDispute,
+  getDispute,
   type Job,
   type TensorMap,
   type VeilAddresses,
 } from "../../sdk/src/index.js";
-import { mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
-import { P, PRICE, STAKE, USDC, deployVeil, randomId, type Connection } from "../helpers/fixture.js";
-import { addressesOf, resultServer, viemClients } from "./helpers/viem.js";
+import { computeCreditsAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { P, PRICE, STAKE, USDC, randomId, type Connection } from "../helpers/fixture.js";
+import VeilLocal from "../../ignition/modules/VeilLocal.js";
+import { resultServer, viemClients } from "./helpers/viem.js";
 
 const connection = (await network.create()) as unknown as Connection;
 const { networkHelpers } = connection;
@@ -72,11 +85,21 @@ describe("sdk actions (viem on an in-process chain)", function () {
 
   /** The suite deployed with Ignition; three operators registered, staked and serving two models through the SDK. */
   async function sdkFixture() {
-    const v = await deployVeil(connection, 0);
-    const a = await addressesOf(v);
-    const signers = v.signers.map((s) => s.address as Address);
-    const [adm, req, owner] = signers as [Address, Address, Address];
-    const ops = signers.slice(5, 8);
+    const signers = ((await connection.provider.request({ method: "eth_accounts" })) as string[]).map((a) => getAddress(a));
+    const [adm, req, owner, treasury] = signers as [Address, Address, Address, Address];
+    const d = await connection.ignition.deploy(VeilLocal, { parameters: { VeilLocal: { treasury } } });
+    const at = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as Address;
+    const a: VeilAddresses = {
+      jobEscrow: await at(d.escrow),
+      nodeStaking: await at(d.staking),
+      modelRegistry: await at(d.registry),
+      feeToken: await at(d.feeToken),
+      stakingToken: await at(d.veil),
+      accessManager: await at(d.manager),
+      computeCredits: await at(d.credits),
+      disputeManager: await at(d.disputeManager),
+    };
+    const ops = signers.slice(5, 11); // six: a dispute committee of five excludes the job's operator
     const exactId = randomId() as Hex;
     const roundedId = randomId() as Hex;
     await registerModel(wallet(owner), { addresses: a, modelId: exactId, price: PRICE, royaltyBps: 1_000 });
@@ -120,8 +143,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       expect(m.active).to.equal(true);
       expect((await getModel(publicClient, { addresses, modelId: roundedModelId })).comparator).to.deep.equal({ kind: "rounded", precision: 3 });
       const list = await listModels(publicClient, { addresses });
-      // the fixture's own model, then ours
-      expect(list.map((x) => x.modelId)).to.include.members([modelId, roundedModelId]);
+      expect(list.map((x) => x.modelId)).to.deep.equal([modelId, roundedModelId]);
       expect(list.map((x) => x.index)).to.deep.equal(list.map((_, i) => i + 1));
       expect(await listModels(publicClient, { addresses, offset: 1, limit: 1 })).to.have.length(1);
     });
@@ -331,6 +353,70 @@ describe("sdk actions (viem on an in-process chain)", function () {
     });
   });
 
+  describe("credits", () => {
+    it("mintCredits, getCreditAllowance, grantAgent, revokeAgent, burnCredits, withdrawUnlockedCredits", async () => {
+      await writeContract(wallet(admin), { address: addresses.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [requester, parseEther("10000")], chain: null });
+      const credits = parseEther("10");
+      const quoted = await readContract(publicClient, { address: addresses.computeCredits!, abi: computeCreditsAbi, functionName: "mintCost", args: [credits] });
+      const { cost, approvalHash } = await mintCredits(wallet(requester), { addresses, credits });
+      expect(cost).to.equal(quoted);
+      expect(approvalHash).to.match(/^0x/);
+      let a = await getCreditAllowance(publicClient, { addresses, address: requester, agent: outsider });
+      expect(a.credits).to.equal(credits);
+      expect(a.allowanceLeft).to.equal(0n); // credits count from the next 00:00 UTC
+      expect(a.agentAllowanceLeft).to.equal(0n);
+      await networkHelpers.time.increaseTo(a.nextReset + 1);
+      a = await getCreditAllowance(publicClient, { addresses, address: requester });
+      expect(a.allowanceLeft).to.equal((credits * 1_000_000n) / 10n ** 18n);
+      await grantAgent(wallet(requester), { addresses, agent: outsider, dailyCap: 3_000_000n });
+      expect((await getCreditAllowance(publicClient, { addresses, address: requester, agent: outsider })).agentAllowanceLeft).to.equal(3_000_000n);
+      await revokeAgent(wallet(requester), { addresses, agent: outsider });
+      expect((await getCreditAllowance(publicClient, { addresses, address: requester, agent: outsider })).agentAllowanceLeft).to.equal(0n);
+      const over = await mintCredits(wallet(requester), { addresses, credits, maxCost: 1n }).catch((e) => e);
+      expect(over.errorName).to.equal("ComputeCreditsCostAboveMax");
+      const burn = await burnCredits(wallet(requester), { addresses, credits: parseEther("5") });
+      expect(burn.stakeReturned > 0n).to.equal(true);
+      const early = await withdrawUnlockedCredits(wallet(requester), { addresses }).catch((e) => e);
+      expect(early.errorName).to.equal("ComputeCreditsNothingUnlocked");
+      await networkHelpers.time.increaseTo(burn.unlockTime);
+      const { amount } = await withdrawUnlockedCredits(wallet(requester), { addresses });
+      expect(amount).to.equal(burn.stakeReturned);
+    });
+  });
+
+  describe("disputes", () => {
+    it("challenge-draw-commit-reveal-resolve keeps an honest result", async () => {
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const hash = await answer(jobId, outputs);
+      await writeContract(wallet(admin), { address: addresses.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [outsider, parseEther("1000")], chain: null });
+      const { bond } = await challenge(wallet(outsider), { addresses, jobId });
+      let d = await getDispute(publicClient, { addresses, jobId });
+      expect(d.status).to.equal("Drawing");
+      expect(d.challenger).to.equal(outsider);
+      expect(d.bond).to.equal(bond);
+      expect(d.challenged).to.equal(hash);
+      await networkHelpers.mine(Number(d.drawBlock - (await publicClient.getBlockNumber())) + 1);
+      const { drawn } = await drawCommittee(wallet(outsider), { addresses, jobId });
+      expect(drawn).to.equal(true);
+      d = await getDispute(publicClient, { addresses, jobId });
+      expect(d.status).to.equal("Voting");
+      expect(d.members).to.have.length(5);
+      const salts = d.members.map(() => randomId() as Hex);
+      for (const [i, m] of d.members.entries()) await commitVote(wallet(m), { addresses, jobId, index: i, vote: hash, salt: salts[i]! });
+      const wrong = await revealVote(wallet(d.members[0]!), { addresses, jobId, index: 0, vote: hash, salt: salts[0]! }).catch((e) => e);
+      expect(wrong.errorName).to.equal("DisputeManagerRevealNotOpen");
+      await networkHelpers.time.increaseTo(d.commitEnd + 1);
+      for (const [i, m] of d.members.entries()) await revealVote(wallet(m), { addresses, jobId, index: i, vote: hash, salt: salts[i]! });
+      await networkHelpers.time.increaseTo(d.revealEnd + 1);
+      await resolveDispute(wallet(outsider), { addresses, jobId });
+      d = await getDispute(publicClient, { addresses, jobId });
+      expect(d.status).to.equal("Resolved");
+      expect(d.decided).to.equal(true);
+      expect(d.winner).to.equal(hash);
+      expect((await getJob(publicClient, { addresses, jobId })).status).to.equal("Finalized");
+    });
+  });
+
   describe("errors", () => {
     it("a reverting submit shows the named error with its values", async () => {
       const err = await submitJob(wallet(requester), { addresses, modelId, inputs, maxFee: 1n }).catch((e) => e);
@@ -388,7 +474,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await op.submitResult({ jobId, resultHash: hash });
       const r = await veil.waitForResult({ jobId, pollingInterval: 10 });
       expect(r.resultHash).to.equal(hash);
-      expect((await veil.listModels()).length).to.equal(3);
+      expect((await veil.listModels()).length).to.equal(2);
     });
   });
 });

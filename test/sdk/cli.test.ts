@@ -237,6 +237,27 @@ describe("veil CLI (against npx hardhat node)", function () {
     expect(show.stdout).to.contain(`deposit of ${addressOf(requester)}: 0.95 mUSDC`);
   });
 
+  it("veil credits mint / allowance / grant-agent / revoke-agent / burn", async () => {
+    expect(addresses.computeCredits, "write-deployment maps ComputeCredits").to.match(/^0x/);
+    await signer(0).writeContract({ address: addresses.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [addressOf(requester), parseEther("5000")], chain: null });
+    const mint = await veil(["credits", "mint", "--amount", "10", "--json", ...D()], requester);
+    expect(mint.code, mint.stderr).to.equal(0);
+    expect(JSON.parse(mint.stdout)).to.include({ credits: (10n * 10n ** 18n).toString() });
+    const agent = addressOf(4);
+    const grant = await veil(["credits", "grant-agent", "--agent", agent, "--daily-cap", "2.5", ...D()], requester);
+    expect(grant.code, grant.stderr).to.equal(0);
+    expect(grant.stdout).to.contain(`agent ${agent} may spend up to 2.5 mUSDC a day`);
+    const allowance = await veil(["credits", "allowance", "--agent", agent, ...D()], requester);
+    expect(allowance.code, allowance.stderr).to.equal(0);
+    expect(allowance.stdout).to.contain(`credits of ${addressOf(requester)}: 10 VCC`);
+    expect(allowance.stdout).to.contain("allowance left today  0 mUSDC"); // credits minted today count from 00:00 UTC
+    const revoke = await veil(["credits", "revoke-agent", "--agent", agent, ...D()], requester);
+    expect(revoke.stdout).to.contain(`revoked agent ${agent}`);
+    const burn = await veil(["credits", "burn", "--amount", "4", ...D()], requester);
+    expect(burn.code, burn.stderr).to.equal(0);
+    expect(burn.stdout).to.match(/^burned 4 VCC; [0-9.]+ VEIL unlock at /);
+  });
+
   it("a reverting command prints the decoded error and exits 1", async () => {
     const r = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--max-fee", "0.000001", ...D()], requester);
     expect(r.code).to.equal(1);

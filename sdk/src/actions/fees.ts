@@ -1,7 +1,7 @@
 import type { Address, Hex } from "viem";
 import { readContract } from "viem/actions";
 import { jobEscrowAbi } from "../generated/abis.js";
-import { decoded, resolveAccount, send, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import { decoded, eventArgs, resolveAccount, send, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
 import type { VeilError } from "../errors.js";
 import { ensureAllowance } from "./tokens.js";
 
@@ -35,13 +35,13 @@ export type WithdrawEarningsErrorType = VeilError;
  */
 export async function withdrawEarnings(client: VeilClient, params: WithdrawEarningsParameters): Promise<WithdrawEarningsReturnType> {
   const account = resolveAccount(client, params.account, "withdrawEarnings");
-  const { hash, receipt, result } = await send(client, account, {
+  const { hash, receipt } = await send(client, account, {
     address: params.addresses.jobEscrow,
     abi: jobEscrowAbi,
     functionName: "withdrawEarnings",
     args: [params.to ?? account.address],
   });
-  return { hash, receipt, amount: result as bigint };
+  return { hash, receipt, amount: eventArgs(jobEscrowAbi, receipt, params.addresses.jobEscrow, "EarningsWithdrawn").amount as bigint };
 }
 
 // ---------------------------------------------------------------------------------------------------------------- deposit

@@ -1,7 +1,7 @@
 import type { Address, Hex } from "viem";
 import { readContract } from "viem/actions";
 import { modelRegistryAbi } from "../generated/abis.js";
-import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import { decoded, eventArgs, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
 import type { VeilError } from "../errors.js";
 import type { Comparator } from "../tensor.js";
 
@@ -69,7 +69,7 @@ export type RegisterModelErrorType = VeilError;
 export async function registerModel(client: VeilClient, params: RegisterModelParameters): Promise<RegisterModelReturnType> {
   const account = resolveAccount(client, params.account, "registerModel");
   const comparator = params.comparator ?? { kind: "exact" };
-  const { hash, receipt, result } = await send(client, account, {
+  const { hash, receipt } = await send(client, account, {
     address: params.addresses.modelRegistry,
     abi: modelRegistryAbi,
     functionName: "registerModel",
@@ -86,7 +86,7 @@ export async function registerModel(client: VeilClient, params: RegisterModelPar
       },
     ],
   });
-  return { hash, receipt, index: Number(result) };
+  return { hash, receipt, index: Number(eventArgs(modelRegistryAbi, receipt, params.addresses.modelRegistry, "ModelRegistered").index) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------- getModel

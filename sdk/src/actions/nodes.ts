@@ -1,7 +1,7 @@
 import { zeroHash, type Address, type Hex } from "viem";
 import { readContract } from "viem/actions";
 import { nodeStakingAbi } from "../generated/abis.js";
-import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import { decoded, eventArgs, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
 import type { VeilError } from "../errors.js";
 import { ensureAllowance } from "./tokens.js";
 
@@ -103,8 +103,7 @@ export async function requestUnbond(client: VeilClient, params: RequestUnbondPar
     functionName: "requestUnbond",
     args: [params.amount],
   });
-  const op = await readContract(client, { address: params.addresses.nodeStaking, abi: nodeStakingAbi, functionName: "operator", args: [account.address] });
-  return { hash, receipt, unbondEnd: Number(op.unbondEnd) };
+  return { hash, receipt, unbondEnd: Number(eventArgs(nodeStakingAbi, receipt, params.addresses.nodeStaking, "UnbondRequested").unbondEnd) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------- withdrawUnbonded
@@ -121,13 +120,13 @@ export type WithdrawUnbondedErrorType = VeilError;
  */
 export async function withdrawUnbonded(client: VeilClient, params: WithdrawUnbondedParameters): Promise<WithdrawUnbondedReturnType> {
   const account = resolveAccount(client, params.account, "withdrawUnbonded");
-  const { hash, receipt, result } = await send(client, account, {
+  const { hash, receipt } = await send(client, account, {
     address: params.addresses.nodeStaking,
     abi: nodeStakingAbi,
     functionName: "withdrawUnbonded",
     args: [],
   });
-  return { hash, receipt, amount: result as bigint };
+  return { hash, receipt, amount: eventArgs(nodeStakingAbi, receipt, params.addresses.nodeStaking, "UnbondWithdrawn").amount as bigint };
 }
 
 // ---------------------------------------------------------------------------------------------------------------- joinModel / leaveModel
@@ -229,11 +228,11 @@ export type ClaimStakerRewardsErrorType = VeilError;
  */
 export async function claimStakerRewards(client: VeilClient, params: ClaimStakerRewardsParameters): Promise<ClaimStakerRewardsReturnType> {
   const account = resolveAccount(client, params.account, "claimStakerRewards");
-  const { hash, receipt, result } = await send(client, account, {
+  const { hash, receipt } = await send(client, account, {
     address: params.addresses.nodeStaking,
     abi: nodeStakingAbi,
     functionName: "claimRewards",
     args: [params.to ?? account.address],
   });
-  return { hash, receipt, amount: result as bigint };
+  return { hash, receipt, amount: eventArgs(nodeStakingAbi, receipt, params.addresses.nodeStaking, "RewardsClaimed").amount as bigint };
 }

@@ -52,6 +52,12 @@ Jobs
   veil job result <jobId> [--output <file.json>]
   veil job poke <jobId>
   veil job finalize <jobId>
+Compute credits
+  veil credits mint --amount <credits> [--max-cost <VEIL>]
+  veil credits burn --amount <credits>
+  veil credits allowance [--address <holder>] [--agent <address>]
+  veil credits grant-agent --agent <address> --daily-cap <fee units>
+  veil credits revoke-agent --agent <address>
 Fees and deposits
   veil fees show [--address <account>]
   veil fees withdraw [--to <address>]
@@ -94,6 +100,9 @@ const OPTIONS = {
   timeout: { type: "string" },
   output: { type: "string" },
   to: { type: "string" },
+  agent: { type: "string" },
+  "daily-cap": { type: "string" },
+  "max-cost": { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -473,6 +482,57 @@ async function fees(ctx: Ctx, s: Session, cmd: string | undefined) {
   throw new UsageError(`unknown command: veil fees ${cmd ?? ""}`.trim());
 }
 
+async function creditsCmd(ctx: Ctx, s: Session, cmd: string | undefined) {
+  const v = ctx.values;
+  const veil = await s.veil();
+  if (!s.addresses.computeCredits) throw new VeilError("this deployment has no ComputeCredits contract");
+  const credit = (x: bigint) => `${formatUnits(x, 18)} VCC`;
+  const veilAmt = (x: bigint) => s.fmt(s.addresses.stakingToken, x);
+  switch (cmd) {
+    case "mint": {
+      const credits = amount(need(v.amount, "amount"), 18, "--amount");
+      const r = await veil.mintCredits({ account: s.account, credits, maxCost: v["max-cost"] ? amount(v["max-cost"], 18, "--max-cost") : undefined });
+      out(ctx, { account: s.account.address, credits, cost: r.cost, hash: r.hash }, `minted ${credit(credits)} for ${await veilAmt(r.cost)}\ntx ${r.hash}`);
+      return;
+    }
+    case "burn": {
+      const credits = amount(need(v.amount, "amount"), 18, "--amount");
+      const r = await veil.burnCredits({ account: s.account, credits });
+      out(ctx, { account: s.account.address, credits, stakeReturned: r.stakeReturned, unlockTime: r.unlockTime, hash: r.hash },
+        `burned ${credit(credits)}; ${await veilAmt(r.stakeReturned)} unlock at ${new Date(r.unlockTime * 1000).toISOString()}\ntx ${r.hash}`);
+      return;
+    }
+    case "allowance": {
+      const who = v.address ? address(v.address, "--address") : s.accountAddress;
+      if (!who) throw new UsageError("pass --address or --key");
+      const agent = v.agent ? address(v.agent, "--agent") : undefined;
+      const a = await veil.getCreditAllowance({ address: who, agent });
+      const lines = [
+        `credits of ${who}: ${credit(a.credits)}`,
+        `  allowance left today  ${await s.fmt(s.addresses.feeToken, a.allowanceLeft)} (resets ${new Date(a.nextReset * 1000).toISOString()})`,
+      ];
+      if (agent) lines.push(`  agent ${agent} may spend ${await s.fmt(s.addresses.feeToken, a.agentAllowanceLeft ?? 0n)} more today`);
+      out(ctx, { account: who, ...a, agent: agent ?? null, agentAllowanceLeft: a.agentAllowanceLeft ?? null }, lines.join("\n"));
+      return;
+    }
+    case "grant-agent": {
+      const agent = address(need(v.agent, "agent"), "--agent");
+      const fee = await s.token(s.addresses.feeToken);
+      const dailyCap = amount(need(v["daily-cap"], "daily-cap"), fee.decimals, "--daily-cap");
+      const r = await veil.grantAgent({ account: s.account, agent, dailyCap });
+      out(ctx, { holder: s.account.address, agent, dailyCap, hash: r.hash }, `agent ${agent} may spend up to ${await s.fmt(s.addresses.feeToken, dailyCap)} a day\ntx ${r.hash}`);
+      return;
+    }
+    case "revoke-agent": {
+      const agent = address(need(v.agent, "agent"), "--agent");
+      const r = await veil.revokeAgent({ account: s.account, agent });
+      out(ctx, { holder: s.account.address, agent, hash: r.hash }, `revoked agent ${agent}\ntx ${r.hash}`);
+      return;
+    }
+  }
+  throw new UsageError(`unknown command: veil credits ${cmd ?? ""}`.trim());
+}
+
 async function depositCmd(ctx: Ctx, s: Session, args: string[]) {
   const veil = await s.veil();
   const fee = await s.token(s.addresses.feeToken);
@@ -535,6 +595,9 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
         break;
       case "fees":
         await fees(ctx, s, cmd);
+        break;
+      case "credits":
+        await creditsCmd(ctx, s, cmd);
         break;
       case "deposit":
         await depositCmd(ctx, s, positionals.slice(1));
