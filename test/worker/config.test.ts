@@ -1,0 +1,364 @@
+import { expect } from "chai";
+import { createCipheriv, randomBytes, scryptSync } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Wallet, encryptKeystoreJsonSync } from "ethers";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import { privateKeyToAddress } from "viem/accounts";
+import {
+  CONFIG_SCHEMA,
+  ConfigError,
+  KeystoreError,
+  decryptKeystore,
+  describeConfig,
+  effectiveConfirmations,
+  loadConfig,
+  loadConfigWithSources,
+  redactedConfig,
+  resolvePrivateKey,
+  wantsHelp,
+  type ConfigIssue,
+} from "../../worker/src/config.js";
+import { createLogger } from "../../worker/src/internal/log.js";
+
+// Hardhat's well-known dev key #1 — never a real secret.
+const PK = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const MODEL_ID = `0x${"ab".repeat(32)}`;
+
+function issuesOf(fn: () => unknown): ConfigIssue[] {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return [...(err as ConfigError).issues];
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("worker/config", function () {
+  let dir: string;
+  let model: string;
+  let env: Record<string, string>;
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "veil-config-"));
+    model = path.join(dir, "mnist.onnx");
+    writeFileSync(model, "onnx");
+    env = { VEIL_RPC_URL: "http://127.0.0.1:8545", VEIL_PRIVATE_KEY: PK, VEIL_MODELS: model };
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe("loading", () => {
+    it("applies documented defaults and returns a deeply frozen object", () => {
+      const { config, sources, warnings } = loadConfigWithSources({ env, cwd: dir });
+      expect(config).to.deep.include({
+        rpcUrls: ["http://127.0.0.1:8545"],
+        privateKey: PK,
+        httpHost: "127.0.0.1",
+        httpPort: 7420,
+        confirmations: "auto",
+        pollIntervalMs: 2000,
+        gasBumpPercent: 25,
+        logLevel: "info",
+        metrics: true,
+        validator: false,
+        spotCheckRate: 0.05,
+        autoRegister: false,
+        autoStake: 0n,
+        dataDir: path.join(dir, ".veil/worker"),
+        deploymentsDir: path.join(dir, "deployments"),
+      });
+      expect(config.models).to.deep.equal([{ path: model }]);
+      expect(config.chainId).to.equal(undefined);
+      expect(sources).to.include({ rpcUrls: "env", httpPort: "default" });
+      expect(warnings).to.deep.equal([]);
+      expect(Object.isFrozen(config)).to.equal(true);
+      expect(Object.isFrozen(config.models[0])).to.equal(true);
+      expect(() => ((config as { httpPort: number }).httpPort = 1)).to.throw(TypeError);
+      expect(() => (config.rpcUrls as string[]).push("x")).to.throw(TypeError);
+    });
+
+    it("gives flags priority over env over the JSON file over defaults", () => {
+      const file = path.join(dir, "worker.json");
+      writeFileSync(file, JSON.stringify({ httpPort: 1111, pollIntervalMs: 500, maxBatch: 4, rpcUrls: ["http://file:1"], logLevel: "debug" }));
+      const { config, sources } = loadConfigWithSources({
+        file,
+        env: { ...env, VEIL_HTTP_PORT: "2222", VEIL_POLL_INTERVAL_MS: "700" },
+        argv: ["--http-port", "3333", "--rpc-url", "https://a.example/rpc", "--rpc-url=https://b.example,wss://c.example"],
+        cwd: dir,
+      });
+      expect(config.httpPort).to.equal(3333);
+      expect(config.pollIntervalMs).to.equal(700);
+      expect(config.maxBatch).to.equal(4);
+      expect(config.logLevel).to.equal("debug");
+      // Lists from a higher source replace (not merge); repeated/comma flags accumulate, in order.
+      expect(config.rpcUrls).to.deep.equal(["https://a.example/rpc", "https://b.example", "wss://c.example"]);
+      expect(sources).to.include({ httpPort: "flag", pollIntervalMs: "env", maxBatch: "file", gasBumpPercent: "default" });
+    });
+
+    it("finds the file via --config or VEIL_CONFIG and resolves its relative paths against its own directory", () => {
+      const sub = path.join(dir, "conf");
+      mkdirSync(sub);
+      writeFileSync(path.join(sub, "m.onnx"), "x");
+      writeFileSync(
+        path.join(sub, "w.json"),
+        JSON.stringify({ models: [{ path: "m.onnx", modelId: MODEL_ID.toUpperCase().replace("0X", "0x") }], dataDir: "state" }),
+      );
+      const baseEnv = { VEIL_RPC_URL: env.VEIL_RPC_URL!, VEIL_PRIVATE_KEY: PK };
+      const viaFlag = loadConfig({ argv: ["--config", path.join(sub, "w.json")], env: baseEnv, cwd: dir });
+      expect(viaFlag.models).to.deep.equal([{ path: path.join(sub, "m.onnx"), modelId: MODEL_ID }]);
+      expect(viaFlag.dataDir).to.equal(path.join(sub, "state"));
+      const viaEnv = loadConfig({ env: { ...baseEnv, VEIL_CONFIG: "conf/w.json", VEIL_DATA_DIR: "here" }, cwd: dir });
+      expect(viaEnv.dataDir).to.equal(path.join(dir, "here")); // env paths are relative to cwd
+      const inline = loadConfig({ file: { models: [path.join(sub, "m.onnx")] }, env: baseEnv, cwd: dir });
+      expect(inline.models[0]!.path).to.equal(path.join(sub, "m.onnx"));
+    });
+
+    it("parses booleans, model specs, confirmations and bigint amounts", () => {
+      const other = path.join(dir, "b.onnx");
+      writeFileSync(other, "x");
+      const c = loadConfig({
+        env: { ...env, VEIL_VALIDATOR: "yes", VEIL_SPOT_CHECK_RATE: "0.5", VEIL_AUTO_STAKE: "1000000000000000000000000" },
+        argv: ["--no-metrics", "--auto-register", "--public-url", "https://w.example.org/", "--model", `${other}=${MODEL_ID}`, "--model", model, "--confirmations", "12"],
+        cwd: dir,
+      });
+      expect(c).to.include({ metrics: false, validator: true, autoRegister: true, spotCheckRate: 0.5, confirmations: 12 });
+      expect(c.publicUrl).to.equal("https://w.example.org");
+      expect(c.autoStake).to.equal(10n ** 24n);
+      expect(c.models).to.deep.equal([{ path: other, modelId: MODEL_ID }, { path: model }]);
+      expect(loadConfig({ env, argv: ["--metrics=false", "--validator=true"], cwd: dir })).to.include({ metrics: false, validator: true });
+    });
+
+    it("reports every invalid field at once, with where it came from", () => {
+      const issues = issuesOf(() =>
+        loadConfig({
+          file: { httpPort: "eighty", bogusKey: 1 },
+          env: {
+            VEIL_RPC_URL: "ftp://nope",
+            VEIL_GAS_BUMP_PERCENT: "10",
+            VEIL_SPOT_CHECK_RATE: "1.5",
+            VEIL_LOG_LEVEL: "loud",
+            VEIL_MODELS: `${model}=0x1234`,
+            VEIL_DEPLOYER_KEY: "ignored: not a worker variable",
+          },
+          argv: ["--max-batch", "0", "--frobnicate", "stray", "--chain-id"],
+          cwd: dir,
+        }),
+      );
+      const byField = Object.fromEntries(issues.map((i) => [i.field, i]));
+      expect(Object.keys(byField)).to.include.members([
+        "httpPort",
+        "bogusKey",
+        "rpcUrls",
+        "gasBumpPercent",
+        "spotCheckRate",
+        "logLevel",
+        "models",
+        "maxBatch",
+        "--frobnicate",
+        "stray",
+        "chainId",
+        "privateKey",
+      ]);
+      expect(byField.gasBumpPercent).to.include({ source: "env", origin: "VEIL_GAS_BUMP_PERCENT" });
+      expect(byField.gasBumpPercent!.message).to.match(/between 20 and 1000/);
+      expect(byField.maxBatch).to.include({ source: "flag", origin: "--max-batch" });
+      expect(byField.httpPort!.source).to.equal("file");
+      expect(byField.privateKey!.message).to.match(/operator key is required/);
+    });
+
+    it("never echoes a secret value in an error", () => {
+      const secretish = "0xnot-a-key-but-still-secret-material";
+      try {
+        loadConfig({ env: { ...env, VEIL_PRIVATE_KEY: secretish, VEIL_KEYSTORE_PASSWORD: "hunter2" }, cwd: dir });
+        expect.fail("should throw");
+      } catch (err) {
+        expect(err).to.be.instanceOf(ConfigError);
+        const text = `${(err as Error).message} ${JSON.stringify((err as ConfigError).issues)}`;
+        expect(text).to.not.include("not-a-key");
+        expect(text).to.not.include("hunter2");
+        expect(text).to.match(/privateKey.*32 bytes/);
+      }
+    });
+
+    it("enforces cross-field rules", () => {
+      const ks = path.join(dir, "ks.json");
+      writeFileSync(ks, "{}");
+      const fields = (e: Record<string, string>, argv: string[] = []) =>
+        issuesOf(() => loadConfig({ env: e, argv, cwd: dir })).map((i) => `${i.field}: ${i.message}`);
+      expect(fields({ ...env, VEIL_KEYSTORE: ks, VEIL_KEYSTORE_PASSWORD: "pw" })).to.deep.equal(["privateKey: set either privateKey or keystorePath, not both"]);
+      const noKey = { VEIL_RPC_URL: env.VEIL_RPC_URL!, VEIL_MODELS: model };
+      expect(fields({ ...noKey, VEIL_KEYSTORE: ks })).to.deep.equal(["keystorePassword: keystorePath needs keystorePassword or keystorePasswordFile"]);
+      expect(fields({ ...env, VEIL_KEYSTORE_PASSWORD: "pw" })).to.deep.equal(["keystorePassword: a keystore password was given without keystorePath"]);
+      expect(fields({ ...env }, ["--auto-register"])).to.deep.equal(["publicUrl: required when autoRegister is on (it is the endpoint registered on chain)"]);
+      expect(fields({ ...env, VEIL_MODELS: "" })[0]).to.match(/^models: at least one model/);
+      expect(fields({ ...env, VEIL_MODELS: `${model},${model}` })[0]).to.match(/listed twice/);
+      expect(fields({ ...env, VEIL_MODELS: path.join(dir, "missing.onnx") })[0]).to.match(/file not found/);
+      expect(fields({ VEIL_PRIVATE_KEY: PK, VEIL_MODELS: model })[0]).to.match(/^rpcUrls: required/);
+      expect(fields({ ...env }, ["--public-url", "https://user:pw@x.example"])[0]).to.match(/credentials/);
+      // A keystore-only config is valid.
+      const ok = loadConfig({ env: { ...noKey, VEIL_KEYSTORE: ks, VEIL_KEYSTORE_PASSWORD: " pw " }, cwd: dir });
+      expect(ok.keystorePassword).to.equal(" pw ");
+      expect(ok.keystorePath).to.equal(ks);
+    });
+
+    it("warns about secrets on the command line, world-readable secret files and unreachable public URLs", () => {
+      const file = path.join(dir, "w.json");
+      writeFileSync(file, JSON.stringify({ privateKey: PK }));
+      chmodSync(file, 0o644);
+      const { warnings } = loadConfigWithSources({
+        file,
+        env: { VEIL_RPC_URL: env.VEIL_RPC_URL!, VEIL_MODELS: model },
+        argv: ["--public-url", "http://localhost:7420"],
+        cwd: dir,
+      });
+      expect(warnings.join("\n")).to.match(/chmod 600/).and.match(/not reachable/);
+      const cli = loadConfigWithSources({ env: { VEIL_RPC_URL: env.VEIL_RPC_URL!, VEIL_MODELS: model }, argv: ["--private-key", PK], cwd: dir });
+      expect(cli.warnings.join("\n")).to.match(/--private-key exposes a secret/);
+      expect(wantsHelp(["--help"])).to.equal(true);
+      expect(wantsHelp(["-h"])).to.equal(true);
+      expect(wantsHelp([])).to.equal(false);
+      // --help does not make loading fail.
+      expect(loadConfig({ env, argv: ["--help"], cwd: dir }).httpPort).to.equal(7420);
+    });
+  });
+
+  describe("redaction and help", () => {
+    it("redactedConfig hides secrets and RPC credentials; the logger hides them too", () => {
+      const config = loadConfig({
+        env: { ...env, VEIL_RPC_URL: "https://user:pass@eth-mainnet.g.alchemy.com/v2/AbCdEfGhIjKlMnOpQrStUv,https://rpc.example/?apikey=s3cr3t" },
+        cwd: dir,
+      });
+      const red = redactedConfig(config);
+      const text = JSON.stringify(red);
+      expect(red.privateKey).to.equal("[REDACTED]");
+      expect(text).to.not.include(PK.slice(2));
+      expect(text).to.not.include("AbCdEfGhIjKlMnOpQrStUv");
+      expect(text).to.not.include("s3cr3t");
+      expect(text).to.not.include("pass@");
+      expect(red.rpcUrls).to.deep.equal(["https://***:***@eth-mainnet.g.alchemy.com/v2/***", "https://rpc.example/?apikey=***"]);
+      expect(red.autoStake).to.equal("0");
+
+      const lines: string[] = [];
+      const log = createLogger({ stream: { write: (s: string) => lines.push(s) } });
+      log.info("raw config", { config, keystorePassword: "hunter2" });
+      expect(lines.join("")).to.not.include(PK.slice(2)).and.not.include("hunter2");
+    });
+
+    it("describeConfig lists every field with env var, flag, default and marks secrets", () => {
+      const help = describeConfig();
+      for (const f of CONFIG_SCHEMA) {
+        expect(help).to.include(f.env);
+        expect(help).to.include(f.flag);
+      }
+      expect(help).to.match(/privateKey \(secret\)\s+VEIL_PRIVATE_KEY/);
+      expect(help).to.match(/keystorePassword \(secret\)/);
+      expect(help).to.match(/httpPort\s+VEIL_HTTP_PORT\s+--http-port <int>\s+7420/);
+      expect(help).to.include("--metrics, --no-metrics");
+    });
+
+    it("resolves 'auto' confirmations by chain", () => {
+      expect(effectiveConfirmations({ confirmations: "auto" }, 31337)).to.equal(1);
+      expect(effectiveConfirmations({ confirmations: "auto" }, 8453)).to.equal(3);
+      expect(effectiveConfirmations({ confirmations: 7 }, 31337)).to.equal(7);
+    });
+  });
+
+  describe("keystore (Web3 Secret Storage v3)", function () {
+    this.timeout(15_000);
+    const VECTOR_KEY = "0x7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d";
+
+    it("decrypts the specification's PBKDF2-SHA-256 test vector", async () => {
+      const vector = {
+        crypto: {
+          cipher: "aes-128-ctr",
+          cipherparams: { iv: "6087dab2f9fdbbfaddc31a909735c1e6" },
+          ciphertext: "5318b4d5bcd28de64ee5559e671353e16f075ecae9f99c7a79a38af5f869aa46",
+          kdf: "pbkdf2",
+          kdfparams: { c: 262144, dklen: 32, prf: "hmac-sha256", salt: "ae3cd4e7013836a3df6bd7241b12db061dbe2c6785853cce422d148a624ce0bd" },
+          mac: "517ead924a9d0dc3124507e3393d175ce3ff7c1e96529c6c555ce9e51205e9b2",
+        },
+        id: "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+        version: 3,
+      };
+      expect(await decryptKeystore(vector, "testpassword")).to.equal(VECTOR_KEY);
+      const err = await decryptKeystore(vector, "wrong").catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(KeystoreError).with.property("message").that.matches(/MAC mismatch/);
+    });
+
+    it("decrypts the specification's scrypt test vector (n=2^18, r=1, p=8)", async () => {
+      const vector = {
+        crypto: {
+          cipher: "aes-128-ctr",
+          cipherparams: { iv: "83dbcc02d8ccb40e466191a123791e0e" },
+          ciphertext: "d172bf743a674da9cdad04534d56926ef8358534d458fffccd4e6ad2fbde479c",
+          kdf: "scrypt",
+          kdfparams: { dklen: 32, n: 262144, r: 1, p: 8, salt: "ab0c7876052600dd703518d6fc3fe8984592145b591fc8fb5c6d43190334ba19" },
+          mac: "2103ac29920d71da29f15d75b4a16dbe95cfd7ff8faea1056c33131d846e3097",
+        },
+        id: "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+        version: 3,
+      };
+      expect(await decryptKeystore(JSON.stringify(vector), "testpassword")).to.equal(VECTOR_KEY);
+    });
+
+    /** An independent encoder written from the spec: scrypt → aes-128-ctr → keccak MAC. */
+    function makeKeystore(privateKey: string, password: string, withAddress = true) {
+      const salt = randomBytes(32);
+      const iv = randomBytes(16);
+      const dk = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
+      const cipher = createCipheriv("aes-128-ctr", dk.subarray(0, 16), iv);
+      const ciphertext = Buffer.concat([cipher.update(Buffer.from(privateKey.slice(2), "hex")), cipher.final()]);
+      const mac = Buffer.from(keccak_256(Buffer.concat([dk.subarray(16, 32), ciphertext]))).toString("hex");
+      return {
+        version: 3,
+        id: "6a4cb9a0-0000-4000-8000-000000000000",
+        ...(withAddress ? { address: privateKeyToAddress(privateKey as `0x${string}`).slice(2).toLowerCase() } : {}),
+        crypto: {
+          cipher: "aes-128-ctr",
+          cipherparams: { iv: iv.toString("hex") },
+          ciphertext: ciphertext.toString("hex"),
+          kdf: "scrypt",
+          kdfparams: { dklen: 32, n: 1024, r: 8, p: 1, salt: salt.toString("hex") },
+          mac,
+        },
+      };
+    }
+
+    it("round-trips a keystore made in the test, checks its address and detects tampering", async () => {
+      const ks = makeKeystore(PK, "correct horse");
+      expect(await decryptKeystore(ks, "correct horse")).to.equal(PK);
+      const tampered = structuredClone(ks);
+      tampered.crypto.ciphertext = `00${ks.crypto.ciphertext.slice(2)}`;
+      expect(await decryptKeystore(tampered, "correct horse").catch((e: unknown) => e)).to.be.instanceOf(KeystoreError);
+      const wrongAddress = { ...ks, address: "00".repeat(20) };
+      expect(((await decryptKeystore(wrongAddress, "correct horse").catch((e: unknown) => e)) as Error).message).to.match(/address/);
+      const hostile = structuredClone(ks);
+      hostile.crypto.kdfparams.n = 2 ** 30;
+      expect(((await decryptKeystore(hostile, "x").catch((e: unknown) => e)) as Error).message).to.match(/kdfparams.n/);
+      const other = structuredClone(ks) as Record<string, unknown>;
+      other.version = 4;
+      expect(await decryptKeystore(other, "x").catch((e: unknown) => e)).to.be.instanceOf(KeystoreError);
+    });
+
+    it("decrypts a keystore written by ethers (a third-party implementation)", async () => {
+      const wallet = new Wallet(PK);
+      const json = encryptKeystoreJsonSync({ address: wallet.address, privateKey: PK }, "pässwörd", { scrypt: { N: 1024 } });
+      expect(await decryptKeystore(json, "pässwörd")).to.equal(PK);
+    });
+
+    it("resolvePrivateKey reads the keystore and a password file end to end from loaded config", async () => {
+      const ksFile = path.join(dir, "operator.json");
+      const pwFile = path.join(dir, "password.txt");
+      writeFileSync(ksFile, JSON.stringify(makeKeystore(PK, "from a file", false)));
+      writeFileSync(pwFile, "from a file\n");
+      const config = loadConfig({
+        env: { VEIL_RPC_URL: env.VEIL_RPC_URL!, VEIL_MODELS: model, VEIL_KEYSTORE: ksFile, VEIL_KEYSTORE_PASSWORD_FILE: pwFile },
+        cwd: dir,
+      });
+      expect(await resolvePrivateKey(config)).to.equal(PK);
+      expect(await resolvePrivateKey(loadConfig({ env, cwd: dir }))).to.equal(PK);
+    });
+  });
+});
