@@ -13,6 +13,7 @@ export const CONTRACTS: Record<string, string> = {
   jobEscrow: "contracts/JobEscrow.sol/JobEscrow.json",
   disputeManager: "contracts/DisputeManager.sol/DisputeManager.json",
   computeCredits: "contracts/ComputeCredits.sol/ComputeCredits.json",
+  jobKeys: "contracts/JobKeys.sol/JobKeys.json",
   nodeStaking: "contracts/NodeStaking.sol/NodeStaking.json",
   modelRegistry: "contracts/ModelRegistry.sol/ModelRegistry.json",
   veilToken: "contracts/VeilToken.sol/VeilToken.json",

@@ -3,6 +3,7 @@ import type { IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
 import { ROLES, selectorsByRole } from "./roles.js";
 import { buildDisputes } from "./parts/disputes.js";
 import { buildCredits } from "./parts/credits.js";
+import { buildKeys } from "./parts/keys.js";
 
 const DAY = 24n * 3600n;
 
@@ -83,11 +84,12 @@ export function buildVeil(m: IgnitionModuleBuilder, feeToken: any) {
   m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] });
   const { credits } = buildCredits(m, { manager, veil, registry, escrow, feeToken, governorGrant });
   const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury });
+  const { jobKeys } = buildKeys(m, { escrow });
   // Hand governance to `admin` (a timelock or multisig on real networks) when it differs from the deployer.
   grant(ROLES.GOVERNOR, admin, "governor_admin");
   grant(0n, admin, "admin");
 
-  return { manager, veil, registry, staking, escrow, feeToken, credits, disputeManager };
+  return { manager, veil, registry, staking, escrow, feeToken, credits, disputeManager, jobKeys };
 }
 
 /** Real networks: the fee token is an existing ERC-20 given as the `feeToken` parameter. */
