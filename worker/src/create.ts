@@ -16,6 +16,7 @@ import { createLogger, type Logger } from "./internal/log.js";
 import { createMetrics, type WorkerMetrics } from "./internal/metrics.js";
 import { openStore, JOB_STATES } from "./store.js";
 import { VeilWorker, type VeilWorkerAddresses, type WorkerModel } from "./worker.js";
+import type { PrivateCodec } from "./private.js";
 
 export interface CreateWorkerOptions {
   transport: Transport;
@@ -36,6 +37,8 @@ export interface CreateWorkerOptions {
   startBlock?: bigint;
   autoFinalize?: boolean;
   tamperOutputs?: boolean;
+  /** Opens private (encrypted) inputs: see worker/src/private.ts. */
+  privacy?: PrivateCodec;
 }
 
 export async function createWorker(o: CreateWorkerOptions) {
@@ -71,6 +74,7 @@ export async function createWorker(o: CreateWorkerOptions) {
     startBlock: o.startBlock,
     autoFinalize: o.autoFinalize,
     tamperOutputs: o.tamperOutputs,
+    privacy: o.privacy,
   } as never);
   return {
     worker,

@@ -38,6 +38,7 @@ import type { WorkerMetrics } from "./internal/metrics.js";
 import { withRetry, sleep } from "./internal/retry.js";
 import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
+import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 
 /** On-chain job status (IJobEscrow.Status). */
 export const JobStatus = { None: 0, Assigned: 1, Revealing: 2, Proposed: 3, Disputed: 4, Finalized: 5, Refunded: 6 } as const;
@@ -81,6 +82,8 @@ export interface VeilWorkerOptions {
   tamperOutputs?: boolean;
   /** Fetches inputs given by URI (default: global fetch). */
   fetchInput?: (uri: string) => Promise<Uint8Array>;
+  /** Opens private (encrypted) inputs (private.ts); without it, private jobs are never committed. */
+  privacy?: PrivateCodec;
 }
 
 interface ModelInfo {
@@ -93,8 +96,8 @@ const CURSOR_STREAM = "escrow";
 export class VeilWorker {
   readonly address: Address;
   readonly chainId: number;
-  private readonly o: Required<Omit<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput">> &
-    Pick<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput">;
+  private readonly o: Required<Omit<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy">> &
+    Pick<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy">;
   private readonly sender: TxSender;
   private readonly models = new Map<Hex, ModelInfo>();
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -408,12 +411,18 @@ export class VeilWorker {
     }
     let outputs: TensorMap;
     const blob = job.inputBlob ? store.getBlob(job.inputBlob) : undefined;
+    let priv: PrivateInput | undefined;
+    if (!job.meta.inputMismatch && isPrivateEnvelope(blob)) {
+      // Private job: no key yet, or none that opens it -> no result at all (never commit a guess; docs/privacy.md).
+      priv = await this.o.privacy?.openInput(job.jobId, blob, job.inputHash);
+      if (!priv) return;
+    }
     if (!blob || job.meta.inputMismatch) {
       outputs = invalidInputResult("invalid_input:hash_mismatch");
     } else {
       let inputs: TensorMap | undefined;
       try {
-        inputs = decodeTensors(blob);
+        inputs = decodeTensors(priv?.plaintext ?? blob);
       } catch (err) {
         outputs = invalidInputResult(`invalid_input:encoding:${(err as { code?: string }).code ?? "malformed"}`);
       }
@@ -425,9 +434,9 @@ export class VeilWorker {
         if (this.o.tamperOutputs && !r.invalid) outputs = tamper(outputs);
       }
     }
-    const bytes = encodeTensors(outputs!);
+    const bytes = priv ? priv.sealResult(outputs!) : encodeTensors(outputs!);
     const resultBlob = store.putBlob(bytes);
-    const resultHash = hashResult(outputs!, model.comparator) as Hex;
+    const resultHash = priv ? priv.resultHash(outputs!, model.comparator) : (hashResult(outputs!, model.comparator) as Hex);
     store.transition(job, "input_ready", "inferred", { resultBlob, resultHash });
     this.log.debug("inferred", { jobId: job.jobId, slot: job.slot, resultHash });
   }

@@ -1,0 +1,379 @@
+import { expect } from "chai";
+import { network } from "hardhat";
+import { createPublicClient, createWalletClient, custom, getAddress, type Address, type Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
+import { nullLogger } from "../../worker/src/internal/log.js";
+import { buildMlpModel } from "../../worker/src/models/generate.js";
+import { PrivateCodec, isPrivateEnvelope, operatorEncryptionKeyPair } from "../../worker/src/private.js";
+import { submitPrivateJob, waitForPrivateResult, publishJobKeys, PrivateJobError } from "../../sdk/src/private.js";
+import {
+  PrivacyError,
+  WRAPPED_KEY_LENGTH,
+  createJobContext,
+  decryptInput,
+  decryptResult,
+  encryptInput,
+  generateContentKey,
+  keyedResultHash,
+  unwrapContentKey,
+  wrapContentKey,
+  type KeyRole,
+} from "../../sdk/src/privacy.js";
+import { canonicalResultBytes, decodeTensors, encodeTensors, resultHash, tensorsEqual, type TensorMap } from "../../sdk/src/tensor.js";
+import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
+
+const connection = await network.create();
+const { ethers, networkHelpers } = connection;
+const MNEMONIC = "test test test test test test test test test test test junk";
+const CHAIN_ID = 31337;
+
+function hdKey(index: number): Hex {
+  return `0x${Buffer.from(mnemonicToAccount(MNEMONIC, { addressIndex: index }).getHdKey().privateKey!).toString("hex")}`;
+}
+const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString("hex")}` as Hex;
+const bytesOf = (h: string) => Uint8Array.from(Buffer.from(h.slice(2), "hex"));
+
+/** The JobKeys deployed by buildVeil (the shared fixture does not return it): the creation whose escrow() is ours. */
+async function findJobKeys(escrow: string): Promise<string> {
+  const latest = await ethers.provider.getBlockNumber();
+  for (let b = 0; b <= latest; b++) {
+    const block = await ethers.provider.getBlock(b, true);
+    for (const tx of block!.prefetchedTransactions) {
+      if (tx.to !== null) continue;
+      const r = await ethers.provider.getTransactionReceipt(tx.hash);
+      const c = await ethers.getContractAt("JobKeys", r!.contractAddress!);
+      try {
+        if ((await c.escrow()) === escrow && (await c.WRAPPED_KEY_LENGTH()) === 175n) return r!.contractAddress!;
+      } catch {
+        /* another contract */
+      }
+    }
+  }
+  throw new Error("JobKeys not deployed by buildVeil");
+}
+
+describe("private inference end to end (JobKeys, SDK requester flow, worker codec, ONNX Runtime)", function () {
+  this.timeout(180_000);
+  const mlp = buildMlpModel({ seed: 11 });
+  let v: Veil;
+  let jobKeys: any;
+  let addresses: any;
+  let workers: CreatedWorker[] = [];
+  let codecs: PrivateCodec[] = [];
+  let requester: ReturnType<typeof createWalletClient>;
+  let outsiderKey: { secretKey: Uint8Array; publicKey: Hex };
+  const transport = custom(connection.provider as never);
+  const endpointOf = new Map<string, CreatedWorker>();
+
+  /** Routes `<endpoint>/results/<hash>` to the worker registered at that endpoint (its store, as its HTTP server would). */
+  const fetchResult = async (url: string) => {
+    const m = /^(http:\/\/[^/]+)\/results\/(0x[0-9a-f]{64})$/.exec(url);
+    const w = m && endpointOf.get(m[1]!);
+    const blob = w && w.worker.resultBlobFor(m![2] as Hex);
+    const bytes = blob && w!.store.getBlob(blob);
+    return bytes ? new Response(bytes) : new Response(null, { status: 404 });
+  };
+
+  before(async () => {
+    v = await deployVeil(connection, 3);
+    await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 3 }));
+    const escrow = (await v.escrow.getAddress()) as Address;
+    const nodeStaking = (await v.staking.getAddress()) as Address;
+    jobKeys = await ethers.getContractAt("JobKeys", await findJobKeys(escrow));
+    addresses = {
+      jobEscrow: escrow,
+      nodeStaking,
+      modelRegistry: (await v.registry.getAddress()) as Address,
+      feeToken: (await v.usdc.getAddress()) as Address,
+      stakingToken: (await v.veil.getAddress()) as Address,
+      accessManager: (await v.manager.getAddress()) as Address,
+      jobKeys: (await jobKeys.getAddress()) as Address,
+    };
+    const signers = await ethers.getSigners();
+    for (const [i, op] of v.ops.entries()) {
+      const index = signers.findIndex((s) => s.address === op.address);
+      const account = mnemonicToAccount(MNEMONIC, { addressIndex: index });
+      // The key `veil node register` would register: derived from the operator's own Ethereum key.
+      const keys = operatorEncryptionKeyPair(hdKey(index), { chainId: CHAIN_ID, nodeStaking, operator: account.address });
+      const endpoint = `http://127.0.0.1:${9000 + i}`;
+      await v.staking.connect(op).updateNode(endpoint, keys.publicKey);
+      const codec = new PrivateCodec({
+        publicClient: createPublicClient({ transport }) as never,
+        walletClient: createWalletClient({ transport, account }) as never,
+        chainId: CHAIN_ID,
+        addresses,
+        operator: account.address,
+        secretKeys: [keys.secretKey],
+      });
+      const w = await createWorker({ transport, account, addresses, dataDir: ":memory:", models: [{ bytes: mlp.bytes }], logger: nullLogger(), startBlock: 0n, privacy: codec });
+      await w.worker.start();
+      workers.push(w);
+      codecs.push(codec);
+      endpointOf.set(endpoint, w);
+    }
+    // An outsider with a registered (staked, unassigned) node key of its own.
+    const outIndex = signers.findIndex((s) => s.address === v.outsider.address);
+    outsiderKey = operatorEncryptionKeyPair(hdKey(outIndex), { chainId: CHAIN_ID, nodeStaking, operator: v.outsider.address as Address });
+    await v.staking.connect(v.outsider).register("http://127.0.0.1:9999", outsiderKey.publicKey);
+    requester = createWalletClient({ transport, account: mnemonicToAccount(MNEMONIC, { addressIndex: 1 }) });
+    expect(requester.account!.address).to.equal(v.requester.address);
+  });
+  after(async () => {
+    for (const w of workers) await w.close();
+  });
+
+  async function tickAll(rounds = 4) {
+    for (let i = 0; i < rounds; i++) {
+      for (const w of workers) {
+        await w.worker.tick();
+        await w.worker.settle();
+      }
+    }
+  }
+  async function tickUntil(jobId: bigint, want: bigint, rounds = 10) {
+    for (let i = 0; i < rounds && (await v.escrow.jobStatus(jobId)) !== want; i++) await tickAll(1);
+    expect(await v.escrow.jobStatus(jobId)).to.equal(want);
+  }
+  const input = (seed: number): TensorMap => ({ x: { type: "float32", dims: [1, 16], data: new Float32Array(16).map((_, i) => Math.sin(seed + i)) } });
+  const status = async (id: bigint) => (await v.escrow.jobStatus(id)) as bigint;
+
+  describe("submit-publishKeys-commit-reveal-decrypt", () => {
+    let job: Awaited<ReturnType<typeof submitPrivateJob>>;
+    let outputs: TensorMap;
+
+    it("k=3: operators agree on the keyed hash, the requester decrypts the right outputs, the job finalizes", async () => {
+      const t0 = performance.now();
+      job = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(1), redundancy: 3 });
+      expect(job.operators).to.have.length(3);
+      expect(job.keys.published).to.have.length(3);
+      expect(job.keys.missingKeys).to.deep.equal([]);
+      await tickAll();
+      const result = await waitForPrivateResult(requester as never, { addresses, jobKeys: addresses.jobKeys, jobId: job.jobId, contentKey: job.contentKey, context: job.context, fetch: fetchResult, timeout: 5_000 });
+      const privateMs = performance.now() - t0;
+      outputs = result.outputs;
+
+      // Right outputs: what the model gives on the plaintext (ONNX Runtime, same engine as the workers).
+      const expected = (await workers[0]!.engine.run(mlp.modelId, input(1))).outputs;
+      expect(tensorsEqual(outputs, expected)).to.equal(true);
+      // On-chain: the keyed hash over the canonical result bytes, not the plain (guessable) hash.
+      const chain = await v.escrow.getJob(job.jobId);
+      expect(chain.result).to.equal(keyedResultHash(job.contentKey, job.context, canonicalResultBytes(expected, { kind: "exact" })));
+      expect(chain.result).to.not.equal(resultHash(expected, { kind: "exact" }));
+      for (const h of chain.slotHashes) expect(h).to.equal(chain.result);
+
+      // Same job, unencrypted, for the latency/gas comparison.
+      const t1 = performance.now();
+      const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      const plainTx = await v.escrow.connect(v.requester).submitJob({
+        modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(encodeTensors(input(1))), inputURI: "", inputHash: ethers.ZeroHash,
+      });
+      const plainReceipt = (await plainTx.wait())!;
+      const plainId = (await v.escrow.jobCount()) as bigint;
+      await tickAll();
+      expect(await status(plainId)).to.equal(STATUS.Proposed);
+      const plainMs = performance.now() - t1;
+      console.log(
+        `      private k=3: submit ${job.submitGasUsed} gas + publishKeys ${job.keys.gasUsed} gas; plain submit ${plainReceipt.gasUsed} gas; ` +
+          `submit->decrypted ${privateMs.toFixed(0)} ms vs plain submit->proposed ${plainMs.toFixed(0)} ms`,
+      );
+      expect(job.keys.gasUsed).to.be.lessThan(100_000n);
+
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await tickAll(2);
+      expect(await status(job.jobId)).to.equal(STATUS.Finalized);
+    });
+
+    it("an outsider holding every log, calldata, stored blob and its own registered key recovers neither input nor result", async () => {
+      const latest = await ethers.provider.getBlockNumber();
+      const logs = await ethers.provider.getLogs({ fromBlock: 0, toBlock: latest });
+      const calldata: string[] = [];
+      for (let b = 0; b <= latest; b++) {
+        const block = await ethers.provider.getBlock(b, true);
+        for (const tx of block!.prefetchedTransactions) calldata.push(tx.data);
+      }
+      const blobs: Uint8Array[] = [];
+      for (const w of workers) {
+        // The plain comparison job (same input, in clear on purpose) is not part of what must stay secret.
+        for (const rec of w.store.jobsByState(["served", "finalized", "revealed"]).filter((r) => r.jobId === job.jobId)) {
+          if (rec.inputBlob) blobs.push(w.store.getBlob(rec.inputBlob)!);
+          if (rec.resultBlob) blobs.push(w.store.getBlob(rec.resultBlob)!);
+        }
+      }
+      const everything = [...logs.map((l) => l.data), ...logs.flatMap((l) => l.topics), ...calldata].map(bytesOf).concat(blobs);
+      const inputBytes = encodeTensors(input(1));
+      const resultBytes = encodeTensors(outputs);
+      const raw = (t: TensorMap) => new Uint8Array(t.x ? (t.x.data as Float32Array).buffer : (t.y!.data as Float32Array).buffer);
+      const haystack = Buffer.concat(everything.map((b) => Buffer.from(b)));
+      // No plaintext anywhere (canonical bytes nor raw float data)... except in the plain comparison job's calldata,
+      // which carried the same input in clear on purpose: drop it from the haystack first.
+      const plainCalldata = Buffer.from(inputBytes);
+      const withoutPlain = everything.filter((b) => !Buffer.from(b).includes(plainCalldata)).map((b) => Buffer.from(b));
+      expect(withoutPlain.length).to.be.lessThan(everything.length); // the plain job is there, and excluded
+      expect(Buffer.concat(withoutPlain).includes(Buffer.from(raw(input(1))))).to.equal(false);
+      expect(haystack.includes(Buffer.from(resultBytes))).to.equal(false);
+      expect(haystack.includes(Buffer.from(raw(outputs)))).to.equal(false);
+
+      // Every wrapped key published for the job, tried with the outsider's secret under every role.
+      const published = await jobKeys.queryFilter(jobKeys.filters.KeysPublished(job.jobId));
+      expect(published).to.have.length(3);
+      for (const ev of published) {
+        for (const role of ["operator", "committee", "requester"] as KeyRole[]) {
+          expect(() => unwrapContentKey(ev.args.wrappedKey, outsiderKey.secretKey, job.context, role)).to.throw(PrivacyError);
+        }
+      }
+      // Candidate content keys: every 32-byte word of every public byte string, and every 32-byte window (any
+      // offset) of the published wrapped keys and of the envelopes, tried on the input and result envelopes.
+      const inputEnv = blobs.find((b) => isPrivateEnvelope(b))!;
+      const resultEnv = blobs.find((b) => b[5] === 2)!;
+      const dense = [...published.map((e: any) => bytesOf(e.args.wrappedKey)), inputEnv, resultEnv];
+      let tried = 0;
+      for (const b of [...everything, ...dense]) {
+        const step = dense.includes(b) ? 1 : 32;
+        for (let i = 0; i + 32 <= b.length; i += step) {
+          const k = b.subarray(i, i + 32);
+          expect(() => decryptInput(inputEnv, k, job.context)).to.throw(PrivacyError);
+          expect(() => decryptResult(resultEnv, k, job.context)).to.throw(PrivacyError);
+          tried++;
+        }
+      }
+      expect(tried).to.be.greaterThan(1_000);
+      // Even a perfect guess of the outputs cannot be tested against the chain without the content key.
+      const chain = await v.escrow.getJob(job.jobId);
+      expect(keyedResultHash(outsiderKey.secretKey, job.context, canonicalResultBytes(outputs, { kind: "exact" }))).to.not.equal(chain.result);
+    });
+  });
+
+  describe("bad keys and envelopes: clear errors, no commit, refund", () => {
+    /** Submits a private envelope directly (bypassing the SDK) so tests can corrupt it. */
+    async function submitEnvelope(envelope: Uint8Array) {
+      const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      const tx = await v.escrow.connect(v.requester).submitJob({
+        modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(envelope), inputURI: "", inputHash: ethers.ZeroHash,
+      });
+      await tx.wait();
+      const jobId = (await v.escrow.jobCount()) as bigint;
+      const job = await v.escrow.getJob(jobId);
+      return { jobId, operators: [...job.operators] as Address[] };
+    }
+    function sealed() {
+      const context = createJobContext({ chainId: BigInt(CHAIN_ID), escrow: addresses.jobEscrow, requester: getAddress(v.requester.address) });
+      const contentKey = generateContentKey();
+      return { context, contentKey, envelope: encryptInput(encodeTensors(input(2)), contentKey, context) };
+    }
+    async function operatorKeys(ops: readonly Address[]) {
+      return Promise.all(ops.map(async (op) => (await v.staking.operator(op)).encryptionKey as Hex));
+    }
+    async function expectNoCommitThenRefund(jobId: bigint, code: string) {
+      await tickAll();
+      const chain = await v.escrow.getJob(jobId);
+      expect(chain.commitMask).to.equal(0n);
+      for (const c of codecs) {
+        if (!chain.operators.includes(getAddress((c as any).o.operator))) continue;
+        const f = c.failures.get(jobId);
+        expect([...(f?.codes ?? []), f?.reason]).to.include(code);
+      }
+      const before = await v.usdc.balanceOf(v.requester.address);
+      const earnings = await Promise.all(v.ops.map((o) => v.escrow.earningsOf(o.address)));
+      await networkHelpers.time.increase(P.commitWindow + 1n);
+      await v.escrow.poke(jobId); // nobody left to draw: refund
+      expect(await status(jobId)).to.equal(STATUS.Refunded);
+      const deposit = await v.escrow.depositOf(v.requester.address);
+      expect((await v.usdc.balanceOf(v.requester.address)) + deposit).to.be.greaterThan(before);
+      for (const [i, o] of v.ops.entries()) expect(await v.escrow.earningsOf(o.address)).to.equal(earnings[i]);
+    }
+
+    it("a tampered envelope is refused (DECRYPT_FAILED) and never committed", async () => {
+      const s = sealed();
+      s.envelope[s.envelope.length - 20]! ^= 1; // flip one ciphertext bit
+      const { jobId, operators } = await submitEnvelope(s.envelope);
+      const wrapped = (await operatorKeys(operators)).map((pk) => hex(wrapContentKey(s.contentKey, pk, s.context, "operator")));
+      await jobKeys.connect(v.requester).publishKeys(jobId, operators, wrapped);
+      await expectNoCommitThenRefund(jobId, "DECRYPT_FAILED");
+    });
+
+    it("a key that does not match the envelope's commitment is refused (DECRYPT_FAILED)", async () => {
+      const s = sealed();
+      const { jobId, operators } = await submitEnvelope(s.envelope);
+      const other = generateContentKey();
+      const wrapped = (await operatorKeys(operators)).map((pk) => hex(wrapContentKey(other, pk, s.context, "operator")));
+      await jobKeys.connect(v.requester).publishKeys(jobId, operators, wrapped);
+      await expectNoCommitThenRefund(jobId, "DECRYPT_FAILED");
+    });
+
+    it("a wrapped key replayed from another job is refused (WRONG_CONTEXT)", async () => {
+      const a = sealed();
+      const b = sealed();
+      const { jobId, operators } = await submitEnvelope(b.envelope);
+      // Wrapped for job A's context (same operators, same requester): replayed into job B.
+      const replayed = (await operatorKeys(operators)).map((pk) => hex(wrapContentKey(a.contentKey, pk, a.context, "operator")));
+      await jobKeys.connect(v.requester).publishKeys(jobId, operators, replayed);
+      await expectNoCommitThenRefund(jobId, "WRONG_CONTEXT");
+    });
+
+    it("a job whose key never arrives is not committed (reason: waiting) and is refunded", async () => {
+      const s = sealed();
+      const { jobId } = await submitEnvelope(s.envelope);
+      await expectNoCommitThenRefund(jobId, "waiting");
+    });
+  });
+
+  describe("JobKeys", () => {
+    it("only the requester or an operator of the job may publish; lengths are checked", async () => {
+      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(3), redundancy: 3 });
+      const key = "0x" + "11".repeat(WRAPPED_KEY_LENGTH);
+      await expect(jobKeys.connect(v.outsider).publishKeys(s.jobId, [v.outsider.address], [key]))
+        .to.be.revertedWithCustomError(jobKeys, "JobKeysUnauthorized").withArgs(s.jobId, v.outsider.address);
+      await expect(jobKeys.connect(v.requester).publishKeys(s.jobId, [v.outsider.address], [key, key]))
+        .to.be.revertedWithCustomError(jobKeys, "JobKeysLengthMismatch").withArgs(1, 2);
+      await expect(jobKeys.connect(v.requester).publishKeys(s.jobId, [], []))
+        .to.be.revertedWithCustomError(jobKeys, "JobKeysLengthMismatch").withArgs(0, 0);
+      await expect(jobKeys.connect(v.requester).publishKeys(s.jobId, [v.outsider.address], ["0x1234"]))
+        .to.be.revertedWithCustomError(jobKeys, "JobKeysBadWrappedKey").withArgs(0, 2);
+      await expect(jobKeys.connect(v.requester).publishKeys(s.jobId, [ethers.ZeroAddress], [key]))
+        .to.be.revertedWithCustomError(jobKeys, "JobKeysZeroRecipient").withArgs(0);
+      await expect(jobKeys.connect(v.requester).publishKeys(999n, [v.outsider.address], [key]))
+        .to.be.revertedWithCustomError(v.escrow, "JobEscrowUnknownJob").withArgs(999n);
+      const op = v.ops.find((o) => s.operators.includes(o.address as Address))!;
+      await expect(jobKeys.connect(op).publishKeys(s.jobId, [v.outsider.address], [key]))
+        .to.emit(jobKeys, "KeysPublished").withArgs(s.jobId, v.outsider.address, op.address, key);
+      // Finish the job so later tests start clean.
+      await tickUntil(s.jobId, STATUS.Proposed);
+    });
+
+    it("publishJobKeys skips recipients without a valid registered key and reports them", async () => {
+      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(4), redundancy: 3 });
+      // v.admin never registered a node: its encryptionKey reads as zero.
+      const r = await publishJobKeys(requester as never, { addresses, jobKeys: addresses.jobKeys, jobId: s.jobId, contentKey: s.contentKey, context: s.context, recipients: [v.admin.address as Address] });
+      expect(r).to.deep.include({ hash: undefined, published: [], missingKeys: [v.admin.address] });
+      await tickUntil(s.jobId, STATUS.Proposed);
+      expect(PrivateJobError).to.be.a("function");
+    });
+  });
+
+  describe("committee re-wrap (dispute key path)", () => {
+    it("an assigned operator re-wraps for committee members: members open it, others and operator-role use cannot", async () => {
+      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(5), redundancy: 3 });
+      await tickAll();
+      const envelope = (await v.escrow.queryFilter(v.escrow.filters.JobSubmitted(s.jobId)))[0]!.args.input as Hex;
+      const slot0 = codecs.find((c) => getAddress((c as any).o.operator) === s.operators[0])!;
+      // The outsider's registered node stands in for a drawn member (the committee is drawn by DisputeManager).
+      const hash = await slot0.rewrapForDispute(s.jobId, bytesOf(envelope), [v.outsider.address as Address], s.inputHash);
+      expect(hash).to.match(/^0x[0-9a-f]{64}$/);
+      const memberClient = workers[0]!.publicClient;
+      const member = new PrivateCodec({ publicClient: memberClient as never, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [outsiderKey.secretKey] });
+      const opened = await member.openForCommittee(s.jobId, bytesOf(envelope), s.inputHash);
+      expect(opened).to.not.equal(undefined);
+      expect(tensorsEqual(decodeTensors(opened!.plaintext), input(5))).to.equal(true);
+      // The member re-runs the model and reaches the operators' keyed hash: it can vote on it directly.
+      const rerun = (await workers[0]!.engine.run(mlp.modelId, decodeTensors(opened!.plaintext))).outputs;
+      expect(opened!.resultHash(rerun, { kind: "exact" })).to.equal((await v.escrow.getJob(s.jobId)).result);
+      // The committee wrap is not an operator wrap, and a non-member cannot open it.
+      expect(await member.openInput(s.jobId, bytesOf(envelope), s.inputHash)).to.equal(undefined);
+      expect(member.failures.get(s.jobId)?.codes).to.include("WRONG_CONTEXT");
+      const nonMember = new PrivateCodec({ publicClient: memberClient as never, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [generateContentKey()] });
+      expect(await nonMember.openForCommittee(s.jobId, bytesOf(envelope), s.inputHash)).to.equal(undefined);
+      expect(nonMember.failures.get(s.jobId)?.codes).to.include("WRONG_RECIPIENT");
+    });
+  });
+});
