@@ -22,6 +22,7 @@ import {
 import type { Logger } from "../internal/log.js";
 import type { WorkerMetrics } from "../internal/metrics.js";
 import { classifyRpcError, sleep, withRetry } from "../internal/retry.js";
+import { failpoint } from "../internal/failpoints.js";
 import type { JobKey, TxKind, WorkerStore } from "../store.js";
 
 export class TxRevertedError extends Error {
@@ -160,6 +161,7 @@ export class TxSender {
         }).catch((e) => {
           if (!isKnownTx(e)) throw e;
         });
+        failpoint(`tx:broadcast:${req.kind}`);
         store.markTxSent(intent.id, txHash);
       } catch (err) {
         const kind = classifyRpcError(err).kind;
