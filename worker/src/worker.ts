@@ -36,6 +36,7 @@ import { GRAPH_OPTIMIZATION_LEVELS, type RuntimeProfile } from "./inference/prof
 import type { Logger } from "./internal/log.js";
 import type { WorkerMetrics } from "./internal/metrics.js";
 import { withRetry, sleep } from "./internal/retry.js";
+import { failpoint } from "./internal/failpoints.js";
 import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
@@ -437,6 +438,7 @@ export class VeilWorker {
     const bytes = priv ? priv.sealResult(outputs!) : encodeTensors(outputs!);
     const resultBlob = store.putBlob(bytes);
     const resultHash = priv ? priv.resultHash(outputs!, model.comparator) : (hashResult(outputs!, model.comparator) as Hex);
+    failpoint("infer:stored");
     store.transition(job, "input_ready", "inferred", { resultBlob, resultHash });
     this.log.debug("inferred", { jobId: job.jobId, slot: job.slot, resultHash });
   }
@@ -458,6 +460,7 @@ export class VeilWorker {
       functionName: "submitResult",
       args: [job.jobId, job.resultHash],
     });
+    failpoint("reveal:confirmed");
     store.transition(job, "reveal_pending", "revealed");
     this.log.info("result posted", { jobId: job.jobId, resultHash: job.resultHash });
   }
@@ -475,6 +478,7 @@ export class VeilWorker {
       const commitment = this.commitment(job.jobId, job.resultHash!, salt);
       job = store.transition(job, "inferred", "commit_pending", { salt, commitment });
     }
+    failpoint("commit:before-send");
     await this.sender.send({
       kind: "commit",
       job,
@@ -483,6 +487,7 @@ export class VeilWorker {
       functionName: "commit",
       args: [job.jobId, job.slot, job.commitment],
     });
+    failpoint("commit:confirmed");
     store.transition(job, "commit_pending", "committed");
     this.log.info("committed", { jobId: job.jobId, slot: job.slot });
   }
@@ -503,6 +508,7 @@ export class VeilWorker {
       functionName: "reveal",
       args: [job.jobId, job.slot, job.resultHash, job.salt],
     });
+    failpoint("reveal:confirmed");
     store.transition(job, "reveal_pending", "revealed");
     this.log.info("revealed", { jobId: job.jobId, slot: job.slot, resultHash: job.resultHash });
   }
