@@ -39,6 +39,10 @@ export interface CreateWorkerOptions {
   tamperOutputs?: boolean;
   /** Opens private (encrypted) inputs: see worker/src/private.ts. */
   privacy?: PrivateCodec;
+  /** Validator mode (needs `addresses.disputeManager`): drive disputes, vote when drawn, claim rewards. */
+  validator?: boolean;
+  /** Validator mode: share of others' proposed jobs to re-run and challenge when wrong (default 0). */
+  spotCheckRate?: number;
 }
 
 export async function createWorker(o: CreateWorkerOptions) {
@@ -75,6 +79,8 @@ export async function createWorker(o: CreateWorkerOptions) {
     autoFinalize: o.autoFinalize,
     tamperOutputs: o.tamperOutputs,
     privacy: o.privacy,
+    validator: o.validator,
+    spotCheckRate: o.spotCheckRate,
   } as never);
   return {
     worker,

@@ -40,6 +40,7 @@ import { failpoint } from "./internal/failpoints.js";
 import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
+import { DisputeValidator, isValidatorRecord } from "./validator.js";
 
 /** On-chain job status (IJobEscrow.Status). */
 export const JobStatus = { None: 0, Assigned: 1, Revealing: 2, Proposed: 3, Disputed: 4, Finalized: 5, Refunded: 6 } as const;
@@ -48,6 +49,8 @@ export interface VeilWorkerAddresses {
   jobEscrow: Address;
   nodeStaking: Address;
   modelRegistry: Address;
+  /** Required in validator mode. */
+  disputeManager?: Address;
 }
 
 export interface WorkerModel {
@@ -85,6 +88,10 @@ export interface VeilWorkerOptions {
   fetchInput?: (uri: string) => Promise<Uint8Array>;
   /** Opens private (encrypted) inputs (private.ts); without it, private jobs are never committed. */
   privacy?: PrivateCodec;
+  /** Validator mode (validator.ts): drive disputes of served models, vote when drawn, claim rewards. */
+  validator?: boolean;
+  /** Validator mode: share of others' proposed jobs to re-run and challenge when wrong (default 0). */
+  spotCheckRate?: number;
 }
 
 interface ModelInfo {
@@ -106,6 +113,7 @@ export class VeilWorker {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private lastHead = 0n;
+  private readonly validator: DisputeValidator | undefined;
 
   constructor(chainId: number, options: VeilWorkerOptions) {
     this.o = {
@@ -117,6 +125,8 @@ export class VeilWorker {
       txTimeoutMs: 30_000,
       autoFinalize: true,
       tamperOutputs: false,
+      validator: false,
+      spotCheckRate: 0,
       ...definedOnly(options),
     } as typeof this.o;
     this.chainId = chainId;
@@ -132,6 +142,26 @@ export class VeilWorker {
       txTimeoutMs: this.o.txTimeoutMs,
       signal: this.abort.signal,
     });
+    if (this.o.validator) {
+      const disputeManager = options.addresses.disputeManager;
+      if (!disputeManager) throw new Error("validator mode needs the DisputeManager address");
+      this.validator = new DisputeValidator({
+        publicClient: options.publicClient,
+        sender: this.sender,
+        store: options.store,
+        engine: options.engine,
+        logger: options.logger.child({ component: "validator" }),
+        chainId,
+        addresses: { jobEscrow: options.addresses.jobEscrow, disputeManager },
+        model: (modelId) => this.models.get(modelId.toLowerCase() as Hex),
+        spotCheckRate: this.o.spotCheckRate,
+        confirmations: this.o.confirmations,
+        startBlock: options.startBlock,
+        maxLogRange: this.o.maxLogRange,
+        fetchInput: options.fetchInput,
+        signal: this.abort.signal,
+      });
+    }
   }
 
   get log(): Logger {
@@ -233,6 +263,7 @@ export class VeilWorker {
     await this.ingest();
     const active = this.o.store.activeJobs({ chainId: this.chainId });
     for (const job of active) {
+      if (isValidatorRecord(job)) continue; // the validator's own records (validator.ts)
       const key = keyString(job);
       if (this.inFlight.has(key) || this.inFlight.size >= this.o.maxConcurrency || this.stopped) continue;
       const p = this.advance(job)
@@ -240,6 +271,7 @@ export class VeilWorker {
         .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, p);
     }
+    await this.validator?.tick();
   }
 
   /** Waits until every active job is idle (tests and the demo). */
