@@ -41,6 +41,18 @@ const addresses: VeilAddresses = {
   disputeManager: await addr("disputeManager"),
   computeCredits: await addr("credits"),
 };
-const file = writeDeployment({ chainId, addresses, startBlock });
+if (local) {
+  // A local network's test accounts 1-9 get VEIL to stake and mock USDC to pay with, so the walkthrough in the
+  // README works without any other step. (Never on a real chain: MockUSDC is not deployed there.)
+  const signers = await ethers.getSigners();
+  const veil = await ethers.getContractAt("VeilToken", addresses.stakingToken);
+  const usdc = await ethers.getContractAt("MockUSDC", addresses.feeToken);
+  for (const s of signers.slice(1, 10)) {
+    await (await veil.connect(signers[0]).transfer(s.address, 100_000n * 10n ** 18n)).wait();
+    await (await usdc.mint(s.address, 10_000n * 10n ** 6n)).wait();
+  }
+  console.log(`funded ${Math.min(9, signers.length - 1)} local test accounts with 100,000 VEIL and 10,000 mUSDC each`);
+}
+const file = writeDeployment({ chainId, addresses, startBlock }, process.env.VEIL_DEPLOYMENTS_DIR ?? "deployments");
 console.log(`deployed Veil to chain ${chainId} (${connection.networkName}); address book: ${file}`);
 for (const [k, v] of Object.entries(addresses)) if (v) console.log(`  ${k.padEnd(15)} ${v}`);

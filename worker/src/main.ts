@@ -1,0 +1,149 @@
+/**
+ * `veil node start`: the operator daemon's entry point. Wiring only: configuration (flags > env > file), the
+ * operator key (private key or encrypted keystore), RPC transports with failover, the address book, optional
+ * registration and staking, the worker, its HTTP endpoint (results, health, metrics), and one shutdown path on
+ * SIGINT/SIGTERM that stops taking jobs, lets in-flight steps finish or persist, and exits.
+ */
+import path from "node:path";
+import {
+  createPublicClient,
+  createWalletClient,
+  erc20Abi,
+  fallback,
+  http,
+  webSocket,
+  type Address,
+  type Hex,
+  type Transport,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { nodeStakingAbi } from "../../sdk/src/generated/abis.js";
+import { loadDeployment, loadDeploymentFile } from "../../sdk/src/node.js";
+import {
+  ConfigError,
+  describeConfig,
+  effectiveConfirmations,
+  loadConfig,
+  redactedConfig,
+  resolvePrivateKey,
+  wantsHelp,
+  type WorkerConfig,
+} from "./config.js";
+import { createWorker } from "./create.js";
+import { createLogger, type Logger } from "./internal/log.js";
+import { createShutdown } from "./internal/shutdown.js";
+
+export async function runWorker(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`veil node start: run an inference worker\n\n${describeConfig()}\n`);
+    return;
+  }
+  let config: WorkerConfig;
+  try {
+    config = loadConfig({ argv, env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, bindings: { service: "veil-worker" } });
+  const shutdown = createShutdown({ graceMs: config.shutdownGraceMs, logger, catchFatal: true });
+  try {
+    await start(config, logger, shutdown);
+  } catch (err) {
+    logger.fatal("worker failed to start", { error: (err as Error)?.message ?? String(err) });
+    process.stderr.write(`error: ${(err as Error)?.message ?? err}\n`);
+    await shutdown.run("start-up failed", 1);
+    return;
+  }
+  await shutdown.done;
+}
+
+async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<typeof createShutdown>) {
+  logger.info("starting", { config: redactedConfig(config) });
+  const account = privateKeyToAccount(await resolvePrivateKey(config));
+  const transport: Transport = fallback(
+    config.rpcUrls.map((u) => (u.startsWith("ws") ? webSocket(u, { retryCount: 3 }) : http(u, { retryCount: 3, timeout: 15_000 }))),
+    { rank: false, retryCount: 3 },
+  );
+  const probe = createPublicClient({ transport });
+  const chainId = await probe.getChainId();
+  if (config.chainId !== undefined && config.chainId !== chainId) {
+    throw new Error(`the RPC serves chain ${chainId}, but the configuration expects chain ${config.chainId}`);
+  }
+  const deployment = config.addressesFile
+    ? loadDeploymentFile(config.addressesFile)
+    : loadDeployment(chainId, config.deploymentsDir);
+  const a = deployment.addresses;
+  await ensureOperator(config, transport, account, a.nodeStaking, a.stakingToken, logger);
+
+  const created = await createWorker({
+    transport,
+    account,
+    addresses: { jobEscrow: a.jobEscrow, nodeStaking: a.nodeStaking, modelRegistry: a.modelRegistry },
+    dataDir: path.resolve(config.dataDir),
+    models: config.models.map((m) => ({ path: m.path })),
+    logger,
+    engine: { intraOpNumThreads: config.intraOpThreads || 1, batchWindowMs: config.batchWindowMs, maxBatchRows: config.maxBatch },
+    // The config counts the inclusion block as the first confirmation; the worker counts blocks on top of it.
+    confirmations: Math.max(0, effectiveConfirmations(config, chainId) - 1),
+    pollIntervalMs: config.pollIntervalMs,
+    maxConcurrency: config.maxConcurrency,
+    gasBumpPercent: config.gasBumpPercent,
+    txTimeoutMs: config.txTimeoutMs,
+    startBlock: deployment.startBlock !== undefined ? BigInt(deployment.startBlock) : undefined,
+  });
+  shutdown.register({ name: "worker", stop: () => created.close() });
+  await created.worker.start();
+  const server = await startHttp(config, created, logger);
+  if (server) shutdown.register({ name: "http", stop: () => server.stop() });
+  logger.info("worker running", { operator: account.address, chainId, models: created.worker.servedModels() });
+}
+
+/** Registers the node and tops its stake up when the configuration asks for it. */
+async function ensureOperator(
+  config: WorkerConfig,
+  transport: Transport,
+  account: ReturnType<typeof privateKeyToAccount>,
+  staking: Address,
+  stakingToken: Address,
+  logger: Logger,
+) {
+  const pub = createPublicClient({ transport });
+  const wallet = createWalletClient({ transport, account });
+  const op = await pub.readContract({ address: staking, abi: nodeStakingAbi, functionName: "operator", args: [account.address] });
+  const send = async (address: Address, abi: any, functionName: string, args: unknown[]) => {
+    const { request } = await pub.simulateContract({ account, address, abi, functionName, args } as never);
+    const hash = await wallet.writeContract(request as never);
+    await pub.waitForTransactionReceipt({ hash });
+  };
+  if (!op.registered && config.autoRegister) {
+    const endpoint = config.publicUrl ?? `http://${config.httpHost}:${config.httpPort}`;
+    await send(staking, nodeStakingAbi, "register", [endpoint, `0x${"0".repeat(64)}` as Hex]);
+    logger.info("registered node", { endpoint });
+  }
+  if (config.autoStake > op.stake) {
+    const missing = config.autoStake - op.stake;
+    await send(stakingToken, erc20Abi, "approve", [staking, missing]);
+    await send(staking, nodeStakingAbi, "stake", [missing]);
+    logger.info("staked", { amount: missing.toString() });
+  }
+}
+
+async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeof createWorker>>, logger: Logger) {
+  const { createWorkerServer } = await import("./server.js");
+  const server = createWorkerServer({
+    host: config.httpHost,
+    port: config.httpPort,
+    store: created.store,
+    metrics: config.metrics ? created.metrics : undefined,
+    logger,
+    health: () => created.worker.health(),
+    resolveResult: (hash: Hex) => created.worker.resultBlobFor(hash),
+  } as never);
+  await server.start();
+  return server;
+}
