@@ -72,7 +72,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     const w = m && endpointOf.get(m[1]!);
     const blob = w && w.worker.resultBlobFor(m![2] as Hex);
     const bytes = blob && w!.store.getBlob(blob);
-    return bytes ? new Response(bytes) : new Response(null, { status: 404 });
+    return bytes ? new Response(Buffer.from(bytes)) : new Response(null, { status: 404 });
   };
 
   before(async () => {
@@ -200,7 +200,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
           if (rec.resultBlob) blobs.push(w.store.getBlob(rec.resultBlob)!);
         }
       }
-      const everything = [...logs.map((l) => l.data), ...logs.flatMap((l) => l.topics), ...calldata].map(bytesOf).concat(blobs);
+      const everything: Uint8Array[] = [...[...logs.map((l) => l.data), ...logs.flatMap((l) => l.topics), ...calldata].map(bytesOf), ...blobs];
       const inputBytes = encodeTensors(input(1));
       const resultBytes = encodeTensors(outputs);
       const raw = (t: TensorMap) => new Uint8Array(t.x ? (t.x.data as Float32Array).buffer : (t.y!.data as Float32Array).buffer);
