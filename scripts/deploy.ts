@@ -9,7 +9,7 @@
  * (an existing stablecoin) is required. Ignition keeps its journal in ignition/deployments/chain-<id>, so a
  * deployment interrupted half-way resumes where it stopped when run again.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import hre from "hardhat";
 import Veil from "../ignition/modules/Veil.js";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
@@ -25,10 +25,14 @@ const parameters = existsSync(paramsFile) ? JSON.parse(readFileSync(paramsFile, 
 if (!local && !parameters.Veil?.feeToken) {
   throw new Error(`${paramsFile} must set Veil.feeToken (the stablecoin jobs are paid in) for chain ${chainId}`);
 }
+const deploymentId = `chain-${chainId}`;
+// A local node starts empty every time: an Ignition journal left by an earlier node would make Ignition "resume"
+// into addresses that do not exist on this one, so local deployments always start from scratch.
+if (local) rmSync(`ignition/deployments/${deploymentId}`, { recursive: true, force: true });
 const startBlock = await ethers.provider.getBlockNumber();
 const d: Record<string, { getAddress(): Promise<string> }> = (await ignition.deploy(local ? VeilLocal : Veil, {
   parameters,
-  deploymentId: `chain-${chainId}`,
+  deploymentId,
 })) as never;
 const addr = async (k: string) => (d[k] ? ((await d[k]!.getAddress()) as `0x${string}`) : undefined);
 const addresses: VeilAddresses = {
