@@ -109,6 +109,7 @@ export class VeilWorker {
   private readonly sender: TxSender;
   private readonly models = new Map<Hex, ModelInfo>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly resultBlobs = new Map<string, Hex>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private stopped = false;
@@ -159,6 +160,7 @@ export class VeilWorker {
         startBlock: options.startBlock,
         maxLogRange: this.o.maxLogRange,
         fetchInput: options.fetchInput,
+        privacy: options.privacy,
         signal: this.abort.signal,
       });
     }
@@ -184,6 +186,20 @@ export class VeilWorker {
     await this.loop?.catch(() => undefined);
     await Promise.allSettled(this.inFlight.values());
     this.abort.abort(new Error("worker stopped"));
+  }
+
+  /**
+   * The blob (sha256 of the result bytes) behind an on-chain result hash. Under the exact comparator they are the
+   * same; under a rounded comparator the on-chain hash is over quantized outputs, so the worker keeps the mapping.
+   */
+  resultBlobFor(resultHash: Hex): Hex | undefined {
+    if (this.o.store.hasBlob(resultHash)) return resultHash;
+    const cached = this.resultBlobs.get(resultHash.toLowerCase());
+    if (cached) return cached;
+    for (const job of this.o.store.jobsByState(["inferred", "commit_pending", "committed", "reveal_pending", "revealed", "served", "disputed", "finalized"])) {
+      if (job.resultHash && job.resultBlob) this.resultBlobs.set(job.resultHash.toLowerCase(), job.resultBlob);
+    }
+    return this.resultBlobs.get(resultHash.toLowerCase());
   }
 
   /** Model ids this worker serves. */
@@ -472,6 +488,7 @@ export class VeilWorker {
     const resultHash = priv ? priv.resultHash(outputs!, model.comparator) : (hashResult(outputs!, model.comparator) as Hex);
     failpoint("infer:stored");
     store.transition(job, "input_ready", "inferred", { resultBlob, resultHash });
+    this.resultBlobs.set(resultHash.toLowerCase(), resultBlob);
     this.log.debug("inferred", { jobId: job.jobId, slot: job.slot, resultHash });
   }
 
