@@ -66,11 +66,12 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
   const transport = custom(connection.provider as never);
   const endpointOf = new Map<string, CreatedWorker>();
 
-  /** Routes `<endpoint>/results/<hash>` to the worker registered at that endpoint (its store, as its HTTP server would). */
+  /** Routes `<endpoint>/results/<hash>` to the store of the worker registered at that endpoint (as its HTTP server would). */
   const fetchResult = async (url: string) => {
     const m = /^(http:\/\/[^/]+)\/results\/(0x[0-9a-f]{64})$/.exec(url);
     const w = m && endpointOf.get(m[1]!);
-    const blob = w && w.worker.resultBlobFor(m![2] as Hex);
+    const rec = w && w.store.jobsByState(["revealed", "served", "disputed", "finalized"]).find((r) => r.resultHash === m![2]);
+    const blob = rec?.resultBlob;
     const bytes = blob && w!.store.getBlob(blob);
     return bytes ? new Response(Buffer.from(bytes)) : new Response(null, { status: 404 });
   };
