@@ -18,11 +18,12 @@ const CHAIN_ID = 31337;
 // A committee of 5 drawn from the operators outside a k = 3 job, with room for the rejection sampling.
 const OPERATORS = 10;
 const DSTATUS = { None: 0n, Drawing: 1n, Voting: 2n, Resolved: 3n };
+const disputeManagerAt = (address: string) => ethers.getContractAt("DisputeManager", address);
 
 describe("validator mode: committee re-execution, votes, slashing, spot checks (10 workers, real ONNX Runtime)", function () {
   this.timeout(180_000);
   let v: Veil;
-  let dm: Awaited<ReturnType<typeof ethers.getContractAt>>;
+  let dm: Awaited<ReturnType<typeof disputeManagerAt>>;
   let workers: CreatedWorker[] = [];
   let liar: CreatedWorker;
   const mlp = buildMlpModel({ seed: 7 });
@@ -31,7 +32,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
   before(async () => {
     v = await deployVeil(connection, OPERATORS);
     const granted = await v.manager.queryFilter(v.manager.filters.RoleGranted(ROLES.DISPUTER));
-    dm = await ethers.getContractAt("DisputeManager", granted[0]!.args.account);
+    dm = await disputeManagerAt(granted[0]!.args.account);
     await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 1 }));
     const addresses = {
       jobEscrow: (await v.escrow.getAddress()) as Hex,
@@ -106,7 +107,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
         modelId: mlp.modelId, redundancy, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x" + Buffer.from(INPUT).toString("hex"), inputURI: "", inputHash: ethers.ZeroHash,
       });
       const receipt = await tx.wait();
-      const ev = receipt!.logs.map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "OperatorsAssigned");
+      const ev = receipt!.logs.map((l: any) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e: any) => e?.name === "OperatorsAssigned");
       const operators = [...ev!.args.operators] as string[];
       if (operators.includes(liar.worker.address)) return { jobId: ev!.args.jobId as bigint, operators, fromBlock: receipt!.blockNumber };
     }

@@ -44,6 +44,7 @@ import {
 } from "../../sdk/src/tensor.js";
 import type { InferenceEngine } from "./inference/engine.js";
 import type { Logger } from "./internal/log.js";
+import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 import { withRetry } from "./internal/retry.js";
 import { TxRevertedError, isRevert, revertReason, type TxSender } from "./chain/sender.js";
 import { isTerminalState, type JobKey, type JobRecord, type WorkerStore } from "./store.js";
@@ -93,6 +94,8 @@ export interface DisputeValidatorOptions {
   /** How often to look for claimable rewards besides after each resolution. Default 1 hour. */
   claimIntervalMs?: number;
   fetchInput?: (uri: string) => Promise<Uint8Array>;
+  /** Opens private inputs re-wrapped to this member once drawn (docs/privacy.md); without it a private job is never voted on. */
+  privacy?: PrivateCodec;
   signal?: AbortSignal;
 }
 
@@ -473,18 +476,26 @@ export class DisputeValidator {
     if (!model) return store.transition(rec, rec.state, "failed", { failReason: `model ${rec.modelId} is not served by this worker` });
     let outputs: TensorMap | undefined;
     const blob = rec.inputBlob ? store.getBlob(rec.inputBlob) : undefined;
+    let priv: PrivateInput | undefined;
+    if (!rec.meta.inputMismatch && isPrivateEnvelope(blob)) {
+      // Only committee members get the content key (re-wrapped once drawn): a spot check cannot open it, and a
+      // member waits for its key rather than vote on a guess.
+      if (rec.slot === SPOT_CHECK_SLOT) return store.transition(rec, rec.state, "finalized", { meta: { outcome: "private" } });
+      priv = await this.o.privacy?.openForCommittee(rec.jobId, blob, rec.inputHash);
+      if (!priv) return rec;
+    }
     if (!blob || rec.meta.inputMismatch) {
       outputs = invalidInputResult("invalid_input:hash_mismatch");
     } else {
       let inputs: TensorMap | undefined;
       try {
-        inputs = decodeTensors(blob);
+        inputs = decodeTensors(priv?.plaintext ?? blob);
       } catch (err) {
         outputs = invalidInputResult(`invalid_input:encoding:${(err as { code?: string }).code ?? "malformed"}`);
       }
       if (inputs) outputs = (await engine.run(model.modelId, inputs)).outputs;
     }
-    const resultHash = hashResult(outputs!, model.comparator) as Hex;
+    const resultHash = priv ? priv.resultHash(outputs!, model.comparator) : (hashResult(outputs!, model.comparator) as Hex);
     this.log.debug("re-executed", { jobId: rec.jobId, record: recordKind(rec.slot), resultHash });
     return store.transition(rec, "input_ready", "inferred", { resultHash });
   }
