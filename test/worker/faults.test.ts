@@ -289,8 +289,11 @@ describe("worker faults (hardhat node + worker processes)", function () {
     await Promise.all(Object.values(workers).map((w) => w.ready));
   });
 
-  after(async function () {
+  afterEach(function () {
     if (this.currentTest?.state === "failed") for (const [n, w] of Object.entries(workers)) console.error(`--- worker ${n}\n${w.output().slice(-4_000)}`);
+  });
+
+  after(async () => {
     await Promise.all(Object.values(workers).map((w) => stopWorker(w).catch(() => undefined)));
     for (const c of children) c.kill("SIGKILL");
     await proxy?.stop();
@@ -312,40 +315,50 @@ describe("worker faults (hardhat node + worker processes)", function () {
     "reveal:confirmed": { job: "reveal_pending", txs: { commit: "confirmed", reveal: "confirmed" } },
   };
 
-  for (const [fp, crashState] of Object.entries(CRASH_STATE)) {
-    it(`kill -9 at ${fp}: the restarted worker finishes the job, one commit and one reveal on chain`, async () => {
+  // Each chain crashes A at every point in turn on ONE job: each restart must carry the job from where the last kill
+  // left it to the next point. Two chains because recovery settles some steps without re-running the code a later
+  // failpoint sits in (a commit found mined by reconcile() is never sent again, so "commit:confirmed" cannot follow
+  // "tx:broadcast:commit"); together they kill A once at every failpoint.
+  const CHAINS = [
+    ["infer:stored", "commit:before-send", "commit:confirmed", "tx:broadcast:reveal"],
+    ["tx:broadcast:commit", "reveal:confirmed"],
+  ];
+  for (const points of CHAINS) {
+    it(`kill -9 at ${points.join(", then ")}: each restart resumes, the job finalizes, one commit and one reveal on chain`, async () => {
       await stopWorker(workers.A);
-      workers.A = spawnWorker("A", A, { failpoint: fp });
+      workers.A = spawnWorker("A", A, { failpoint: points[0] });
       await workers.A.ready;
       const { jobId, block } = await submit(goodInput);
-      const crash = await Promise.race([
-        workers.A.exited,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`A did not hit ${fp}:\n${workers.A!.output()}`)), 30_000)),
-      ]);
-      expect(crash.signal, workers.A.output()).to.equal("SIGKILL");
-      expect(workers.A.output()).to.contain(`failpoint ${fp}: SIGKILL`);
-      // What the kill left on disk is exactly the dangerous moment the failpoint names.
       const slot = (await job(jobId)).operators.findIndex((o: Address) => o === account(A).address);
-      const store = openStore({ path: path.join(dir, "data-A", `worker-31337-${account(A).address.toLowerCase()}.sqlite`) });
-      try {
-        const key = { chainId: 31337, jobId, slot };
-        expect(store.getJob(key)?.state).to.equal(crashState.job);
-        expect(Object.fromEntries(store.txsForJob(key).map((t) => [t.kind, t.status]))).to.deep.equal(crashState.txs);
-        if (crashState.job === "commit_pending") expect(store.getJob(key)?.salt).to.match(/^0x[0-9a-f]{64}$/);
-      } finally {
-        store.close();
+      const key = { chainId: 31337, jobId, slot };
+      for (const [i, fp] of points.entries()) {
+        const crash = await Promise.race([
+          workers.A.exited,
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`A did not hit ${fp}:\n${workers.A!.output()}`)), 30_000)),
+        ]);
+        expect(crash.signal, `${fp}\n${workers.A.output()}`).to.equal("SIGKILL");
+        expect(workers.A.output()).to.contain(`failpoint ${fp}: SIGKILL`);
+        // What the kill left on disk is exactly the moment the failpoint names.
+        const store = openStore({ path: path.join(dir, "data-A", `worker-31337-${account(A).address.toLowerCase()}.sqlite`) });
+        try {
+          const want = CRASH_STATE[fp]!;
+          expect(store.getJob(key)?.state, fp).to.equal(want.job);
+          expect(Object.fromEntries(store.txsForJob(key).map((t) => [t.kind, t.status])), fp).to.deep.equal(want.txs);
+          if (want.job !== "input_ready") expect(store.getJob(key)?.salt, fp).to.match(/^0x[0-9a-f]{64}$/);
+        } finally {
+          store.close();
+        }
+        workers.A = spawnWorker("A", A, { failpoint: points[i + 1] });
+        await workers.A.ready;
       }
-
-      workers.A = spawnWorker("A", A);
-      await workers.A.ready;
       await finalizeByWorkers(jobId);
 
       const txs = (await escrowTxsOf(A, block)).filter((t) => t.jobId === jobId);
-      expect(txs.filter((t) => t.fn === "commit"), JSON.stringify(txs, (_, v) => (typeof v === "bigint" ? String(v) : v))).to.have.length(1);
-      expect(txs.filter((t) => t.fn === "reveal")).to.have.length(1);
-      expect(txs.every((t) => t.ok || t.fn === "finalize"), "no reverted commit/reveal").to.equal(true);
-      const j = await job(jobId);
-      expect(j.result).to.equal(expectedGood);
+      const shown = JSON.stringify(txs, (_, v) => (typeof v === "bigint" ? String(v) : v));
+      expect(txs.filter((t) => t.fn === "commit"), shown).to.have.length(1);
+      expect(txs.filter((t) => t.fn === "reveal"), shown).to.have.length(1);
+      expect(txs.every((t) => t.ok || t.fn === "finalize"), `no reverted commit/reveal: ${shown}`).to.equal(true);
+      expect((await job(jobId)).result).to.equal(expectedGood);
     });
   }
 
