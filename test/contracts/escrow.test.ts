@@ -243,6 +243,17 @@ describe("JobEscrow", () => {
       await expect(v.escrow.connect(v.disputer).openDispute(999n)).to.be.revertedWithCustomError(v.escrow, "JobEscrowUnknownJob").withArgs(999n);
     });
 
+    it("a model royalty above the governance cap is paid at the cap", async () => {
+      await v.registry.connect(v.modelOwner).setRoyalty(v.modelId, 5_000);
+      const { jobId, operators: [op] } = await submit(connection, v);
+      await v.escrow.connect(op).submitResult(jobId, randomId());
+      await time.increase(P.challengeWindow + 1n);
+      const royalty = (PRICE * P.maxRoyaltyBps) / BPS;
+      await v.escrow.finalize(jobId);
+      expect(await v.escrow.earningsOf(v.modelOwner.address)).to.equal(royalty);
+      expect(await v.escrow.earningsOf(op.address)).to.equal(PRICE - royalty - PRICE / 10n);
+    });
+
     it("finalizeMany settles ready jobs and skips unready, unknown and duplicate ones", async () => {
       const a = await submit(connection, v);
       await v.escrow.connect(a.operators[0]).submitResult(a.jobId, randomId());

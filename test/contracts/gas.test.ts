@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { network } from "hardhat";
+import hre, { network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
 import { deployVeil, submit, P, PRICE, type Veil } from "../helpers/fixture.js";
 
@@ -39,7 +39,11 @@ const SNAPSHOT: Record<string, bigint> = {
   "withdrawEarnings #3": 57_349n,
 };
 
+/** Coverage instruments the bytecode, which changes every figure: the snapshot is then printed, not checked. */
+const COVERAGE = (hre.globalOptions as { coverage?: boolean }).coverage === true;
+
 function checkSnapshot(steps: [string, bigint][]) {
+  if (COVERAGE) return;
   for (const [label, gas] of steps) {
     const expected = SNAPSHOT[label];
     if (label.startsWith("submitJob")) expect(gas, label).to.be.within((expected * 90n) / 100n, (expected * 110n) / 100n);
