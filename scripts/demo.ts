@@ -65,7 +65,9 @@ async function main() {
   const { ethers, ignition, networkHelpers } = connection;
   const signers = await ethers.getSigners();
   const [deployer, requester, modelOwner, treasury] = signers;
-  const operatorCount = args.adversarial ? 6 : 3;
+  // --adversarial: a dispute's committee (5 members) is drawn among operators outside the job's 3, so the
+// network needs more than the default three operators.
+  const operatorCount = args.adversarial ? 10 : 3;
   const operators = signers.slice(5, 5 + operatorCount);
 
   out("Veil demo: in-process Hardhat network (chain 31337)");
@@ -116,10 +118,12 @@ async function main() {
     await (await staking.connect(op).register(`http://127.0.0.1:${7100 + i}`, ethers.ZeroHash)).wait();
     await (await staking.connect(op).stake(stake)).wait();
   }
+  const disputeManager = "disputeManager" in d ? await at("DisputeManager", (d as any).disputeManager) : undefined;
   const addresses = {
     jobEscrow: (await escrow.getAddress()) as Hex,
     nodeStaking: (await staking.getAddress()) as Hex,
     modelRegistry: (await registry.getAddress()) as Hex,
+    disputeManager: disputeManager ? ((await disputeManager.getAddress()) as Hex) : undefined,
   };
   const transport = custom(connection.provider as never);
   const workers: CreatedWorker[] = [];
@@ -135,6 +139,7 @@ async function main() {
       logger: nullLogger(),
       startBlock: 0n,
       tamperOutputs: op.address === liar,
+      validator: args.adversarial && !!disputeManager,
     });
     await w.worker.start();
     workers.push(w);
@@ -225,11 +230,28 @@ async function main() {
     if (st.every((s) => s >= 5 || s === 4)) break;
   }
   if (!args.json) err("\n");
-  // Disputed jobs without a resolution are refunded once the dispute window passes.
+  // Disputes: validators start them, a committee is drawn from a block 64 blocks later, members re-run the job and
+  // vote by commit-reveal, and the majority's result is paid while the liar is slashed.
   const disputedIds = new Set((await Promise.all(jobs.map(statusOf))).flatMap((s, i) => (s === 4 ? [jobs[i]!.id] : [])));
-  if (disputedIds.size) {
+  if (disputedIds.size && disputeManager) {
+    const dp = await disputeManager.params();
+    await tickAll(); // start the disputes
+    await networkHelpers.mine(Number(dp.drawDelayBlocks) + 1);
+    await tickAll(); // draw the committees
+    await tickAll(); // members re-run the jobs and commit their votes
+    await networkHelpers.time.increase(dp.commitWindow + 1n);
+    await tickAll(); // reveal
+    await networkHelpers.time.increase(dp.revealWindow + 1n);
+    await tickAll(); // resolve
+    await tickAll();
+    const left = (await Promise.all(jobs.map(statusOf))).filter((s) => s === 4).length;
+    out(`  disputes: ${disputedIds.size} opened, ${disputedIds.size - left} resolved by committee vote`);
+  }
+  // Disputes still unresolved are refunded once the dispute window passes.
+  const stillDisputed = (await Promise.all(jobs.map(statusOf))).flatMap((s, i) => (s === 4 ? [jobs[i]!.id] : []));
+  if (stillDisputed.length) {
     await networkHelpers.time.increase(p.disputeWindow + 1n);
-    for (const id of disputedIds) await (await escrow.poke(id)).wait();
+    for (const id of stillDisputed) await (await escrow.poke(id)).wait();
   }
 
   // ---------------------------------------------------------------- summary
@@ -270,7 +292,8 @@ async function main() {
   }
 
   const expectedTerminal = finalStatus.every((s, i) => (disputedIds.has(jobs[i]!.id) ? s === 6 || s === 5 : s === 5));
-  const liarCaught = !args.adversarial || slashes.length > 0 || disputedIds.size > 0;
+  // The liar must be caught: every job it served ended in a dispute, and it (and only it) was slashed.
+  const liarCaught = !args.adversarial || (disputedIds.size > 0 && slashes.length > 0 && slashes.every((x: { operator: string }) => x.operator === liar));
   out("\nSummary");
   out(`  jobs: ${summary.jobsSubmitted} submitted, ${summary.jobsFinalized} finalized, ${summary.jobsRefunded} refunded, ${summary.jobsDisputed} disputed`);
   out(`  latency submit→result: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms (wall clock, in-process chain)`);
