@@ -181,7 +181,9 @@ async function main() {
   type Tracked = { id: bigint; model: DemoModel; k: number; paid: "allowance" | "deposit"; submittedAt: number; proposedAt?: number; expected: string; inputHash: Hex };
   const jobs: Tracked[] = [];
   const now = async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
-  for (let i = 0; i < jobsWanted; i++) {
+  let liarDrawn = false;
+  // --adversarial: keep submitting (up to 40 more) until the liar holds a slot, so the demo always shows a catch.
+  for (let i = 0; i < jobsWanted || (liar && !liarDrawn && i < jobsWanted + 40); i++) {
     const model = models[i % models.length]!;
     const k = forcedK ?? (args.adversarial ? 3 : i % 4 === 3 ? 3 : 1);
     const input = encodeTensors(model.input(i));
@@ -195,7 +197,10 @@ async function main() {
     const useAllowance = allowancePaid && i % 2 === 0 && (await credits!.allowanceLeft(requester.address)) >= price * BigInt(k);
     const tx = useAllowance ? await credits!.connect(requester).submitJob(requester.address, params) : await escrow.connect(requester).submitJobFromDeposit(params);
     const receipt = (await tx.wait())!;
-    const ev = receipt.logs.map((l) => { try { return escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "JobSubmitted")!;
+    const parsed = receipt.logs.map((l) => { try { return escrow.interface.parseLog(l); } catch { return null; } });
+    const ev = parsed.find((e) => e?.name === "JobSubmitted")!;
+    const assigned = parsed.find((e) => e?.name === "OperatorsAssigned")!;
+    if (liar && (assigned.args.operators as string[]).includes(liar)) liarDrawn = true;
     jobs.push({ id: ev.args.jobId, model, k, paid: useAllowance ? "allowance" : "deposit", submittedAt: performance.now(), expected: "", inputHash: ev.args.inputHash });
   }
   out(`  submitted ${jobs.length} jobs (${jobs.filter((j) => j.k === 3).length} at k=3, ${jobs.filter((j) => j.paid === "allowance").length} paid by allowance)`);
