@@ -3,7 +3,7 @@ import hre, { network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
 import { deployVeil, submit, P, PRICE, type Veil } from "../helpers/fixture.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const RESULT = ethers.keccak256(ethers.toUtf8Bytes("result"));
 

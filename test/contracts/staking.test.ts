@@ -3,7 +3,7 @@ import { network } from "hardhat";
 import { deployVeil, submit, modelParams, now, P, STAKE, E18, randomId } from "../helpers/fixture.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const { time } = networkHelpers;
 const name = (s: string) => ethers.encodeBytes32String(s);

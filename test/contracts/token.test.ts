@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import { now } from "../helpers/fixture.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 
 describe("VeilToken", () => {
