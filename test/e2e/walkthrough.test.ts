@@ -100,6 +100,13 @@ describe("multi-process local network walkthrough (README)", function () {
     const result = JSON.parse(out.trim().split("\n").pop()!);
     expect(result.outputs.y.dims).to.deep.equal([1, 4]);
     expect(result.outputs.y.data).to.have.length(4);
+    // The README's SDK main flow (examples/sdk-main-flow.ts, embedded verbatim in README.md) against the same network.
+    const { stdout: sdkOut } = await run(path.join(BIN, "tsx"), ["examples/sdk-main-flow.ts"], {
+      cwd: ROOT,
+      env: { ...env, VEIL_PRIVATE_KEY: KEYS.requester, VEIL_MODEL: mlp.modelId },
+    });
+    expect(sdkOut).to.match(/job 2: fee 50000 escrowed, operators 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc/);
+    expect(sdkOut).to.match(/verified result 0x[0-9a-f]{64}: y float32\[1,4\] = /);
     // Health and metrics of the running worker.
     const health = await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json();
     expect(health.operator).to.equal("0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc");

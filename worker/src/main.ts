@@ -83,7 +83,9 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
   const created = await createWorker({
     transport,
     account,
-    addresses: { jobEscrow: a.jobEscrow, nodeStaking: a.nodeStaking, modelRegistry: a.modelRegistry },
+    addresses: { jobEscrow: a.jobEscrow, nodeStaking: a.nodeStaking, modelRegistry: a.modelRegistry, disputeManager: a.disputeManager },
+    validator: config.validator && a.disputeManager !== undefined,
+    spotCheckRate: config.spotCheckRate,
     dataDir: path.resolve(config.dataDir),
     models: config.models.map((m) => ({ path: m.path })),
     logger,
