@@ -382,6 +382,28 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const { amount } = await withdrawUnlockedCredits(wallet(requester), { addresses });
       expect(amount).to.equal(burn.stakeReturned);
     });
+
+    it("submitJob payment 'auto': allowance first while it covers the fee, then the deposit", async () => {
+      await writeContract(wallet(admin), { address: addresses.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [requester, parseEther("10000")], chain: null });
+      // 0.1 credit = 100,000 fee units a day: exactly two jobs at PRICE (50,000).
+      await mintCredits(wallet(requester), { addresses, credits: parseEther("0.1") });
+      await writeContract(wallet(requester), { address: addresses.feeToken, abi: erc20Abi, functionName: "approve", args: [addresses.computeCredits!, 10n ** 12n], chain: null });
+      await writeContract(wallet(requester), { address: addresses.computeCredits!, abi: computeCreditsAbi, functionName: "fundPool", args: [10n * USDC], chain: null });
+      await deposit(wallet(requester), { addresses, amount: 10n * USDC });
+      const { nextReset } = await getCreditAllowance(publicClient, { addresses, address: requester });
+      await networkHelpers.time.increaseTo(nextReset + 1);
+      const paidBy = async () => {
+        const before = await getDeposit(publicClient, { addresses, address: requester });
+        const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs, payment: "auto" });
+        const job = await getJob(publicClient, { addresses, jobId });
+        const after = await getDeposit(publicClient, { addresses, address: requester });
+        return { payMode: job.payMode, depositSpent: before - after };
+      };
+      expect(await paidBy()).to.deep.equal({ payMode: "allowance", depositSpent: 0n });
+      expect(await paidBy()).to.deep.equal({ payMode: "allowance", depositSpent: 0n });
+      expect((await getCreditAllowance(publicClient, { addresses, address: requester })).allowanceLeft).to.equal(0n);
+      expect(await paidBy()).to.deep.equal({ payMode: "deposit", depositSpent: PRICE });
+    });
   });
 
   describe("disputes", () => {

@@ -1,6 +1,6 @@
 import { zeroHash, type Address, type Hex, type Log } from "viem";
 import { getBlock, getContractEvents, readContract } from "viem/actions";
-import { jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
+import { computeCreditsAbi, jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
 import {
   InputTooLargeError,
   JobDisputedError,
@@ -62,9 +62,13 @@ export type SubmitJobParameters = WriteParameters & {
   deadline?: bigint | number | undefined;
   /**
    * How the fee is paid: `"transfer"` (approve, then transferFrom: the default), `"deposit"` (from the prepaid
-   * deposit), or `"permit"` (an EIP-2612 permit signed by the wallet, no approval transaction).
+   * deposit), `"permit"` (an EIP-2612 permit signed by the wallet, no approval transaction), `"allowance"` (the
+   * sender's daily compute-credit allowance, through ComputeCredits), or `"auto"`: the protocol's spend order,
+   * allowance first when today's allowance (and the pool) covers the whole fee, otherwise the deposit.
    */
-  payment?: "transfer" | "deposit" | "permit" | undefined;
+  payment?: "transfer" | "deposit" | "permit" | "allowance" | "auto" | undefined;
+  /** With `"allowance"`/`"auto"` for an agent: the holder whose allowance pays (default: the sender). */
+  holder?: Address | undefined;
   /** Shortcut for `payment: "permit"`. */
   permit?: boolean | undefined;
   /** Where inputs above the escrow's inline limit are stored. */
@@ -134,10 +138,32 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     inputHash: inputURI ? inputHash : zeroHash,
   };
 
-  const payment = params.permit ? "permit" : (params.payment ?? "transfer");
+  let payment = params.permit ? "permit" : (params.payment ?? "transfer");
+  const credits = addresses.computeCredits;
+  const holder = params.holder ?? account.address;
+  if (payment === "auto") {
+    // Spend order: allowance first (only when it covers the whole fee: a job has one payer), then the deposit.
+    let allowance = 0n;
+    if (credits) {
+      const [left, agentLeft, pool] = await decoded(
+        Promise.all([
+          readContract(client, { address: credits, abi: computeCreditsAbi, functionName: "allowanceLeft", args: [holder] }),
+          holder.toLowerCase() === account.address.toLowerCase()
+            ? Promise.resolve(undefined)
+            : readContract(client, { address: credits, abi: computeCreditsAbi, functionName: "agentAllowanceLeft", args: [holder, account.address] }),
+          readContract(client, { address: credits, abi: computeCreditsAbi, functionName: "poolBalance" }),
+        ]),
+      );
+      allowance = [left, agentLeft ?? left, pool].reduce((a, b) => (a < b ? a : b));
+    }
+    payment = credits && allowance >= maxFee ? "allowance" : "deposit";
+  }
   let approvalHash: Hex | undefined;
   let sent;
-  if (payment === "deposit") {
+  if (payment === "allowance") {
+    if (!credits) throw new Error("submitJob: payment 'allowance' needs addresses.computeCredits");
+    sent = await send(client, account, { address: credits, abi: computeCreditsAbi, functionName: "submitJob", args: [holder, submit] });
+  } else if (payment === "deposit") {
     sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit] });
   } else if (payment === "permit") {
     const permitDeadline = deadline;
