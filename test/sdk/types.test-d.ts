@@ -35,7 +35,7 @@ assertType<Equal<JobResult["outputs"], TensorMap>>();
 assertType<Equal<Model["comparator"], { readonly kind: "exact" } | { readonly kind: "rounded"; readonly precision: number }>>();
 assertType<Equal<SubmitJobErrorType, VeilError>>();
 assertType<VeilContractError extends VeilError ? true : false>();
-assertType<Equal<NonNullable<SubmitJobParameters["payment"]>, "transfer" | "deposit" | "permit">>();
+assertType<Equal<NonNullable<SubmitJobParameters["payment"]>, "transfer" | "deposit" | "permit" | "allowance" | "auto">>();
 
 export async function walletChecks(wallet: WalletClient<Transport, Chain, Account>, pub: PublicClient, addresses: VeilAddresses, modelId: Hex) {
   const inputs: TensorMap = { x: { type: "float32", dims: [1, 2], data: new Float32Array(2) } };

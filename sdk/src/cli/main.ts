@@ -47,7 +47,7 @@ Nodes
   veil node start [worker options]
 Jobs
   veil job submit --model <modelId> --input <file.json> [--redundancy <k>] [--max-fee <fee units>]
-                  [--pay transfer|deposit|permit] [--wait] [--timeout <seconds>] [--output <file.json>]
+                  [--pay transfer|deposit|permit|allowance|auto] [--wait] [--timeout <seconds>] [--output <file.json>]
   veil job status <jobId>
   veil job result <jobId> [--output <file.json>]
   veil job poke <jobId>
@@ -416,14 +416,16 @@ async function job(ctx: Ctx, s: Session, cmd: string | undefined) {
       const inputs = tensorsFromJson(readFileSync(file, "utf8"));
       const fee = await s.token(s.addresses.feeToken);
       const pay = v.pay ?? "transfer";
-      if (pay !== "transfer" && pay !== "deposit" && pay !== "permit") throw new UsageError(`--pay must be transfer, deposit or permit`);
+      if (!["transfer", "deposit", "permit", "allowance", "auto"].includes(pay)) {
+        throw new UsageError(`--pay must be transfer, deposit, permit, allowance or auto`);
+      }
       const r = await veil.submitJob({
         account: s.account,
         modelId,
         inputs,
         redundancy: v.redundancy ? Number(uint(v.redundancy, "--redundancy")) : undefined,
         maxFee: v["max-fee"] ? amount(v["max-fee"], fee.decimals, "--max-fee") : undefined,
-        payment: pay,
+        payment: pay as "transfer" | "deposit" | "permit" | "allowance" | "auto",
       });
       if (!v.wait) {
         out(ctx, { jobId: r.jobId, operators: r.operators, fee: r.fee, inputHash: r.inputHash, hash: r.hash },
