@@ -16,8 +16,11 @@ import {PausableActions} from "./libraries/PausableActions.sol";
 
 /// @title JobEscrow
 /// @notice Escrow and lifecycle of inference jobs; see IJobEscrow for the documentation of each function.
-/// @dev Storage is laid out for the gas budget: a job is two slots, plus one hash slot per operator and, at
-/// k > 1, one slot of masks and one slot per extra operator.
+/// @dev Storage is laid out for the gas budget (snapshots/gas.md): a job is two slots, plus one hash slot per
+/// operator and, at k > 1, one slot per extra operator. Slot 0 of a job holds everything that submitResult,
+/// commit and reveal read and write (operator 0, phase end, status, k, commit and reveal masks), so each of
+/// them touches one job slot. Settlement accumulates credits per account in memory and writes each balance
+/// once per batch (finalizeMany, claim).
 contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -29,18 +32,49 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     uint8 private constant RESOLVED_SLOT = 7;
     address private constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
 
+    /// @dev Bit 7 of `Job.kMode`: paid from the credits pool (PayMode.Allowance); bits 0-6 hold k.
+    uint8 private constant ALLOWANCE_BIT = 0x80;
+    /// @dev Largest per-slot price a job can store (72 bits); see JobEscrowPriceAboveMaximum.
+    uint256 private constant MAX_PRICE = type(uint72).max;
+
     struct Job {
-        // slot 0
+        // slot 0: all that submitResult, commit and reveal read or write
+        address operator0;
+        uint32 phaseEnd;
+        uint32 deadline;
+        Status status;
+        uint8 kMode; // k | ALLOWANCE_BIT when paid by the credits pool
+        uint8 commitMask; // k > 1: slots that committed
+        uint8 revealMask; // k > 1: slots that revealed
+        // slot 1
         address requester;
         uint24 modelIndex;
-        PayMode payMode;
-        uint32 deadline;
-        uint32 phaseEnd;
-        // slot 1
-        address operator0;
-        uint80 price;
-        Status status;
-        uint8 k;
+        uint72 price;
+    }
+
+    /// @dev The one slot a submission reads besides the windows: job counter, pause bitmap, and copies of the
+    /// minimum price and of the collateral (kept in step with `_params` by _setParams).
+    struct Hot {
+        uint64 jobCount;
+        uint8 paused;
+        uint72 minPrice;
+        uint96 collateral;
+    }
+
+    /// @dev Settlement of one or more jobs, accumulated in memory and written once (see _flush).
+    struct Batch {
+        address[] accounts; // earnings credits, one entry per account
+        uint256[] credits;
+        uint256 nCredits;
+        address[] operators; // collateral to release, one entry per operator
+        uint256[] releases;
+        uint256 nReleases;
+        uint256 model; // payee of the last model settled: index (0 = none), owner, capped royalty
+        address owner;
+        uint256 royaltyBps;
+        uint256 treasury;
+        uint256 stakers;
+        uint256 collateral;
     }
 
     IERC20 public immutable feeToken;
@@ -49,15 +83,15 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     Params private _params;
     address private _creditsPool;
-    uint256 private _jobCount;
+    Hot private _hot;
     uint128 private _treasuryAccrued;
     uint128 private _stakerAccrued;
 
     mapping(uint256 jobId => Job) private _jobs;
     mapping(uint256 jobId => mapping(uint256 slot => address)) private _extraOperators; // slots 1..k-1
     mapping(uint256 jobId => mapping(uint256 slot => bytes32)) private _slotHashes;
-    /// @dev k > 1 only: bits 0-7 committed, 8-15 revealed, 16-23 missed (slashed and dropped at reveal).
-    mapping(uint256 jobId => uint256) private _masks;
+    /// @dev k > 1 only: slots that missed the reveal (slashed and dropped); written only on that path.
+    mapping(uint256 jobId => uint256) private _missed;
     mapping(address account => uint256) private _deposits;
     mapping(address account => uint256) private _earnings;
 
@@ -94,7 +128,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     /// @inheritdoc IJobEscrow
     function submitJob(SubmitParams calldata p) external nonReentrant whenActive(ACTION_SUBMIT) returns (uint256 jobId) {
         uint256 fee;
-        (jobId, fee) = _submit(msg.sender, p, PayMode.Deposit);
+        (jobId, fee) = _submit(msg.sender, p, 0);
         _pull(msg.sender, fee);
     }
 
@@ -111,7 +145,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         try IERC20Permit(address(feeToken)).permit(msg.sender, address(this), permitValue, permitDeadline, v, r, s) {}
             catch {}
         uint256 fee;
-        (jobId, fee) = _submit(msg.sender, p, PayMode.Deposit);
+        (jobId, fee) = _submit(msg.sender, p, 0);
         _pull(msg.sender, fee);
     }
 
@@ -123,7 +157,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         returns (uint256 jobId)
     {
         uint256 fee;
-        (jobId, fee) = _submit(msg.sender, p, PayMode.Deposit);
+        (jobId, fee) = _submit(msg.sender, p, 0);
         uint256 balance = _deposits[msg.sender];
         require(balance >= fee, JobEscrowInsufficientDeposit(msg.sender, balance, fee));
         unchecked {
@@ -141,7 +175,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     {
         require(msg.sender == _creditsPool, JobEscrowNoCreditsPool());
         uint256 fee;
-        (jobId, fee) = _submit(requester, p, PayMode.Allowance);
+        (jobId, fee) = _submit(requester, p, ALLOWANCE_BIT);
         _pull(msg.sender, fee);
     }
 
@@ -173,19 +207,20 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     function commit(uint256 jobId, uint8 slot, bytes32 commitment) external {
         Job storage job = _jobs[jobId];
         _expectStatus(jobId, job.status, Status.Assigned);
-        require(job.k > 1, JobEscrowNoCommitPhase(jobId));
+        uint256 k = _k(job);
+        require(k > 1, JobEscrowNoCommitPhase(jobId));
         require(_operatorAt(jobId, job, slot) == msg.sender, JobEscrowNotAssigned(jobId, slot, msg.sender));
         uint32 phaseEnd = job.phaseEnd;
         require(block.timestamp <= phaseEnd, JobEscrowWindowClosed(jobId, phaseEnd, block.timestamp));
         require(commitment != bytes32(0), JobEscrowZeroHash());
-        uint256 masks = _masks[jobId];
-        uint256 bit = 1 << slot;
-        require(masks & bit == 0, JobEscrowAlreadyCommitted(jobId, slot));
-        masks |= bit;
-        _masks[jobId] = masks;
+        uint256 committed = job.commitMask;
+        uint256 bit = 1 << slot; // slot < k <= 7: _operatorAt returned the caller
+        require(committed & bit == 0, JobEscrowAlreadyCommitted(jobId, slot));
+        committed |= bit;
+        job.commitMask = uint8(committed);
         _slotHashes[jobId][slot] = commitment;
         emit ResultCommitted(jobId, slot, msg.sender);
-        if (masks & 0xff == (1 << job.k) - 1) {
+        if (committed == (1 << k) - 1) {
             uint32 end = (block.timestamp + _params.revealWindow).toUint32();
             job.status = Status.Revealing;
             job.phaseEnd = end;
@@ -201,25 +236,25 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         uint32 phaseEnd = job.phaseEnd;
         require(block.timestamp <= phaseEnd, JobEscrowWindowClosed(jobId, phaseEnd, block.timestamp));
         require(resultHash != bytes32(0), JobEscrowZeroHash());
-        uint256 masks = _masks[jobId];
-        uint256 bit = 1 << (slot + 8);
-        require(masks & bit == 0, JobEscrowAlreadyRevealed(jobId, slot));
+        uint256 revealed = job.revealMask;
+        uint256 bit = 1 << slot; // slot < k <= 7
+        require(revealed & bit == 0, JobEscrowAlreadyRevealed(jobId, slot));
         require(
             _slotHashes[jobId][slot] == _commitment(jobId, msg.sender, resultHash, salt),
             JobEscrowCommitmentMismatch(jobId, slot)
         );
-        masks |= bit;
-        _masks[jobId] = masks;
+        revealed |= bit;
+        job.revealMask = uint8(revealed);
         _slotHashes[jobId][slot] = resultHash;
         emit ResultRevealed(jobId, slot, msg.sender, resultHash);
-        if ((masks >> 8) & 0xff == (1 << job.k) - 1) _evaluate(jobId, job, masks);
+        if (revealed == (1 << _k(job)) - 1) _evaluate(jobId, job, revealed);
     }
 
     /// @inheritdoc IJobEscrow
     function submitResult(uint256 jobId, bytes32 resultHash) external {
         Job storage job = _jobs[jobId];
         _expectStatus(jobId, job.status, Status.Assigned);
-        require(job.k == 1, JobEscrowUseCommitReveal(jobId));
+        require(_k(job) == 1, JobEscrowUseCommitReveal(jobId));
         require(job.operator0 == msg.sender, JobEscrowNotAssigned(jobId, 0, msg.sender));
         uint32 phaseEnd = job.phaseEnd;
         require(block.timestamp <= phaseEnd, JobEscrowWindowClosed(jobId, phaseEnd, block.timestamp));
@@ -246,18 +281,25 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         _expectStatus(jobId, job.status, Status.Proposed);
         uint32 phaseEnd = job.phaseEnd;
         require(block.timestamp > phaseEnd, JobEscrowWindowOpen(jobId, phaseEnd, block.timestamp));
-        _settle(jobId, job, _proposedResult(jobId, job));
+        _settleOne(jobId, job, _proposedResult(jobId, job));
     }
 
     /// @inheritdoc IJobEscrow
     function finalizeMany(uint256[] calldata jobIds) external nonReentrant returns (uint256 settled) {
-        for (uint256 i; i < jobIds.length; ++i) {
-            uint256 jobId = jobIds[i];
-            Job storage job = _jobs[jobId];
-            if (job.status != Status.Proposed || block.timestamp <= job.phaseEnd) continue;
-            _settle(jobId, job, _proposedResult(jobId, job));
-            ++settled;
+        (settled,) = _finalizeMany(jobIds, address(0));
+    }
+
+    /// @inheritdoc IJobEscrow
+    function claim(uint256[] calldata jobIds, address to) external nonReentrant returns (uint256 settled, uint256 amount) {
+        (settled, amount) = _finalizeMany(jobIds, msg.sender);
+        uint256 stored = _earnings[msg.sender];
+        if (stored != 0) {
+            _earnings[msg.sender] = 0;
+            amount += stored;
         }
+        if (amount == 0) return (settled, 0);
+        emit EarningsWithdrawn(msg.sender, to, amount);
+        feeToken.safeTransfer(to, amount);
     }
 
     /// @inheritdoc IJobEscrow
@@ -270,7 +312,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         require(block.timestamp > phaseEnd, JobEscrowWindowOpen(jobId, phaseEnd, block.timestamp));
         if (status == Status.Assigned) _handleMissedCommit(jobId, job);
         else if (status == Status.Revealing) _handleMissedReveal(jobId, job);
-        else if (status == Status.Proposed) _settle(jobId, job, _proposedResult(jobId, job));
+        else if (status == Status.Proposed) _settleOne(jobId, job, _proposedResult(jobId, job));
         else _refund(jobId, job, RefundReason.DisputeUnresolved, _activeSlots(jobId, job));
     }
 
@@ -314,7 +356,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
             return;
         }
         _slotHashes[jobId][RESOLVED_SLOT] = correctResult;
-        _settle(jobId, job, correctResult);
+        _settleOne(jobId, job, correctResult);
     }
 
     // ================================================================ views
@@ -326,21 +368,21 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         v.requester = job.requester;
         v.modelId = registry.modelIdAt(job.modelIndex);
         v.status = job.status;
-        v.payMode = job.payMode;
-        v.redundancy = job.k;
+        v.payMode = _payMode(job);
+        uint256 k = _k(job);
+        v.redundancy = uint8(k);
         v.price = job.price;
         v.deadline = job.deadline;
         v.phaseEnd = job.phaseEnd;
-        v.operators = new address[](job.k);
-        v.slotHashes = new bytes32[](job.k);
-        for (uint256 i; i < job.k; ++i) {
+        v.operators = new address[](k);
+        v.slotHashes = new bytes32[](k);
+        for (uint256 i; i < k; ++i) {
             v.operators[i] = _operatorAt(jobId, job, i);
             v.slotHashes[i] = _slotHashes[jobId][i];
         }
-        uint256 masks = _masks[jobId];
-        v.commitMask = uint8(masks);
-        v.revealMask = uint8(masks >> 8);
-        v.missedMask = uint8(masks >> 16);
+        v.commitMask = job.commitMask;
+        v.revealMask = job.revealMask;
+        v.missedMask = uint8(_missed[jobId]);
         bytes32 resolved = _slotHashes[jobId][RESOLVED_SLOT];
         if (resolved != bytes32(0)) v.result = resolved;
         else if (job.status == Status.Proposed || job.status == Status.Finalized) v.result = _proposedResult(jobId, job);
@@ -358,7 +400,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function jobCount() external view returns (uint256) {
-        return _jobCount;
+        return _hot.jobCount;
     }
 
     /// @inheritdoc IJobEscrow
@@ -405,36 +447,44 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     struct Terms {
         uint24 index;
-        uint80 price;
+        uint72 price;
         uint8 k;
+        uint8 modeBit; // 0 or ALLOWANCE_BIT
+        uint96 collateral;
         bytes32 inputHash;
     }
 
-    function _submit(address requester, SubmitParams calldata p, PayMode payMode)
+    function _submit(address requester, SubmitParams calldata p, uint8 modeBit)
         private
         returns (uint256 jobId, uint256 fee)
     {
         Terms memory t = _terms(p);
+        t.modeBit = modeBit;
         fee = uint256(t.price) * t.k;
-        unchecked {
-            jobId = ++_jobCount; // a uint256 counter incremented by one per job cannot overflow
-        }
-        _assign(jobId, requester, p.deadline, t, payMode);
-        emit JobSubmitted(jobId, requester, p.modelId, t.k, fee, p.deadline, payMode, t.inputHash, p.input, p.inputURI);
+        jobId = uint256(_hot.jobCount) + 1;
+        _hot.jobCount = uint64(jobId); // one job per call: 2^64 submissions are out of reach
+        _assign(jobId, requester, p.deadline, t);
+        emit JobSubmitted(
+            jobId, requester, p.modelId, t.k, fee, p.deadline, _modeOf(modeBit), t.inputHash, p.input, p.inputURI
+        );
     }
 
     /// @dev Every check of a submission, before anything moves.
     function _terms(SubmitParams calldata p) private view returns (Terms memory t) {
-        bool active;
-        uint8 defaultK;
-        (t.index, t.price, defaultK, active) = registry.jobTerms(p.modelId);
+        (uint24 index, uint80 price, uint8 defaultK, bool active) = registry.jobTerms(p.modelId);
+        Hot storage hot = _hot;
+        uint256 minPrice = hot.minPrice;
+        t.collateral = hot.collateral;
         require(active, JobEscrowModelInactive(p.modelId));
+        t.index = index;
         t.k = p.redundancy == 0 ? defaultK : p.redundancy;
         require(t.k <= MAX_REDUNDANCY, JobEscrowInvalidRedundancy(t.k, MAX_REDUNDANCY));
-        Params storage params_ = _params;
-        require(t.price >= params_.minPrice, JobEscrowPriceBelowMinimum(p.modelId, t.price, params_.minPrice));
-        uint256 fee = uint256(t.price) * t.k;
+        require(price >= minPrice, JobEscrowPriceBelowMinimum(p.modelId, price, uint80(minPrice)));
+        require(price <= MAX_PRICE, JobEscrowPriceAboveMaximum(p.modelId, price, uint80(MAX_PRICE)));
+        t.price = uint72(price);
+        uint256 fee = uint256(price) * t.k;
         require(fee <= p.maxFee, JobEscrowFeeAboveMax(fee, p.maxFee));
+        Params storage params_ = _params;
         t.inputHash = _checkInput(p, params_.maxInputBytes);
         uint256 earliest = block.timestamp + params_.commitWindow + (t.k > 1 ? params_.revealWindow : 0);
         require(p.deadline >= earliest, JobEscrowDeadlineTooSoon(p.deadline, earliest));
@@ -443,21 +493,22 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     /// @dev Draws the operators, locks their collateral and stores the job.
-    function _assign(uint256 jobId, address requester, uint32 deadline, Terms memory t, PayMode payMode) private {
-        Params storage params_ = _params;
+    function _assign(uint256 jobId, address requester, uint32 deadline, Terms memory t) private {
         address[] memory ops =
-            staking.assign(t.index, t.k, Randomness.draw(bytes32(jobId)), params_.collateral, new address[](0));
-        uint32 phaseEnd = uint32(block.timestamp + params_.commitWindow); // <= deadline, itself a uint32
-        Job storage job = _jobs[jobId];
-        job.requester = requester;
-        job.modelIndex = t.index;
-        job.payMode = payMode;
-        job.deadline = deadline;
-        job.phaseEnd = phaseEnd;
-        job.operator0 = ops[0];
-        job.price = t.price;
-        job.status = Status.Assigned;
-        job.k = t.k;
+            staking.assign(t.index, t.k, Randomness.draw(bytes32(jobId)), t.collateral, new address[](0));
+        uint32 phaseEnd = uint32(block.timestamp + _params.commitWindow); // <= deadline, itself a uint32
+        _jobs[jobId] = Job({
+            operator0: ops[0],
+            phaseEnd: phaseEnd,
+            deadline: deadline,
+            status: Status.Assigned,
+            kMode: t.k | t.modeBit,
+            commitMask: 0,
+            revealMask: 0,
+            requester: requester,
+            modelIndex: t.index,
+            price: t.price
+        });
         uint8[] memory slots = new uint8[](t.k);
         for (uint256 i = 1; i < t.k; ++i) {
             _extraOperators[jobId][i] = ops[i];
@@ -495,10 +546,10 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     /// @dev k > 1: all revealed (not missed) results agree -> proposed, else disputed.
-    function _evaluate(uint256 jobId, Job storage job, uint256 masks) private {
-        uint256 revealed = (masks >> 8) & 0xff;
+    function _evaluate(uint256 jobId, Job storage job, uint256 revealed) private {
         bytes32 first;
-        for (uint256 i; i < job.k; ++i) {
+        uint256 k = _k(job);
+        for (uint256 i; i < k; ++i) {
             if (revealed & (1 << i) == 0) continue;
             bytes32 h = _slotHashes[jobId][i];
             if (first == bytes32(0)) first = h;
@@ -508,9 +559,9 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     function _handleMissedCommit(uint256 jobId, Job storage job) private {
-        uint256 k = job.k;
-        uint256 committed = k == 1 ? 0 : _masks[jobId] & 0xff;
-        Params memory p = _params;
+        uint256 k = _k(job);
+        uint256 committed = job.commitMask; // always 0 at k = 1
+        Params storage p = _params;
         address[] memory current = new address[](k);
         uint256 missing;
         for (uint256 i; i < k; ++i) {
@@ -546,110 +597,203 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         }
         // Committed operators are released without pay: the job failed through no fault of theirs, and
         // the requester gets everything back.
-        uint256 keep;
-        address[] memory release = new address[](k - missing);
+        Batch memory b = _newBatch(1);
         for (uint256 i; i < k; ++i) {
-            if (committed & (1 << i) != 0) release[keep++] = current[i];
+            if (committed & (1 << i) != 0) _queueRelease(b, current[i]);
         }
-        _refund(jobId, job, RefundReason.DeadlinePassed, release);
+        _refund(jobId, job, RefundReason.DeadlinePassed, b);
     }
 
     function _handleMissedReveal(uint256 jobId, Job storage job) private {
-        uint256 masks = _masks[jobId];
-        uint256 revealed = (masks >> 8) & 0xff;
-        Params memory p = _params;
+        uint256 revealed = job.revealMask;
+        uint256 k = _k(job);
+        Params storage p = _params;
         uint256 missed;
-        for (uint256 i; i < job.k; ++i) {
+        for (uint256 i; i < k; ++i) {
             if (revealed & (1 << i) != 0) continue;
             address op = _operatorAt(jobId, job, i);
             missed |= 1 << i;
             uint256 slashed = staking.slash(op, p.collateral, p.missPenalty, _missRecipient(p));
             emit SlotMissed(jobId, uint8(i), op, Status.Revealing, slashed);
         }
-        masks |= missed << 16;
-        _masks[jobId] = masks;
+        _missed[jobId] = missed;
         if (revealed == 0) {
-            _refund(jobId, job, RefundReason.NoReveals, new address[](0));
+            _refund(jobId, job, RefundReason.NoReveals, _newBatch(1));
             return;
         }
-        _evaluate(jobId, job, masks);
+        _evaluate(jobId, job, revealed);
+    }
+
+    /// @dev Settles ready jobs into one batch, then writes it (the claimer's credits are returned, not stored).
+    function _finalizeMany(uint256[] calldata jobIds, address claimer)
+        private
+        returns (uint256 settled, uint256 claimed)
+    {
+        Batch memory b = _newBatch(jobIds.length);
+        for (uint256 i; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            Job storage job = _jobs[jobId];
+            if (job.status != Status.Proposed || block.timestamp <= job.phaseEnd) continue;
+            _settle(b, jobId, job, _proposedResult(jobId, job));
+            ++settled;
+        }
+        claimed = _flush(b, claimer);
+    }
+
+    function _settleOne(uint256 jobId, Job storage job, bytes32 result) private {
+        Batch memory b = _newBatch(1);
+        _settle(b, jobId, job, result);
+        _flush(b, address(0));
+    }
+
+    function _newBatch(uint256 jobs) private view returns (Batch memory b) {
+        uint256 slots = jobs * MAX_REDUNDANCY;
+        b.accounts = new address[](slots + jobs); // operators and model owners
+        b.credits = new uint256[](slots + jobs);
+        b.operators = new address[](slots);
+        b.releases = new uint256[](slots);
+        b.collateral = _hot.collateral;
     }
 
     /// @dev Pays every operator whose result equals `result`; the shares of the others go back to the payer.
-    /// Releases the collateral of every slot not already released by a miss penalty.
-    function _settle(uint256 jobId, Job storage job, bytes32 result) private {
-        (address[] memory paid, uint256 paidCount) = _releaseAndCollect(jobId, job, result);
+    /// Releases (in the batch) the collateral of every slot not already released by a miss penalty.
+    function _settle(Batch memory b, uint256 jobId, Job storage job, bytes32 result) private {
+        (address[] memory paid, uint256 paidCount) = _releaseAndCollect(b, jobId, job, result);
         job.status = Status.Finalized;
-        _distribute(jobId, job, result, paid, paidCount);
+        _distribute(b, jobId, job, result, paid, paidCount);
     }
 
-    function _releaseAndCollect(uint256 jobId, Job storage job, bytes32 result)
+    function _releaseAndCollect(Batch memory b, uint256 jobId, Job storage job, bytes32 result)
         private
+        view
         returns (address[] memory paid, uint256 paidCount)
     {
-        uint256 k = job.k;
-        uint256 masks = _masks[jobId];
-        uint256 collateral = _params.collateral;
+        uint256 k = _k(job);
+        // k = 1 reaches settlement only with its result posted. k > 1 only after the reveal phase, where every
+        // slot that did not reveal was missed.
+        uint256 revealed = k == 1 ? 1 : job.revealMask;
+        uint256 missed = revealed == (1 << k) - 1 ? 0 : _missed[jobId];
         paid = new address[](k);
         for (uint256 i; i < k; ++i) {
-            if (masks & (1 << (i + 16)) != 0) continue; // missed: already released by its penalty
+            if (missed & (1 << i) != 0) continue; // already released by its penalty
             address op = _operatorAt(jobId, job, i);
-            if (_slotHashes[jobId][i] == result && (k == 1 || masks & (1 << (i + 8)) != 0)) paid[paidCount++] = op;
-            staking.release(op, collateral);
+            if (revealed & (1 << i) != 0 && _slotHashes[jobId][i] == result) paid[paidCount++] = op;
+            _queueRelease(b, op);
         }
     }
 
-    function _distribute(uint256 jobId, Job storage job, bytes32 result, address[] memory paid, uint256 paidCount)
-        private
-    {
+    function _distribute(
+        Batch memory b,
+        uint256 jobId,
+        Job storage job,
+        bytes32 result,
+        address[] memory paid,
+        uint256 paidCount
+    ) private {
         uint256 price = job.price;
         uint256 fee = price * paidCount;
-        uint256 refund = price * (job.k - paidCount);
-        (address owner, uint16 royaltyBps) = registry.payee(job.modelIndex);
-        Params storage p = _params;
-        if (royaltyBps > p.maxRoyaltyBps) royaltyBps = p.maxRoyaltyBps;
-        FeeMath.Split memory s = FeeMath.split(fee, paidCount, royaltyBps, p.treasuryBps, p.stakersBps);
+        uint256 refund = price * (_k(job) - paidCount);
+        (address owner, uint256 royaltyBps) = _payeeOf(b, job.modelIndex);
+        FeeMath.Split memory s =
+            FeeMath.split(fee, paidCount, royaltyBps, _params.treasuryBps, _params.stakersBps);
         for (uint256 i; i < paidCount; ++i) {
-            _earnings[paid[i]] += s.perOperator;
+            _credit(b, paid[i], s.perOperator);
         }
-        if (s.royalty != 0) _earnings[owner] += s.royalty;
-        // Both accumulators share one slot; each total is bounded by the fee token's supply.
-        _treasuryAccrued += s.treasury.toUint128();
-        _stakerAccrued += s.stakers.toUint128();
+        if (s.royalty != 0) _credit(b, owner, s.royalty);
+        b.treasury += s.treasury;
+        b.stakers += s.stakers;
         if (refund != 0) _deposits[_payer(job)] += refund;
         emit JobFinalized(jobId, result, uint8(paidCount), fee, refund, s.royalty, s.treasury, s.stakers, s.perOperator);
     }
 
-    function _refund(uint256 jobId, Job storage job, RefundReason reason, address[] memory release) private {
-        uint256 collateral = _params.collateral;
-        for (uint256 i; i < release.length; ++i) {
-            staking.release(release[i], collateral);
+    /// @dev Writes a batch: each account's earnings once, both accruals once, one collateral release call.
+    /// Credits of `claimer` (when non-zero) are summed and returned instead of stored.
+    function _flush(Batch memory b, address claimer) private returns (uint256 claimed) {
+        for (uint256 i; i < b.nCredits; ++i) {
+            address account = b.accounts[i];
+            if (account == claimer) claimed += b.credits[i];
+            else _earnings[account] += b.credits[i];
         }
+        if (b.treasury != 0 || b.stakers != 0) {
+            // Both accumulators share one slot; each total is bounded by the fee token's supply.
+            _treasuryAccrued += b.treasury.toUint128();
+            _stakerAccrued += b.stakers.toUint128();
+        }
+        uint256 n = b.nReleases;
+        if (n == 0) return claimed;
+        address[] memory operators = b.operators;
+        uint256[] memory releases = b.releases;
+        assembly ("memory-safe") {
+            mstore(operators, n) // shrink to the entries in use
+            mstore(releases, n)
+        }
+        staking.releaseMany(operators, releases);
+    }
+
+    /// @dev Queues the release of one slot's collateral.
+    function _queueRelease(Batch memory b, address op) private pure {
+        b.nReleases = _add(b.operators, b.releases, b.nReleases, op, b.collateral);
+    }
+
+    function _credit(Batch memory b, address account, uint256 amount) private pure {
+        b.nCredits = _add(b.accounts, b.credits, b.nCredits, account, amount);
+    }
+
+    /// @dev Adds `amount` to `account`'s entry (appending one if absent); returns the new entry count.
+    function _add(address[] memory accounts, uint256[] memory amounts, uint256 n, address account, uint256 amount)
+        private
+        pure
+        returns (uint256)
+    {
+        for (uint256 i; i < n; ++i) {
+            if (accounts[i] == account) {
+                amounts[i] += amount;
+                return n;
+            }
+        }
+        accounts[n] = account;
+        amounts[n] = amount;
+        return n + 1;
+    }
+
+    /// @dev The model's owner and royalty (capped by governance), read from the registry once per run of jobs
+    /// of the same model in a batch (model indexes start at 1).
+    function _payeeOf(Batch memory b, uint256 modelIndex) private view returns (address, uint256) {
+        if (b.model != modelIndex) {
+            (address owner, uint256 royaltyBps) = registry.payee(modelIndex);
+            uint256 cap = _params.maxRoyaltyBps;
+            b.model = modelIndex;
+            b.owner = owner;
+            b.royaltyBps = royaltyBps > cap ? cap : royaltyBps;
+        }
+        return (b.owner, b.royaltyBps);
+    }
+
+    /// @dev `b` holds the collateral to release (slots still locked).
+    function _refund(uint256 jobId, Job storage job, RefundReason reason, Batch memory b) private {
         job.status = Status.Refunded;
-        uint256 amount = uint256(job.price) * job.k;
+        uint256 amount = uint256(job.price) * _k(job);
         address payer = _payer(job);
         _deposits[payer] += amount;
         emit JobRefunded(jobId, payer, amount, reason);
+        _flush(b, address(0));
     }
 
     /// @dev Operators of every slot whose collateral is still locked (all but the missed ones).
-    function _activeSlots(uint256 jobId, Job storage job) private view returns (address[] memory ops) {
-        uint256 missed = (_masks[jobId] >> 16) & 0xff;
-        uint256 k = job.k;
-        ops = new address[](k);
-        uint256 n;
+    function _activeSlots(uint256 jobId, Job storage job) private view returns (Batch memory b) {
+        b = _newBatch(1);
+        uint256 missed = _missed[jobId];
+        uint256 k = _k(job);
         for (uint256 i; i < k; ++i) {
-            if (missed & (1 << i) == 0) ops[n++] = _operatorAt(jobId, job, i);
-        }
-        assembly ("memory-safe") {
-            mstore(ops, n) // shrink to the slots actually collected
+            if (missed & (1 << i) == 0) _queueRelease(b, _operatorAt(jobId, job, i));
         }
     }
 
     function _proposedResult(uint256 jobId, Job storage job) private view returns (bytes32) {
-        if (job.k == 1) return _slotHashes[jobId][0];
-        uint256 revealed = (_masks[jobId] >> 8) & 0xff;
-        for (uint256 i; i < job.k; ++i) {
+        uint256 k = _k(job);
+        if (k == 1) return _slotHashes[jobId][0];
+        uint256 revealed = job.revealMask;
+        for (uint256 i; i < k; ++i) {
             if (revealed & (1 << i) != 0) return _slotHashes[jobId][i];
         }
         return bytes32(0);
@@ -657,12 +801,24 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     function _operatorAt(uint256 jobId, Job storage job, uint256 slot) private view returns (address) {
         if (slot == 0) return job.operator0;
-        if (slot >= job.k) return address(0);
+        if (slot >= _k(job)) return address(0);
         return _extraOperators[jobId][slot];
     }
 
+    function _k(Job storage job) private view returns (uint256) {
+        return job.kMode & ~ALLOWANCE_BIT;
+    }
+
+    function _payMode(Job storage job) private view returns (PayMode) {
+        return _modeOf(job.kMode & ALLOWANCE_BIT);
+    }
+
+    function _modeOf(uint8 modeBit) private pure returns (PayMode) {
+        return modeBit == 0 ? PayMode.Deposit : PayMode.Allowance;
+    }
+
     function _payer(Job storage job) private view returns (address) {
-        if (job.payMode == PayMode.Allowance) {
+        if (job.kMode & ALLOWANCE_BIT != 0) {
             address pool = _creditsPool;
             require(pool != address(0), JobEscrowNoCreditsPool());
             return pool;
@@ -670,7 +826,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         return job.requester;
     }
 
-    function _missRecipient(Params memory p) private view returns (address) {
+    function _missRecipient(Params storage p) private view returns (address) {
         if (p.missSlashTo == SlashDestination.Treasury) return p.treasury;
         if (p.missSlashTo == SlashDestination.Caller) return msg.sender;
         return BURN_ADDRESS;
@@ -688,6 +844,16 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         if (status == expected) return;
         if (status == Status.None) revert JobEscrowUnknownJob(jobId);
         revert JobEscrowWrongStatus(jobId, status);
+    }
+
+    // ================================================================ pause bitmap (in the hot slot)
+
+    function _pausedBits() internal view override returns (uint256) {
+        return _hot.paused;
+    }
+
+    function _storePausedBits(uint256 bits) internal override {
+        _hot.paused = bits.toUint8(); // JobEscrow's actions are 0 and 1
     }
 
     // ================================================================ payments
@@ -717,7 +883,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         _bound("maxJobDuration", p.maxJobDuration, uint256(p.commitWindow) + p.revealWindow, 30 days);
         _bound("maxInputBytes", p.maxInputBytes, 32, 128 * 1024);
         _bound("feeBps", uint256(p.treasuryBps) + p.stakersBps + p.maxRoyaltyBps, 0, FeeMath.BPS);
-        _bound("minPrice", p.minPrice, 1, type(uint80).max);
+        _bound("minPrice", p.minPrice, 1, MAX_PRICE);
         _bound("collateral", p.collateral, 1, staking.minStake());
         _bound("missPenalty", p.missPenalty, 0, p.collateral);
         _bound("treasury", uint160(p.treasury), 1, type(uint160).max);
@@ -725,6 +891,9 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         uint256 unbonding = staking.unbondingPeriod();
         _bound("longestSlashableWindow", longest, 0, unbonding == 0 ? 0 : unbonding - 1);
         _params = p;
+        Hot storage hot = _hot;
+        hot.minPrice = uint72(p.minPrice); // bounded above
+        hot.collateral = p.collateral;
         emit ParamsSet(p);
     }
 

@@ -13,8 +13,24 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
     uint8 public constant MAX_PRECISION = 18;
     uint16 public constant MAX_ROYALTY_BPS = 10_000;
 
+    /// @dev What the escrow reads per job, one slot each (copies of fields of `_models`, kept in step by every
+    /// setter): the submission terms by id, and the payee by compact index.
+    struct Terms {
+        uint24 index; // 0 = unknown model
+        uint80 price;
+        uint8 redundancy;
+        bool active;
+    }
+
+    struct Payee {
+        address owner; // never 0 for a registered model
+        uint16 royaltyBps;
+    }
+
     mapping(bytes32 modelId => Model) private _models;
     bytes32[] private _ids; // index i holds the model with compact index i + 1
+    mapping(bytes32 modelId => Terms) private _terms;
+    mapping(uint256 index => Payee) private _payees;
 
     constructor(address authority) AccessManaged(authority) {}
 
@@ -53,6 +69,8 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         m.registeredAt = uint40(block.timestamp);
         m.metadataURI = params.metadataURI;
         m.profile = params.profile;
+        _terms[modelId] = Terms(index, params.price, params.redundancy, true);
+        _payees[index] = Payee(msg.sender, params.royaltyBps);
         emit ModelRegistered(
             modelId,
             msg.sender,
@@ -73,6 +91,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         require(price != 0, ModelRegistryZeroPrice());
         uint80 old = m.price;
         m.price = price;
+        _terms[modelId].price = price;
         emit ModelPriceUpdated(modelId, old, price);
     }
 
@@ -81,6 +100,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         Model storage m = _owned(modelId);
         require(royaltyBps <= MAX_ROYALTY_BPS, ModelRegistryInvalidRoyalty(royaltyBps, MAX_ROYALTY_BPS));
         m.royaltyBps = royaltyBps;
+        _payees[m.index].royaltyBps = royaltyBps;
         emit ModelRoyaltyUpdated(modelId, royaltyBps);
     }
 
@@ -88,6 +108,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
     function setActive(bytes32 modelId, bool active) external {
         Model storage m = _owned(modelId);
         m.active = active;
+        _terms[modelId].active = active;
         emit ModelActiveSet(modelId, active);
     }
 
@@ -103,6 +124,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         Model storage m = _owned(modelId);
         require(newOwner != address(0), ModelRegistryZeroAddress());
         m.owner = newOwner;
+        _payees[m.index].owner = newOwner;
         emit ModelOwnershipTransferred(modelId, msg.sender, newOwner);
     }
 
@@ -130,15 +152,16 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         view
         returns (uint24 index, uint80 price, uint8 redundancy, bool active)
     {
-        Model storage m = _models[modelId];
-        require(m.owner != address(0), ModelRegistryUnknownModel(modelId));
-        return (m.index, m.price, m.redundancy, m.active);
+        Terms memory t = _terms[modelId];
+        require(t.index != 0, ModelRegistryUnknownModel(modelId));
+        return (t.index, t.price, t.redundancy, t.active);
     }
 
     /// @inheritdoc IModelRegistry
     function payee(uint256 index) external view returns (address owner, uint16 royaltyBps) {
-        Model storage m = _models[modelIdAt(index)];
-        return (m.owner, m.royaltyBps);
+        Payee memory p = _payees[index];
+        require(p.owner != address(0), ModelRegistryUnknownIndex(index));
+        return (p.owner, p.royaltyBps);
     }
 
     /// @inheritdoc IModelRegistry

@@ -237,11 +237,13 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
             if (_contains(operators, chosen, candidate) || _containsCalldata(exclude, candidate)) continue;
             Operator storage op = _operators[candidate];
             if (_free(op) < collateral) continue;
+            uint96 locked;
             // unchecked: locked + collateral <= stake, itself a uint96.
             unchecked {
-                op.locked += uint96(collateral);
+                locked = op.locked + uint96(collateral);
             }
-            emit CollateralLocked(candidate, collateral, op.locked);
+            op.locked = locked;
+            emit CollateralLocked(candidate, collateral, locked);
             operators[chosen++] = candidate;
         }
         require(chosen == k, NodeStakingNotEnoughOperators(modelIndex, k, chosen));
@@ -251,6 +253,16 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     function release(address account, uint256 collateral) external restricted {
         Operator storage op = _operators[account];
         _release(account, op, collateral);
+    }
+
+    /// @inheritdoc INodeStaking
+    function releaseMany(address[] calldata operators, uint256[] calldata collaterals) external restricted {
+        uint256 n = operators.length;
+        require(n == collaterals.length, NodeStakingLengthMismatch(n, collaterals.length));
+        for (uint256 i; i < n; ++i) {
+            address account = operators[i];
+            _release(account, _operators[account], collaterals[i]);
+        }
     }
 
     /// @inheritdoc INodeStaking
@@ -389,8 +401,11 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
         // Saturating: a slash may already have clamped `locked` to a smaller stake.
         uint96 locked = op.locked;
         uint96 amount = collateral < locked ? uint96(collateral) : locked;
-        op.locked = locked - amount;
-        emit CollateralReleased(account, amount, op.locked);
+        unchecked {
+            locked -= amount; // amount <= locked
+        }
+        op.locked = locked;
+        emit CollateralReleased(account, amount, locked);
     }
 
     /// @dev Keeps every model tree the operator serves in line with its stake; bounded by MAX_MODELS_PER_OPERATOR.

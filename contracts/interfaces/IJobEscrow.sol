@@ -133,6 +133,8 @@ interface IJobEscrow is ISlashWindowSource {
     error JobEscrowModelInactive(bytes32 modelId);
     error JobEscrowInvalidRedundancy(uint8 redundancy, uint8 max);
     error JobEscrowPriceBelowMinimum(bytes32 modelId, uint80 price, uint80 minPrice);
+    /// @dev A job stores its per-slot price in 72 bits: a model priced above 2^72 - 1 base units cannot be used.
+    error JobEscrowPriceAboveMaximum(bytes32 modelId, uint80 price, uint80 maxPrice);
     error JobEscrowFeeAboveMax(uint256 fee, uint256 maxFee);
     error JobEscrowEmptyInput();
     error JobEscrowAmbiguousInput();
@@ -206,7 +208,14 @@ interface IJobEscrow is ISlashWindowSource {
     function finalize(uint256 jobId) external;
 
     /// @notice Finalizes every job in `jobIds` that is ready, skipping the others. Returns how many settled.
+    /// Settles the batch at once: each account's earnings, the treasury and staker accruals are written once,
+    /// and the collateral of all its operators is released in one staking call.
     function finalizeMany(uint256[] calldata jobIds) external returns (uint256 settled);
+
+    /// @notice Finalizes the ready jobs of `jobIds` (as finalizeMany), then withdraws the caller's whole
+    /// earnings balance, new and old, to `to` (nothing is transferred when it is zero). Lets an operator settle
+    /// and collect its jobs in one transaction.
+    function claim(uint256[] calldata jobIds, address to) external returns (uint256 settled, uint256 amount);
 
     /// @notice Moves a stale job on: slashes and replaces operators that missed a step, refunds the requester
     /// when the deadline no longer allows a retry, finalizes a job past its challenge window, refunds a dispute

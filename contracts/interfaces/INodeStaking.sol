@@ -50,6 +50,7 @@ interface INodeStaking {
     error NodeStakingNotServing(address operator, bytes32 modelId);
     error NodeStakingTooManyModels(address operator, uint256 max);
     error NodeStakingNotEnoughOperators(uint256 modelIndex, uint256 requested, uint256 available);
+    error NodeStakingLengthMismatch(uint256 operators, uint256 collaterals);
     error NodeStakingParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- operators
@@ -86,6 +87,9 @@ interface INodeStaking {
         returns (address[] memory operators);
 
     function release(address operator, uint256 collateral) external;
+
+    /// @notice `release` for many operators at once (one call per settled batch of jobs).
+    function releaseMany(address[] calldata operators, uint256[] calldata collaterals) external;
 
     /// @notice Releases `collateral` and slashes `amount` (from active stake first, then unbonding), sending
     /// the slashed tokens to `recipient` (the dead address burns). Returns the amount actually slashed.

@@ -13,17 +13,26 @@ abstract contract PausableActions {
     error ActionPaused(uint8 action);
 
     modifier whenActive(uint8 action) {
-        require(_pausedActions & (1 << action) == 0, ActionPaused(action));
+        require(_pausedBits() & (1 << action) == 0, ActionPaused(action));
         _;
     }
 
     function isPaused(uint8 action) public view returns (bool) {
-        return _pausedActions & (1 << action) != 0;
+        return _pausedBits() & (1 << action) != 0;
     }
 
     function _setPaused(uint8 action, bool paused) internal {
-        if (paused) _pausedActions |= 1 << action;
-        else _pausedActions &= ~(1 << action);
+        uint256 bits = _pausedBits();
+        _storePausedBits(paused ? bits | (1 << action) : bits & ~(1 << action));
         emit ActionPauseSet(action, paused);
+    }
+
+    /// @dev Storage hooks: a contract may keep the bitmap in a slot it reads anyway (see JobEscrow).
+    function _pausedBits() internal view virtual returns (uint256) {
+        return _pausedActions;
+    }
+
+    function _storePausedBits(uint256 bits) internal virtual {
+        _pausedActions = bits;
     }
 }

@@ -22,6 +22,7 @@ export const RESTRICTED: Record<string, Record<string, bigint>> = {
     setSlashWindowSource: ROLES.GOVERNOR,
     assign: ROLES.PROTOCOL,
     release: ROLES.PROTOCOL,
+    releaseMany: ROLES.PROTOCOL,
     slash: ROLES.PROTOCOL,
     notifyRewards: ROLES.PROTOCOL,
   },

@@ -324,15 +324,17 @@ describe("JobEscrow", () => {
       const { jobId } = await submit(connection, v, { redundancy: 0 });
       expect((await v.escrow.getJob(jobId)).redundancy).to.equal(1n);
     });
-    it("uint80 price boundary: the largest price works at k=1, its double exceeds any maxFee", async () => {
+    it("uint72 price boundary: the largest storable price works at k=1, its double exceeds any maxFee, one more is rejected", async () => {
       const id = randomId();
-      const max = 2n ** 80n - 1n;
+      const max = 2n ** 72n - 1n; // a job stores its price in 72 bits
       await v.registry.connect(v.modelOwner).registerModel(id, modelParams({ price: max }));
       for (const op of v.ops) await v.staking.connect(op).joinModel(id);
       await v.usdc.mint(v.requester.address, max);
       const { jobId } = await submit(connection, v, { modelId: id, maxFee: max });
       expect((await v.escrow.getJob(jobId)).price).to.equal(max);
       await rejects({ modelId: id, redundancy: 2, maxFee: max }, v.escrow, "JobEscrowFeeAboveMax", () => [max * 2n, max]);
+      await v.registry.connect(v.modelOwner).setPrice(id, max + 1n);
+      await rejects({ modelId: id, maxFee: 2n ** 80n - 1n }, v.escrow, "JobEscrowPriceAboveMaximum", () => [id, max + 1n, max]);
     });
   });
 
@@ -593,7 +595,7 @@ describe("JobEscrow", () => {
       ["maxInputBytes", { maxInputBytes: 31n }, 32n, 128n * 1024n],
       ["maxInputBytes", { maxInputBytes: 128n * 1024n + 1n }, 32n, 128n * 1024n],
       ["feeBps", { treasuryBps: 5000n, stakersBps: 5000n, maxRoyaltyBps: 1n }, 0n, 10_000n],
-      ["minPrice", { minPrice: 0n }, 1n, 2n ** 80n - 1n],
+      ["minPrice", { minPrice: 0n }, 1n, 2n ** 72n - 1n],
       ["collateral", { collateral: 0n }, 1n, 1_000n * E18],
       ["collateral", { collateral: 1_000n * E18 + 1n }, 1n, 1_000n * E18],
       ["missPenalty", { missPenalty: P.collateral + 1n }, 0n, P.collateral],

@@ -416,6 +416,27 @@ export const jobEscrowAbi = [
       },
       {
         "internalType": "uint80",
+        "name": "maxPrice",
+        "type": "uint80"
+      }
+    ],
+    "name": "JobEscrowPriceAboveMaximum",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "modelId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint80",
+        "name": "price",
+        "type": "uint80"
+      },
+      {
+        "internalType": "uint80",
         "name": "minPrice",
         "type": "uint80"
       }
@@ -1200,6 +1221,35 @@ export const jobEscrowAbi = [
       }
     ],
     "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256[]",
+        "name": "jobIds",
+        "type": "uint256[]"
+      },
+      {
+        "internalType": "address",
+        "name": "to",
+        "type": "address"
+      }
+    ],
+    "name": "claim",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "settled",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
     "type": "function"
   },
   {
@@ -6060,6 +6110,22 @@ export const nodeStakingAbi = [
     "inputs": [
       {
         "internalType": "uint256",
+        "name": "operators",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "collaterals",
+        "type": "uint256"
+      }
+    ],
+    "name": "NodeStakingLengthMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
         "name": "modelIndex",
         "type": "uint256"
       },
@@ -7096,6 +7162,24 @@ export const nodeStakingAbi = [
       }
     ],
     "name": "release",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address[]",
+        "name": "operators",
+        "type": "address[]"
+      },
+      {
+        "internalType": "uint256[]",
+        "name": "collaterals",
+        "type": "uint256[]"
+      }
+    ],
+    "name": "releaseMany",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"

@@ -78,11 +78,12 @@ contract CreditsHandler {
             RATE,
             1 days
         );
-        bytes4[] memory sel = new bytes4[](4);
+        bytes4[] memory sel = new bytes4[](5);
         sel[0] = NodeStaking.assign.selector;
         sel[1] = NodeStaking.release.selector;
         sel[2] = NodeStaking.slash.selector;
         sel[3] = NodeStaking.notifyRewards.selector;
+        sel[4] = NodeStaking.releaseMany.selector;
         manager.setTargetFunctionRole(address(staking), sel, PROTOCOL);
         manager.grantRole(PROTOCOL, address(escrow), 0);
         bytes4[] memory forCredits = new bytes4[](1);

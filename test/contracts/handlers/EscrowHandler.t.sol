@@ -58,11 +58,12 @@ contract EscrowHandler {
         registry = new ModelRegistry(address(manager));
         staking = new NodeStaking(address(manager), veil, usdc, registry, 1_000e18, 1 hours);
         escrow = new JobEscrow(address(manager), usdc, registry, staking, _params());
-        bytes4[] memory sel = new bytes4[](4);
+        bytes4[] memory sel = new bytes4[](5);
         sel[0] = NodeStaking.assign.selector;
         sel[1] = NodeStaking.release.selector;
         sel[2] = NodeStaking.slash.selector;
         sel[3] = NodeStaking.notifyRewards.selector;
+        sel[4] = NodeStaking.releaseMany.selector;
         manager.setTargetFunctionRole(address(staking), sel, PROTOCOL);
         manager.grantRole(PROTOCOL, address(escrow), 0);
         staking.setSlashWindowSource(escrow); // ADMIN (this) holds every unmapped restricted function
