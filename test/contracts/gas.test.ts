@@ -8,35 +8,40 @@ const { ethers, networkHelpers } = connection;
 const RESULT = ethers.keccak256(ethers.toUtf8Bytes("result"));
 
 /**
- * Per-job gas budgets from the issue (deposit-paid path). The current contracts MISS them (see snapshots/gas.md):
- * the figures below are asserted as a regression snapshot instead, and the budget check is left pending so that
- * the gap stays visible in every test run until the contracts are optimised.
+ * Per-job gas budgets from the issue (deposit-paid path). The contracts still MISS them, in every configuration
+ * measured here (single job, finalizeMany of 10, claim, withdrawals amortized): see snapshots/gas.md for the
+ * figures and the floor (intrinsic 21,000 per transaction, 22,100 per new slot). The figures are asserted as a
+ * regression snapshot and the budget check stays pending, so that the gap shows in every test run.
  */
 const BUDGET_K1 = 200_000n;
 const BUDGET_K3 = 500_000n;
 
 /**
  * Committed snapshot (receipt gasUsed, intrinsic 21,000 included). Submission depends on the sortition draw
- * (how many tree nodes it reads, duplicate redraws), so it gets a 10% band; every other step is exact.
+ * (how many tree nodes it reads, duplicate redraws), so it gets a 10% band; batched figures depend on how many
+ * distinct operators the draws picked (one earnings and one collateral entry each), so they get a band too;
+ * every other step is exact.
  */
 const SNAPSHOT: Record<string, bigint> = {
-  "submitJobFromDeposit k=1": 148_500n,
-  "submitJob k=1": 162_500n,
-  "submitResult": 61_354n,
-  "finalize k=1": 96_742n,
+  "submitJobFromDeposit k=1": 143_500n,
+  "submitJob k=1": 158_400n,
+  "submitResult": 56_327n,
+  "finalize k=1": 95_428n,
   "withdrawEarnings (operator)": 57_349n,
-  "submitJobFromDeposit k=3": 230_000n,
-  "submitJob k=3": 242_000n,
-  "commit #1": 73_861n,
-  "commit #2": 59_046n,
-  "commit #3": 68_854n,
-  "reveal #1": 40_557n,
-  "reveal #2": 42_842n,
-  "reveal #3": 58_650n,
-  "finalize k=3": 141_055n,
+  "submitJobFromDeposit k=3": 217_000n,
+  "submitJob k=3": 234_000n,
+  "commit #1": 52_738n,
+  "commit #2": 55_050n,
+  "commit #3": 59_028n,
+  "reveal #1": 36_531n,
+  "reveal #2": 38_843n,
+  "reveal #3": 48_446n,
+  "finalize k=3": 135_314n,
   "withdrawEarnings #1": 57_349n,
   "withdrawEarnings #2": 57_349n,
   "withdrawEarnings #3": 57_349n,
+  "finalizeMany(10) per job": 31_800n,
+  "k=3 finalizeMany(10) per job": 47_400n,
 };
 
 /** Coverage instruments the bytecode, which changes every figure: the snapshot is then printed, not checked. */
@@ -59,6 +64,7 @@ async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> 
 /** Exact gas per lifecycle step and per job, from receipts. Gas is deterministic, so the budgets are sound asserts. */
 describe("gas per job (receipts)", () => {
   let v: Veil;
+  const batched: Record<string, bigint> = {};
   const table: [string, bigint][] = [];
   beforeEach(async () => {
     v = await networkHelpers.loadFixture(async function gasFixture() {
@@ -124,6 +130,75 @@ describe("gas per job (receipts)", () => {
     });
   }
 
-  // Pending until the contracts meet the issue's budgets (measured: ~364k for k=1, ~880-895k for k=3).
+  /** k=1 jobs settled N at a time: finalizeMany (anyone) or claim (each operator, its own jobs, paid out at once). */
+  async function batchK1(n: number) {
+    const jobs: { jobId: bigint; op: Awaited<ReturnType<typeof submit>>["operators"][number] }[] = [];
+    let submitGas = 0n, resultGas = 0n;
+    for (let i = 0; i < n; i++) {
+      const { jobId, operators: [op], receipt } = await submit(connection, v, {}, "deposit");
+      submitGas += receipt.gasUsed;
+      resultGas += await gasOf(v.escrow.connect(op).submitResult(jobId, RESULT));
+      jobs.push({ jobId, op });
+    }
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    return { jobs, submitGas, resultGas };
+  }
+
+  it("k=1 batched: finalizeMany of 10 jobs, then one withdrawal per operator (per-job figures in the table)", async () => {
+    const { jobs, submitGas, resultGas } = await batchK1(10);
+    const finalizeGas = await gasOf(v.escrow.finalizeMany(jobs.map((j) => j.jobId)));
+    for (const { jobId } of jobs) expect(await v.escrow.jobStatus(jobId)).to.equal(5n);
+    let withdrawGas = 0n;
+    for (const op of new Set(jobs.map((j) => j.op))) withdrawGas += await gasOf(v.escrow.connect(op).withdrawEarnings(op.address));
+    const perJob = (submitGas + resultGas + finalizeGas + withdrawGas) / 10n;
+    table.push(
+      ["finalizeMany(10) per job", finalizeGas / 10n],
+      ["withdrawals per job (10 jobs)", withdrawGas / 10n],
+      ["TOTAL k=1 batched per job", perJob],
+    );
+    batched.k1 = perJob;
+    if (!COVERAGE) {
+      expect(finalizeGas / 10n, "finalizeMany(10) per job").to.be.within(SNAPSHOT["finalizeMany(10) per job"] - 2_000n, SNAPSHOT["finalizeMany(10) per job"] + 2_000n);
+      expect(withdrawGas / 10n, "withdrawals per job").to.be.lessThanOrEqual(5n * 57_349n / 10n);
+    }
+  });
+
+  it("k=1 claim: each operator settles and withdraws its own jobs in one call (10 jobs)", async () => {
+    const { jobs } = await batchK1(10);
+    let claimGas = 0n;
+    for (const op of new Set(jobs.map((j) => j.op))) {
+      const mine = jobs.filter((j) => j.op === op).map((j) => j.jobId);
+      const before = await v.usdc.balanceOf(op.address);
+      claimGas += await gasOf(v.escrow.connect(op).claim(mine, op.address));
+      expect(await v.usdc.balanceOf(op.address)).to.be.greaterThan(before);
+      expect(await v.escrow.earningsOf(op.address)).to.equal(0n);
+    }
+    for (const { jobId } of jobs) expect(await v.escrow.jobStatus(jobId)).to.equal(5n);
+    table.push(["claim (settle + withdraw) per job", claimGas / 10n]);
+  });
+
+  it("k=3 batched: finalizeMany of 10 jobs, then one withdrawal per operator", async () => {
+    const ids: bigint[] = [];
+    const ops = new Set<Awaited<ReturnType<typeof submit>>["operators"][number]>();
+    for (let j = 0; j < 10; j++) {
+      const { jobId, operators } = await submit(connection, v, { redundancy: 3 }, "deposit");
+      const salts = operators.map((_, i) => ethers.zeroPadValue(ethers.toBeHex(i + 21), 32));
+      for (const [i, op] of operators.entries()) await v.escrow.connect(op).commit(jobId, i, await v.escrow.commitmentOf(jobId, op.address, RESULT, salts[i]));
+      for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, RESULT, salts[i]);
+      operators.forEach((o) => ops.add(o));
+      ids.push(jobId);
+    }
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    const finalizeGas = await gasOf(v.escrow.finalizeMany(ids));
+    let withdrawGas = 0n;
+    for (const op of ops) withdrawGas += await gasOf(v.escrow.connect(op).withdrawEarnings(op.address));
+    table.push(["k=3 finalizeMany(10) per job", finalizeGas / 10n], ["k=3 withdrawals per job (10 jobs)", withdrawGas / 10n]);
+    batched.k3Finalize = finalizeGas / 10n;
+    batched.k3Withdraw = withdrawGas / 10n;
+    if (!COVERAGE) expect(finalizeGas / 10n, "k=3 finalizeMany(10) per job").to.be.within(SNAPSHOT["k=3 finalizeMany(10) per job"] - 3_000n, SNAPSHOT["k=3 finalizeMany(10) per job"] + 3_000n);
+  });
+
+  // Pending until the contracts meet the issue's budgets. Measured per job, deposit-paid, best configuration
+  // (finalizeMany of 10, one withdrawal amortized over 10 jobs): k=1 ~237k, k=3 ~572k (snapshots/gas.md).
   it.skip(`budget: k=1 deposit-paid total <= ${BUDGET_K1} and k=3 <= ${BUDGET_K3} (missed, see snapshots/gas.md)`);
 });
