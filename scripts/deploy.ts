@@ -44,6 +44,7 @@ const addresses: VeilAddresses = {
   accessManager: (await addr("manager"))!,
   disputeManager: await addr("disputeManager"),
   computeCredits: await addr("credits"),
+  jobKeys: await addr("jobKeys"),
 };
 if (local) {
   // A local network's test accounts 1-9 get VEIL to stake and mock USDC to pay with, so the walkthrough in the

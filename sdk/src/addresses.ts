@@ -12,6 +12,8 @@ export type VeilAddresses = {
   accessManager: Address;
   disputeManager?: Address | undefined;
   computeCredits?: Address | undefined;
+  /** JobKeys: the channel for wrapped content keys of private jobs (docs/privacy.md). */
+  jobKeys?: Address | undefined;
 };
 
 /** The JSON document in deployments/<chainId>.json. */
@@ -23,7 +25,7 @@ export type VeilDeployment = {
 };
 
 const KEYS = ["jobEscrow", "nodeStaking", "modelRegistry", "feeToken", "stakingToken", "accessManager"] as const;
-const OPTIONAL = ["disputeManager", "computeCredits"] as const;
+const OPTIONAL = ["disputeManager", "computeCredits", "jobKeys"] as const;
 
 /** Validates a parsed deployment document and returns it typed. Throws on a missing or malformed address. */
 export function parseDeployment(doc: unknown, source = "deployment"): VeilDeployment {
