@@ -22,6 +22,7 @@ const KEYS: Record<string, keyof VeilAddresses> = {
   AccessManager: "accessManager",
   DisputeManager: "disputeManager",
   ComputeCredits: "computeCredits",
+  JobKeys: "jobKeys",
 };
 
 /** Maps Ignition's `deployed_addresses.json` (`{"VeilLocal#JobEscrow": "0x.."}`) to a validated deployment. */
