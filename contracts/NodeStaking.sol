@@ -62,6 +62,9 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     mapping(address account => Operator) private _operators;
     mapping(address account => uint24[]) private _servedModels;
     mapping(uint256 modelIndex => SortitionTree.Tree) private _trees;
+    /// @dev The protocol's own contracts (escrow, dispute manager): the only callers of assign, release,
+    /// releaseMany, slash and notifyRewards. One SLOAD on the hot path instead of a call into the AccessManager.
+    mapping(address account => bool) private _protocolContracts;
 
     constructor(
         address authority,
@@ -105,6 +108,13 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
         _checkBounds("unbondingPeriod", _unbondingPeriod, longest + 1, 365 days);
         _slashWindowSource = source;
         emit SlashWindowSourceSet(address(source));
+    }
+
+    /// @inheritdoc INodeStaking
+    function setProtocolContract(address account, bool allowed) external restricted {
+        require(account != address(0), NodeStakingZeroAddress());
+        _protocolContracts[account] = allowed;
+        emit ProtocolContractSet(account, allowed);
     }
 
     // ================================================================ operators
@@ -222,7 +232,7 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     /// @inheritdoc INodeStaking
     function assign(uint256 modelIndex, uint256 k, uint256 seed, uint256 collateral, address[] calldata exclude)
         external
-        restricted
+        onlyProtocol
         returns (address[] memory operators)
     {
         SortitionTree.Tree storage tree = _trees[modelIndex];
@@ -250,13 +260,13 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     }
 
     /// @inheritdoc INodeStaking
-    function release(address account, uint256 collateral) external restricted {
+    function release(address account, uint256 collateral) external onlyProtocol {
         Operator storage op = _operators[account];
         _release(account, op, collateral);
     }
 
     /// @inheritdoc INodeStaking
-    function releaseMany(address[] calldata operators, uint256[] calldata collaterals) external restricted {
+    function releaseMany(address[] calldata operators, uint256[] calldata collaterals) external onlyProtocol {
         uint256 n = operators.length;
         require(n == collaterals.length, NodeStakingLengthMismatch(n, collaterals.length));
         for (uint256 i; i < n; ++i) {
@@ -268,7 +278,7 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     /// @inheritdoc INodeStaking
     function slash(address account, uint256 collateral, uint256 amount, address recipient)
         external
-        restricted
+        onlyProtocol
         nonReentrant
         returns (uint256 slashed)
     {
@@ -291,7 +301,7 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     }
 
     /// @inheritdoc INodeStaking
-    function notifyRewards(uint256 amount) external restricted {
+    function notifyRewards(uint256 amount) external onlyProtocol {
         uint256 total = _totalStaked;
         if (total == 0) {
             _undistributedRewards += amount;
@@ -309,6 +319,11 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     }
 
     // ================================================================ views
+
+    /// @inheritdoc INodeStaking
+    function isProtocolContract(address account) external view returns (bool) {
+        return _protocolContracts[account];
+    }
 
     /// @inheritdoc INodeStaking
     function operator(address account) external view returns (OperatorView memory v) {
@@ -379,6 +394,11 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     }
 
     // ================================================================ internal
+
+    modifier onlyProtocol() {
+        require(_protocolContracts[msg.sender], NodeStakingNotProtocol(msg.sender));
+        _;
+    }
 
     function _stake(uint256 amount) private {
         require(amount != 0, NodeStakingZeroAmount());

@@ -11,6 +11,11 @@ import {ISlashWindowSource} from "./ISlashWindowSource.sol";
 /// disagreement or a challenge puts the job in dispute (resolved by the DISPUTER role, or refunded once the
 /// dispute window passes). Every state has a deadline and anyone can move a stale job on with `poke`.
 /// Every escrowed coin is either paid out at finalization or refundable to the payer: there is no other exit.
+/// The implementation also has OpenZeppelin's `multicall(bytes[])`: any caller can batch its own calls (an
+/// operator posting results, commits or reveals for many jobs, a requester depositing and submitting) into one
+/// transaction, each call running as a delegatecall to the escrow itself with msg.sender preserved. Each call
+/// takes and releases the reentrancy guard in turn, so a call re-entering during a token transfer still
+/// reverts; no function is payable, so no msg.value can be counted twice.
 interface IJobEscrow is ISlashWindowSource {
     enum Status {
         None,

@@ -5,7 +5,8 @@ pragma solidity 0.8.30;
 /// @notice Operators register a node (endpoint URL, encryption public key), stake the staking token, opt in to
 /// models, and are drawn stake-weighted for jobs. Stake is locked as collateral while an operator holds a job.
 /// Unbonding takes longer than the longest window in which a fault can still be slashed, and stake being
-/// unbonded stays slashable. Only the protocol's own contracts (the SLASHER role) can lock, release or slash.
+/// unbonded stays slashable. Only the protocol's own contracts (the escrow and the dispute manager, on an allowlist
+/// that governance keeps: setProtocolContract) can lock, release or slash.
 /// Stakers earn a share of every job fee through a reward-per-stake accumulator (O(1) per action).
 interface INodeStaking {
     struct OperatorView {
@@ -36,6 +37,7 @@ interface INodeStaking {
     event MinStakeSet(uint256 minStake);
     event UnbondingPeriodSet(uint256 period);
     event SlashWindowSourceSet(address source);
+    event ProtocolContractSet(address indexed account, bool allowed);
 
     error NodeStakingNotRegistered(address operator);
     error NodeStakingAlreadyRegistered(address operator);
@@ -51,6 +53,8 @@ interface INodeStaking {
     error NodeStakingTooManyModels(address operator, uint256 max);
     error NodeStakingNotEnoughOperators(uint256 modelIndex, uint256 requested, uint256 available);
     error NodeStakingLengthMismatch(uint256 operators, uint256 collaterals);
+    error NodeStakingNotProtocol(address caller);
+    error NodeStakingZeroAddress();
     error NodeStakingParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- operators
@@ -78,7 +82,19 @@ interface INodeStaking {
     /// @notice Claims the caller's staker rewards (fee token). Never paused.
     function claimRewards(address to) external returns (uint256 amount);
 
-    // ---------------------------------------------------------------- protocol (SLASHER role)
+    // ---------------------------------------------------------------- governance
+
+    /// @notice Adds (`allowed`) or removes `account` from the protocol contracts allowed to call assign, release,
+    /// releaseMany, slash and notifyRewards. Only the protocol's own contracts (JobEscrow, DisputeManager)
+    /// belong there: any account on it can lock, release and slash every operator's stake. Restricted
+    /// (AccessManager, GOVERNOR role). The check is one storage read, where `restricted` costs an external call
+    /// into the AccessManager (~11k gas) on every job submission and settlement.
+    function setProtocolContract(address account, bool allowed) external;
+
+    /// @notice Whether `account` may call the protocol functions below.
+    function isProtocolContract(address account) external view returns (bool);
+
+    // ---------------------------------------------------------------- protocol (setProtocolContract allowlist)
 
     /// @notice Draws `k` distinct eligible operators of model `modelIndex`, stake-weighted, skipping
     /// `exclude` and operators whose free stake is below `collateral`, and locks `collateral` from each.

@@ -79,11 +79,12 @@ export function buildVeil(m: IgnitionModuleBuilder, feeToken: any) {
   }
   const grant = (role: bigint, account: any, id: string) =>
     m.call(manager, "grantRole", [role, account, 0n], { id: `grant_${id}` });
-  grant(ROLES.PROTOCOL, escrow, "protocol_escrow");
   const governorGrant = grant(ROLES.GOVERNOR, deployer, "governor_deployer");
+  // The escrow locks, releases and slashes collateral and notifies staker rewards (NodeStaking's allowlist).
+  m.call(staking, "setProtocolContract", [escrow, true], { id: "protocol_escrow", after: [governorGrant] });
   m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] });
   const { credits } = buildCredits(m, { manager, veil, registry, escrow, feeToken, governorGrant });
-  const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury });
+  const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury, governorGrant });
   const { jobKeys } = buildKeys(m, { escrow });
   // Hand governance to `admin` (a timelock or multisig on real networks) when it differs from the deployer.
   grant(ROLES.GOVERNOR, admin, "governor_admin");

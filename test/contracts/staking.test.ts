@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 import { deployVeil, submit, modelParams, now, P, STAKE, E18, randomId } from "../helpers/fixture.js";
-import { ROLES } from "../../ignition/modules/roles.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
@@ -12,8 +11,8 @@ const UNBONDING = 21n * 86400n;
 
 async function deploy() {
   const v = await deployVeil(connection);
-  const protocol = v.signers[16]; // stands in for a protocol contract (PROTOCOL role)
-  await v.manager.grantRole(ROLES.PROTOCOL, protocol.address, 0);
+  const protocol = v.signers[16]; // stands in for a protocol contract (on NodeStaking's protocol allowlist)
+  await v.staking.setProtocolContract(protocol.address, true);
   const index = (await v.registry.getModel(v.modelId)).index;
   const fresh = v.signers[17];
   await v.veil.transfer(fresh.address, STAKE * 2n);
@@ -170,6 +169,20 @@ describe("NodeStaking", () => {
     });
   });
 
+  describe("protocol allowlist", () => {
+    it("setProtocolContract: governor only, emits, and removal revokes at once", async () => {
+      const who = v.fresh;
+      await expect(v.staking.connect(who).setProtocolContract(who.address, true)).to.be.revertedWithCustomError(v.staking, "AccessManagedUnauthorized").withArgs(who.address);
+      await expect(v.staking.connect(who).notifyRewards(1n)).to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(who.address);
+      await expect(v.staking.setProtocolContract(ethers.ZeroAddress, true)).to.be.revertedWithCustomError(v.staking, "NodeStakingZeroAddress");
+      await expect(v.staking.setProtocolContract(who.address, true)).to.emit(v.staking, "ProtocolContractSet").withArgs(who.address, true);
+      expect(await v.staking.isProtocolContract(who.address)).to.equal(true);
+      await expect(v.staking.connect(who).notifyRewards(1n)).to.emit(v.staking, "RewardsNotified");
+      await expect(v.staking.setProtocolContract(who.address, false)).to.emit(v.staking, "ProtocolContractSet").withArgs(who.address, false);
+      await expect(v.staking.connect(who).releaseMany([], [])).to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(who.address);
+    });
+  });
+
   describe("assignment", () => {
     it("draws distinct operators, skips excluded and busy ones, and fails clearly when too few", async () => {
       const ops = await v.staking.connect(v.protocol).assign.staticCall(v.index, 5n, 42n, 1n, []);
@@ -211,7 +224,8 @@ describe("NodeStaking", () => {
 
       // Empty pool: a fresh NodeStaking with nobody staked carries the rewards to the first notification with stake.
       const st = await ethers.deployContract("NodeStaking", [await v.manager.getAddress(), await v.veil.getAddress(), await v.usdc.getAddress(), await v.registry.getAddress(), MIN, UNBONDING]);
-      await st.notifyRewards(500n); // admin holds unmapped restricted functions
+      await st.setProtocolContract(v.admin.address, true); // admin holds the unmapped setter
+      await st.notifyRewards(500n);
       expect(await st.undistributedRewards()).to.equal(500n);
       await v.veil.connect(v.fresh).approve(await st.getAddress(), ethers.MaxUint256);
       await st.connect(v.fresh).register("http://a", ethers.ZeroHash);

@@ -33,11 +33,14 @@ export interface DisputeCore {
   staking: any;
   escrow: any;
   treasury: any;
+  /** The deployer's GOVERNOR grant: the allowlisting call below needs it. */
+  governorGrant: any;
 }
 
 /**
  * Deploys the DisputeManager next to the core suite and wires it: its setters to GOVERNOR, and the roles it needs
- * itself, DISPUTER on the escrow (openDispute, resolveDispute) and PROTOCOL on staking (assign, release, slash).
+ * itself: DISPUTER on the escrow (openDispute, resolveDispute) and a place on NodeStaking's protocol allowlist
+ * (assign, release, slash).
  */
 export function buildDisputes(m: IgnitionModuleBuilder, core: DisputeCore) {
   const d = DISPUTE_DEFAULTS;
@@ -70,6 +73,6 @@ export function buildDisputes(m: IgnitionModuleBuilder, core: DisputeCore) {
     m.call(core.manager, "setTargetFunctionRole", [disputeManager, selectors, role], { id: `role_DisputeManager_${role}` });
   }
   m.call(core.manager, "grantRole", [ROLES.DISPUTER, disputeManager, 0n], { id: "grant_disputer_disputes" });
-  m.call(core.manager, "grantRole", [ROLES.PROTOCOL, disputeManager, 0n], { id: "grant_protocol_disputes" });
+  m.call(core.staking, "setProtocolContract", [disputeManager, true], { id: "protocol_disputes", after: [core.governorGrant] });
   return { disputeManager };
 }

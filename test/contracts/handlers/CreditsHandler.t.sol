@@ -22,7 +22,6 @@ import {Vm} from "./TestBase.sol";
 contract CreditsHandler {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
-    uint64 internal constant PROTOCOL = 2;
     uint64 internal constant CREDITS = 4;
     uint256 internal constant N_HOLDERS = 3;
     uint256 internal constant RATE = 200_000; // 4 jobs per credit per day at PRICE
@@ -78,14 +77,7 @@ contract CreditsHandler {
             RATE,
             1 days
         );
-        bytes4[] memory sel = new bytes4[](5);
-        sel[0] = NodeStaking.assign.selector;
-        sel[1] = NodeStaking.release.selector;
-        sel[2] = NodeStaking.slash.selector;
-        sel[3] = NodeStaking.notifyRewards.selector;
-        sel[4] = NodeStaking.releaseMany.selector;
-        manager.setTargetFunctionRole(address(staking), sel, PROTOCOL);
-        manager.grantRole(PROTOCOL, address(escrow), 0);
+        staking.setProtocolContract(address(escrow), true); // ADMIN (this) holds the unmapped setter
         bytes4[] memory forCredits = new bytes4[](1);
         forCredits[0] = JobEscrow.submitJobFor.selector;
         manager.setTargetFunctionRole(address(escrow), forCredits, CREDITS);

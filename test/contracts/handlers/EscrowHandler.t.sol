@@ -20,7 +20,6 @@ import {Vm} from "./TestBase.sol";
 contract EscrowHandler {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
-    uint64 internal constant PROTOCOL = 2;
     uint256 internal constant N_OPS = 5;
     uint256 internal constant N_REQ = 3;
     uint256 internal constant STAKE = 5_000e18;
@@ -58,14 +57,7 @@ contract EscrowHandler {
         registry = new ModelRegistry(address(manager));
         staking = new NodeStaking(address(manager), veil, usdc, registry, 1_000e18, 1 hours);
         escrow = new JobEscrow(address(manager), usdc, registry, staking, _params());
-        bytes4[] memory sel = new bytes4[](5);
-        sel[0] = NodeStaking.assign.selector;
-        sel[1] = NodeStaking.release.selector;
-        sel[2] = NodeStaking.slash.selector;
-        sel[3] = NodeStaking.notifyRewards.selector;
-        sel[4] = NodeStaking.releaseMany.selector;
-        manager.setTargetFunctionRole(address(staking), sel, PROTOCOL);
-        manager.grantRole(PROTOCOL, address(escrow), 0);
+        staking.setProtocolContract(address(escrow), true); // ADMIN (this) holds the unmapped setter
         staking.setSlashWindowSource(escrow); // ADMIN (this) holds every unmapped restricted function
 
         vm.prank(modelOwner);
