@@ -13,7 +13,7 @@ import {DisputeMath} from "./libraries/DisputeMath.sol";
 
 /// @title DisputeManager
 /// @notice Challenges, committee re-execution and slashing for wrong results; see IDisputeManager and
-/// docs/verification.md. Holds the DISPUTER role on the escrow and the PROTOCOL role on staking.
+/// docs/verification.md. Holds the DISPUTER role on the escrow and is on NodeStaking's protocol allowlist (setProtocolContract).
 /// @dev Every loop is bounded: job operators by the escrow's MAX_REDUNDANCY (7), members by MAX_COMMITTEE.
 contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
