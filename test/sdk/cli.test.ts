@@ -272,11 +272,14 @@ describe("veil CLI (against npx hardhat node)", function () {
     expect(nokey.stderr).to.contain("pass --key or set VEIL_PRIVATE_KEY");
   });
 
-  it("veil node start hands over to the worker (or says clearly that it is missing)", async function () {
-    if (existsSync(path.join(root, "worker/src/main.ts"))) this.skip(); // the worker's own tests cover runWorker
-    const r = await veil(["node", "start"]);
-    expect(r.code).to.equal(1);
-    expect(r.stderr).to.equal("error: VeilError: the worker is not available: worker/src/main.ts is missing from this checkout\n");
+  it("veil node start hands over to the worker: --help prints its configuration table, a bad setting exits 2", async () => {
+    const help = await veil(["node", "start", "--help"]);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.contain("veil node start: run an inference worker");
+    for (const flag of ["--rpc-url", "--keystore", "--model", "--data-dir", "--http-port", "--validator"]) expect(help.stdout).to.contain(flag);
+    const bad = await veil(["node", "start", "--http-port", "not-a-port"]);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/httpPort/);
   });
 
   it("never prints a private key", () => {

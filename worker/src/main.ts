@@ -43,9 +43,9 @@ export async function runWorker(argv: string[], env: Record<string, string | und
     config = loadConfig({ argv, env });
   } catch (err) {
     if (err instanceof ConfigError) {
+      // A configuration mistake is a usage error: exit 2 with every invalid field listed.
       process.stderr.write(`${err.message}\n`);
-      process.exitCode = 2;
-      return;
+      process.exit(2);
     }
     throw err;
   }
