@@ -34,6 +34,7 @@ export type VeilWalletActions = {
   leaveModel: (p: Bound<nodes.LeaveModelParameters>) => Promise<nodes.LeaveModelReturnType>;
   claimStakerRewards: (p?: Bound<nodes.ClaimStakerRewardsParameters>) => Promise<nodes.ClaimStakerRewardsReturnType>;
   submitJob: (p: Bound<jobs.SubmitJobParameters>) => Promise<jobs.SubmitJobReturnType>;
+  submitJobs: (p: Bound<jobs.SubmitJobsParameters>) => Promise<jobs.SubmitJobsReturnType>;
   submitResult: (p: Bound<jobs.SubmitResultParameters>) => Promise<jobs.SubmitResultReturnType>;
   pokeJob: (p: Bound<jobs.PokeJobParameters>) => Promise<jobs.PokeJobReturnType>;
   finalizeJob: (p: Bound<jobs.FinalizeJobParameters>) => Promise<jobs.FinalizeJobReturnType>;
@@ -108,6 +109,7 @@ export function veilWalletActions(config: VeilActionsConfig) {
       leaveModel: bind(client, a, nodes.leaveModel),
       claimStakerRewards: bind(client, a, nodes.claimStakerRewards),
       submitJob: bind(client, a, jobs.submitJob),
+      submitJobs: bind(client, a, jobs.submitJobs),
       submitResult: bind(client, a, jobs.submitResult),
       pokeJob: bind(client, a, jobs.pokeJob),
       finalizeJob: bind(client, a, jobs.finalizeJob),

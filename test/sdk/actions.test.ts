@@ -35,6 +35,7 @@ import {
   sha256Hex,
   stake,
   submitJob,
+  submitJobs,
   submitResult,
   veilActions,
   waitForResult,
@@ -350,6 +351,32 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await done;
       unwatch();
       expect(seen).to.deep.equal(["Assigned", "Proposed", "Finalized"]);
+    });
+  });
+
+  describe("batched submission", () => {
+    it("submitJobs: many jobs in one transaction, each with its own fee and operators; all or nothing", async () => {
+      await deposit(wallet(requester), { addresses, amount: 10n * USDC });
+      const before = await getDeposit(publicClient, { addresses, address: requester });
+      const batch = Array.from({ length: 5 }, (_, i) => ({
+        modelId,
+        inputs: { x: { type: "float32" as const, dims: [1, 4], data: new Float32Array([i, i + 1, i + 2, i + 3]) } },
+      }));
+      const { jobs, receipt } = await submitJobs(wallet(requester), { addresses, jobs: batch });
+      expect(jobs).to.have.length(5);
+      expect(new Set(jobs.map((j) => j.jobId)).size).to.equal(5);
+      for (const [i, j] of jobs.entries()) {
+        expect(j.operators).to.have.length(1);
+        expect(j.fee).to.equal(PRICE);
+        expect(j.inputHash).to.equal(sha256Hex(encodeTensors(batch[i]!.inputs)));
+        expect((await getJob(publicClient, { addresses, jobId: j.jobId })).status).to.equal("Assigned");
+      }
+      expect(before - (await getDeposit(publicClient, { addresses, address: requester }))).to.equal(5n * PRICE);
+      expect(receipt.status).to.equal("success");
+      // One job over its max fee reverts the whole batch with that job's named error; nothing moves.
+      const failing = await submitJobs(wallet(requester), { addresses, jobs: [batch[0]!, { ...batch[1]!, maxFee: 1n }] }).catch((e) => e);
+      expect(failing).to.be.instanceOf(JobEscrowFeeAboveMaxError);
+      expect(before - (await getDeposit(publicClient, { addresses, address: requester }))).to.equal(5n * PRICE);
     });
   });
 

@@ -1,4 +1,4 @@
-import { zeroHash, type Address, type Hex, type Log } from "viem";
+import { encodeFunctionData, zeroHash, type Address, type Hex, type Log } from "viem";
 import { getBlock, getContractEvents, readContract } from "viem/actions";
 import { computeCreditsAbi, jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
 import {
@@ -99,8 +99,8 @@ export type SubmitJobErrorType = VeilError;
  *   inputs: { x: { type: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } },
  * })
  */
-export async function submitJob(client: VeilClient, params: SubmitJobParameters): Promise<SubmitJobReturnType> {
-  const account = resolveAccount(client, params.account, "submitJob");
+/** Encodes a job's inputs and builds the escrow's SubmitParams (uploading inputs above the inline limit). */
+async function prepareSubmission(client: VeilClient, params: Omit<SubmitJobParameters, "account" | "payment" | "permit" | "holder">) {
   const { addresses } = params;
   const escrow = addresses.jobEscrow;
   const modelId = toBytes32(params.modelId);
@@ -137,6 +137,13 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     inputURI,
     inputHash: inputURI ? inputHash : zeroHash,
   };
+  return { submit, maxFee, deadline, inputURI, escrow };
+}
+
+export async function submitJob(client: VeilClient, params: SubmitJobParameters): Promise<SubmitJobReturnType> {
+  const account = resolveAccount(client, params.account, "submitJob");
+  const { addresses } = params;
+  const { submit, maxFee, deadline, inputURI, escrow } = await prepareSubmission(client, params);
 
   let payment = params.permit ? "permit" : (params.payment ?? "transfer");
   const credits = addresses.computeCredits;
@@ -196,6 +203,54 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     inputURI: inputURI || undefined,
     approvalHash,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- submitJobs
+
+export type SubmitJobsParameters = WriteParameters & {
+  /** The jobs, each as for submitJob (inputs, model, redundancy, max fee, deadline, uploader). */
+  jobs: readonly Omit<SubmitJobParameters, "addresses" | "account" | "payment" | "permit" | "holder">[];
+  /** `"deposit"` (default: from the prepaid deposit) or `"transfer"` (one approval for the whole batch). */
+  payment?: "deposit" | "transfer" | undefined;
+};
+export type SubmitJobsReturnType = WriteReturnType & {
+  jobs: { jobId: bigint; operators: Address[]; fee: bigint; inputHash: Hex }[];
+  approvalHash: Hex | undefined;
+};
+export type SubmitJobsErrorType = VeilError;
+
+/**
+ * Submits many jobs in ONE transaction (the escrow's `multicall`): every job pays its own fee and gets its own
+ * operators, but the 21,000 gas of a transaction is paid once. This is how a requester reaches the k = 1 gas budget
+ * (snapshots/gas.md). All or nothing: one failing job reverts the batch with its own named error.
+ *
+ * @example
+ * const { jobs } = await submitJobs(wallet, { addresses, jobs: inputs.map((x) => ({ modelId, inputs: { x } })) })
+ */
+export async function submitJobs(client: VeilClient, params: SubmitJobsParameters): Promise<SubmitJobsReturnType> {
+  const account = resolveAccount(client, params.account, "submitJobs");
+  const { addresses } = params;
+  const prepared = await Promise.all(params.jobs.map((job) => prepareSubmission(client, { ...job, addresses })));
+  const payment = params.payment ?? "deposit";
+  let approvalHash: Hex | undefined;
+  if (payment === "transfer") {
+    const total = prepared.reduce((sum, p) => sum + p.maxFee, 0n);
+    approvalHash = await ensureAllowance(client, account, addresses.feeToken, addresses.jobEscrow, total);
+  }
+  const fn = payment === "transfer" ? "submitJob" : "submitJobFromDeposit";
+  const data = prepared.map((p) => encodeFunctionData({ abi: jobEscrowAbi, functionName: fn, args: [p.submit] }));
+  const sent = await send(client, account, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "multicall", args: [data] });
+  const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter(
+    (l) => l.address.toLowerCase() === addresses.jobEscrow.toLowerCase(),
+  );
+  const operators = new Map<bigint, Address[]>();
+  for (const l of logs) if (l.eventName === "OperatorsAssigned") operators.set(l.args.jobId, [...l.args.operators]);
+  const jobs: SubmitJobsReturnType["jobs"] = [];
+  for (const l of logs) {
+    if (l.eventName !== "JobSubmitted") continue;
+    jobs.push({ jobId: l.args.jobId, operators: operators.get(l.args.jobId) ?? [], fee: l.args.fee, inputHash: l.args.inputHash });
+  }
+  return { hash: sent.hash, receipt: sent.receipt, jobs, approvalHash };
 }
 
 function toHex(bytes: Uint8Array): Hex {
