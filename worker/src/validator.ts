@@ -272,6 +272,7 @@ export class DisputeValidator {
         return store.getJob(rec);
       }
       case DisputeStatus.Voting: {
+        await this.rewrapIfAssigned(rec, d.members);
         const index = d.members.findIndex((m) => sameAddress(m, this.operator));
         if (index >= 0 && !store.getJob({ ...rec, slot: BALLOT_SLOT })) {
           const input = await this.submitted(jobId);
@@ -294,6 +295,33 @@ export class DisputeValidator {
         this.log.info("dispute resolved", { jobId, decided: d.decided, winner: d.winner });
         return store.transition(rec, rec.state, "finalized", { meta: { decided: d.decided, winner: d.winner } });
       }
+    }
+  }
+
+  /**
+   * Private jobs: the committee can only vote once it holds the content key. An operator assigned to the job opened
+   * the input itself, so it re-wraps the key to the drawn members and publishes it through JobKeys (once per
+   * dispute), so the dispute never depends on the requester being online (docs/privacy.md). Every assigned operator
+   * does so, on purpose: a member cannot tell a garbage wrap from a good one before trying it, so deferring to
+   * whoever published first would let a lying operator block the vote with bad wraps.
+   */
+  private async rewrapIfAssigned(rec: JobRecord, members: readonly Address[]) {
+    const privacy = this.o.privacy;
+    if (!privacy || rec.meta.rewrapped) return;
+    const job = await this.escrowJob(rec.jobId);
+    if (!job.operators.some((o: Address) => sameAddress(o, this.operator))) return;
+    const input = await this.submitted(rec.jobId);
+    let envelope: Uint8Array | undefined;
+    if (input.input.length > 2) envelope = hexBytes(input.input);
+    else if (input.inputURI) envelope = await (this.o.fetchInput ?? defaultFetch)(input.inputURI);
+    if (!isPrivateEnvelope(envelope)) {
+      this.o.store.transition(rec, rec.state, rec.state, { meta: { rewrapped: "not private" } });
+      return;
+    }
+    const hash = await privacy.rewrapForDispute(rec.jobId, envelope, members, input.inputHash);
+    if (hash) {
+      this.o.store.transition(rec, rec.state, rec.state, { meta: { rewrapped: hash } });
+      this.log.info("re-wrapped the job key for the committee", { jobId: rec.jobId, tx: hash });
     }
   }
 
