@@ -227,7 +227,14 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
       expect(await dm.claimable(m)).to.equal(0n);
     }
 
-    // Every worker's records for this dispute are terminal.
+    // Every worker's records for this dispute are terminal. A worker's background loop may still be finishing a pass
+    // that began before the resolution (overlapping ticks share one pass), so give each a few more passes first.
+    await tickUntil(async () =>
+      workers.every((w) => {
+        const state = w.store.getJob({ chainId: CHAIN_ID, jobId, slot: TRACKER_SLOT })?.state;
+        return state === undefined || state === "finalized";
+      }),
+    );
     for (const w of workers) {
       expect(w.store.getJob({ chainId: CHAIN_ID, jobId, slot: TRACKER_SLOT })?.state).to.equal("finalized");
       const ballot = w.store.getJob({ chainId: CHAIN_ID, jobId, slot: BALLOT_SLOT });
