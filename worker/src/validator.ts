@@ -48,6 +48,7 @@ import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./priva
 import { withRetry } from "./internal/retry.js";
 import { TxRevertedError, isRevert, revertReason, type TxSender } from "./chain/sender.js";
 import { isTerminalState, type JobKey, type JobRecord, type WorkerStore } from "./store.js";
+import { defaultFetch, definedOnly, hexBytes, randomBytes32, sameAddress } from "./internal/util.js";
 
 /** Store slots at and above this one hold validator records, never operator slots (the escrow's k is <= 7). */
 export const VALIDATOR_SLOT_BASE = 100;
@@ -641,24 +642,7 @@ function recordKind(slot: number): string {
   return slot === TRACKER_SLOT ? "tracker" : slot === BALLOT_SLOT ? "ballot" : "spot_check";
 }
 
-function sameAddress(a: string | undefined, b: string | undefined) {
-  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
-}
 
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
-function hexBytes(hex: Hex): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex.slice(2), "hex"));
-}
 
-function randomBytes32(): Hex {
-  return `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex")}` as Hex;
-}
 
-async function defaultFetch(uri: string): Promise<Uint8Array> {
-  const res = await fetch(uri, { signal: AbortSignal.timeout(15_000) });
-  if (!res.ok) throw new Error(`input fetch ${uri} failed with HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-}

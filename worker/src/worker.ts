@@ -41,6 +41,7 @@ import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 import { DisputeValidator, isValidatorRecord } from "./validator.js";
+import { defaultFetch, definedOnly, hexBytes, randomBytes32, sameAddress } from "./internal/util.js";
 
 /** On-chain job status (IJobEscrow.Status). */
 export const JobStatus = { None: 0, Assigned: 1, Revealing: 2, Proposed: 3, Disputed: 4, Finalized: 5, Refunded: 6 } as const;
@@ -523,7 +524,7 @@ export class VeilWorker {
     }
     if (job.state === "inferred") {
       // The salt is persisted before the commitment is sent: a crash can never lose what a reveal needs.
-      const salt = randomSalt();
+      const salt = randomBytes32();
       const commitment = this.commitment(job.jobId, job.resultHash!, salt);
       job = store.transition(job, "inferred", "commit_pending", { salt, commitment });
     }
@@ -677,27 +678,10 @@ function keyString(k: JobKey) {
   return `${k.chainId}:${k.jobId}:${k.slot}`;
 }
 
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
-export function sameAddress(a: string | undefined, b: string | undefined) {
-  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
-}
 
-function hexBytes(hex: Hex): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex.slice(2), "hex"));
-}
 
-function randomSalt(): Hex {
-  return `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex")}` as Hex;
-}
 
-async function defaultFetch(uri: string): Promise<Uint8Array> {
-  const res = await fetch(uri, { signal: AbortSignal.timeout(15_000) });
-  if (!res.ok) throw new Error(`input fetch ${uri} failed with HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
 
 /** A dishonest operator's output: every float nudged, so the hash differs under any comparator. */
 function tamper(outputs: TensorMap): TensorMap {
