@@ -88,6 +88,8 @@ export {
   type SubmitJobsReturnType,
   submitResult,
   waitForResult,
+  waitForJobOutcome,
+  type WaitForJobOutcomeParameters,
   watchJob,
   type FinalizeJobErrorType,
   type FinalizeJobParameters,

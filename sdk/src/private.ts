@@ -21,17 +21,13 @@ import { getBlock, getChainId, getContractEvents, readContract } from "viem/acti
 import { jobEscrowAbi, jobKeysAbi, nodeStakingAbi } from "./generated/abis.js";
 import {
   InputTooLargeError,
-  JobDisputedError,
   JobInvalidInputError,
   JobNotSettledError,
-  JobRefundedError,
-  JobTimeoutError,
   ResultUnavailableError,
   VeilError,
-  refundReasonName,
 } from "./errors.js";
 import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters } from "./internal.js";
-import { getJob, type Job, type Uploader } from "./actions/jobs.js";
+import { getJob, waitForJobOutcome, type Job, type Uploader } from "./actions/jobs.js";
 import { getModel } from "./actions/models.js";
 import { ensureAllowance, signPermit } from "./actions/tokens.js";
 import {
@@ -343,39 +339,16 @@ export type WaitForPrivateResultParameters = GetPrivateJobResultParameters &
  * JobTimeoutError or ResultUnavailableError.
  */
 export async function waitForPrivateResult(client: VeilClient, params: WaitForPrivateResultParameters): Promise<PrivateJobResult> {
-  const until = params.until ?? "proposed";
-  const timeout = params.timeout ?? 600_000;
-  const interval = params.pollingInterval ?? client.pollingInterval;
   const rekey = params.rekeyReplacements ?? client.account !== undefined;
-  const started = Date.now();
   let operatorsSeen = "";
-  for (;;) {
-    const job = await getJob(client, params);
-    if (job.status === "Refunded") {
-      const logs = await decoded(
-        getContractEvents(client, {
-          address: params.addresses.jobEscrow,
-          abi: jobEscrowAbi,
-          eventName: "JobRefunded",
-          args: { jobId: job.jobId },
-          fromBlock: params.fromBlock ?? 0n,
-          strict: true,
-        }),
-      );
-      const ev = logs.at(-1);
-      throw new JobRefundedError(job.jobId, ev ? refundReasonName(ev.args.reason) : "unknown", ev?.args.amount);
-    }
-    if (job.status === "Disputed" && until === "proposed") throw new JobDisputedError(job.jobId, job.phaseEnd);
-    if (job.status === "Finalized" || (job.status === "Proposed" && until === "proposed")) return getPrivateJobResult(client, params, job);
+  const job = await waitForJobOutcome(client, params, async (job) => {
     const ops = job.operators.join();
     if (rekey && job.status === "Assigned" && ops !== operatorsSeen) {
       await ensureOperatorKeys(client, { ...params, jobId: job.jobId }, job);
       operatorsSeen = ops;
     }
-    const elapsed = Date.now() - started;
-    if (elapsed >= timeout) throw new JobTimeoutError(job.jobId, timeout, job.status);
-    await new Promise((r) => setTimeout(r, Math.min(interval, timeout - elapsed)));
-  }
+  });
+  return getPrivateJobResult(client, params, job);
 }
 
 function bytesToHex(bytes: Uint8Array): Hex {

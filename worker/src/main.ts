@@ -145,7 +145,7 @@ async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeo
     logger,
     health: () => created.worker.health(),
     resolveResult: (hash: Hex) => created.worker.resultBlobFor(hash),
-  } as never);
+  });
   await server.start();
   return server;
 }

@@ -111,6 +111,7 @@ export class VeilWorker {
   private readonly models = new Map<Hex, ModelInfo>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly resultBlobs = new Map<string, Hex>();
+  private resultBlobsLoaded = false;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private stopped = false;
@@ -195,10 +196,13 @@ export class VeilWorker {
    */
   resultBlobFor(resultHash: Hex): Hex | undefined {
     if (this.o.store.hasBlob(resultHash)) return resultHash;
-    const cached = this.resultBlobs.get(resultHash.toLowerCase());
-    if (cached) return cached;
-    for (const job of this.o.store.jobsByState(["inferred", "commit_pending", "committed", "reveal_pending", "revealed", "served", "disputed", "finalized"])) {
-      if (job.resultHash && job.resultBlob) this.resultBlobs.set(job.resultHash.toLowerCase(), job.resultBlob);
+    // The map is filled from the store once (results of earlier runs), then by every inference: a request for an
+    // unknown hash costs a map lookup, never a scan of the job table.
+    if (!this.resultBlobsLoaded) {
+      this.resultBlobsLoaded = true;
+      for (const job of this.o.store.jobsByState(["inferred", "commit_pending", "committed", "reveal_pending", "revealed", "served", "disputed", "finalized"])) {
+        if (job.resultHash && job.resultBlob) this.resultBlobs.set(job.resultHash.toLowerCase(), job.resultBlob);
+      }
     }
     return this.resultBlobs.get(resultHash.toLowerCase());
   }
@@ -210,7 +214,14 @@ export class VeilWorker {
 
   /** Health facts for the HTTP endpoint. */
   health() {
-    return { chainId: this.chainId, operator: this.address, headBlock: this.lastHead, models: this.servedModels() };
+    return {
+      chainId: this.chainId,
+      operator: this.address,
+      headBlock: this.o.store.getCursor(this.chainId, CURSOR_STREAM)?.blockNumber ?? 0n,
+      chainHead: this.lastHead,
+      jobs: this.o.store.countByState(this.chainId),
+      models: this.servedModels(),
+    };
   }
 
   private async checkOperator() {

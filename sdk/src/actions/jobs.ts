@@ -438,6 +438,24 @@ export type WaitForResultErrorType = VeilError;
  * const { outputs } = await waitForResult(wallet, { addresses, jobId, timeout: 120_000 })
  */
 export async function waitForResult(client: VeilClient, params: WaitForResultParameters): Promise<WaitForResultReturnType> {
+  const job = await waitForJobOutcome(client, params);
+  return getJobResult(client, params, job);
+}
+
+/**
+ * Polls a job until it has a result (Proposed, or Finalized with `until: "finalized"`) and returns it; throws
+ * JobRefundedError (with the reason from the JobRefunded event), JobDisputedError (until "proposed") or
+ * JobTimeoutError. `onPoll` runs after every read that did not settle (e.g. to re-key replacement operators).
+ * Shared by waitForResult and the private flow's waitForPrivateResult.
+ */
+export type WaitForJobOutcomeParameters = AddressesParameter &
+  Pick<WaitForResultParameters, "jobId" | "until" | "timeout" | "pollingInterval" | "onChange" | "fromBlock">;
+
+export async function waitForJobOutcome(
+  client: VeilClient,
+  params: WaitForJobOutcomeParameters,
+  onPoll?: (job: Job) => Promise<void>,
+): Promise<Job> {
   const until = params.until ?? "proposed";
   const timeout = params.timeout ?? 600_000;
   const interval = params.pollingInterval ?? client.pollingInterval;
@@ -465,9 +483,8 @@ export async function waitForResult(client: VeilClient, params: WaitForResultPar
       throw new JobRefundedError(job.jobId, ev ? refundReasonName(ev.args.reason) : "unknown", ev?.args.amount);
     }
     if (job.status === "Disputed" && until === "proposed") throw new JobDisputedError(job.jobId, job.phaseEnd);
-    if (job.status === "Finalized" || (job.status === "Proposed" && until === "proposed")) {
-      return getJobResult(client, params, job);
-    }
+    if (job.status === "Finalized" || (job.status === "Proposed" && until === "proposed")) return job;
+    await onPoll?.(job);
     const elapsed = Date.now() - started;
     if (elapsed >= timeout) throw new JobTimeoutError(job.jobId, timeout, job.status);
     await new Promise((r) => setTimeout(r, Math.min(interval, timeout - elapsed)));
