@@ -28,15 +28,21 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
-    uint8 public constant ACTION_SUBMIT = 0;
-    uint8 public constant ACTION_DEPOSIT = 1;
-    uint8 public constant MAX_REDUNDANCY = 7;
+    uint8 private constant ACTION_SUBMIT = 0;
+    uint8 private constant ACTION_DEPOSIT = 1;
+    uint8 private constant MAX_REDUNDANCY = 7;
     /// @dev Slot index under which a dispute-resolved result is stored (operators use 0..MAX_REDUNDANCY-1).
     uint8 private constant RESOLVED_SLOT = 7;
     address private constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
 
-    /// @dev Bit 7 of `Job.kMode`: paid from the credits pool (PayMode.Allowance); bits 0-6 hold k.
+    /// @dev Bit 7 of `Job.kMode`: paid from the credits pool (PayMode.Allowance); bits 0-2 hold k.
     uint8 private constant ALLOWANCE_BIT = 0x80;
+    /// @dev Bit 6 of `Job.kMode`: the input depends on something the chain cannot guarantee (a blob by reference,
+    /// or an encrypted envelope whose key comes off-chain), so an assigned operator may `decline` its slot.
+    uint8 private constant DECLINABLE_BIT = 0x40;
+    uint8 private constant K_MASK = 0x07;
+    /// @dev First four bytes ("VEIL") of a private job's inline input envelope (docs/privacy.md).
+    bytes4 private constant ENVELOPE_MAGIC = 0x5645494c;
     /// @dev Largest per-slot price a job can store (72 bits); see JobEscrowPriceAboveMaximum.
     uint256 private constant MAX_PRICE = type(uint72).max;
 
@@ -48,7 +54,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         Status status;
         uint8 kMode; // k | ALLOWANCE_BIT when paid by the credits pool
         uint8 commitMask; // k > 1: slots that committed
-        uint8 revealMask; // k > 1: slots that revealed
+        uint8 revealMask; // k > 1: slots that revealed; while Assigned: slots that declined
         // slot 1
         address requester;
         uint24 modelIndex;
@@ -134,18 +140,9 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     /// @inheritdoc IJobEscrow
-    function submitJobWithPermit(
-        SubmitParams calldata p,
-        uint256 permitValue,
-        uint256 permitDeadline,
-        uint8 v,
-        bytes32 r,
-        bytes32 s
-    ) external nonReentrant whenActive(ACTION_SUBMIT) returns (uint256 jobId) {
+    function permitFeeToken(uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external {
         // A front-run permit only spends the nonce; the allowance it set is used all the same.
-        try IERC20Permit(address(feeToken)).permit(msg.sender, address(this), permitValue, permitDeadline, v, r, s) {}
-            catch {}
-        return _submitPaid(p);
+        try IERC20Permit(address(feeToken)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
     }
 
     /// @inheritdoc IJobEscrow
@@ -203,16 +200,20 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         _checkPost(jobId, _operatorAt(jobId, job, slot), slot, job.phaseEnd, commitment);
         uint256 committed = job.commitMask;
         uint256 bit = 1 << slot; // slot < k <= 7: _operatorAt returned the caller
-        require(committed & bit == 0, JobEscrowAlreadyCommitted(jobId, slot));
+        require((committed | job.revealMask) & bit == 0, JobEscrowAlreadyCommitted(jobId, slot));
         committed |= bit;
         job.commitMask = uint8(committed);
         _slotHashes[jobId][slot] = commitment;
         emit ResultCommitted(jobId, slot, msg.sender);
-        if (committed == (1 << k) - 1) {
+        uint256 full = (1 << k) - 1;
+        if (committed == full) {
             uint32 end = (block.timestamp + _params.revealWindow).toUint32();
             job.status = Status.Revealing;
             job.phaseEnd = end;
             emit RevealPhaseStarted(jobId, end);
+        } else if ((committed | job.revealMask) == full) {
+            // The rest declined: nobody has anything left to commit, so their slots can be replaced now.
+            job.phaseEnd = uint32(block.timestamp - 1);
         }
     }
 
@@ -247,12 +248,25 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     /// @inheritdoc IJobEscrow
+    function decline(uint256 jobId, uint8 slot) external {
+        Job storage job = _jobs[jobId];
+        _expectStatus(jobId, job.status, Status.Assigned);
+        uint256 kMode = job.kMode;
+        require(kMode & DECLINABLE_BIT != 0, JobEscrowNotDeclinable(jobId));
+        _checkPost(jobId, _operatorAt(jobId, job, slot), slot, job.phaseEnd, bytes32(kMode)); // kMode != 0: no hash here
+        uint256 bit = 1 << slot;
+        uint256 done = job.commitMask | job.revealMask;
+        require(done & bit == 0, JobEscrowAlreadyCommitted(jobId, slot));
+        job.revealMask |= uint8(bit);
+        emit SlotDeclined(jobId, slot, msg.sender);
+        // Every slot committed or declined: nobody has anything left to post, so the slots can be replaced now.
+        if ((done | bit) == (1 << (kMode & K_MASK)) - 1) job.phaseEnd = uint32(block.timestamp - 1);
+    }
+
+    /// @inheritdoc IJobEscrow
     function withdrawEarnings(address to) external nonReentrant returns (uint256 amount) {
-        amount = _earnings[msg.sender];
+        amount = _payEarnings(to, 0);
         require(amount != 0, JobEscrowNothingToWithdraw(msg.sender));
-        _earnings[msg.sender] = 0;
-        emit EarningsWithdrawn(msg.sender, to, amount);
-        feeToken.safeTransfer(to, amount);
     }
 
     // ================================================================ anyone
@@ -273,14 +287,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     /// @inheritdoc IJobEscrow
     function claim(uint256[] calldata jobIds, address to) external nonReentrant returns (uint256 settled, uint256 amount) {
         (settled, amount) = _finalizeMany(jobIds, msg.sender);
-        uint256 stored = _earnings[msg.sender];
-        if (stored != 0) {
-            _earnings[msg.sender] = 0;
-            amount += stored;
-        }
-        if (amount == 0) return (settled, 0);
-        emit EarningsWithdrawn(msg.sender, to, amount);
-        feeToken.safeTransfer(to, amount);
+        amount = _payEarnings(to, amount);
     }
 
     /// @inheritdoc IJobEscrow
@@ -299,10 +306,10 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function withdrawTreasury() external nonReentrant returns (uint256 amount) {
-        amount = _treasuryAccrued;
-        require(amount != 0, JobEscrowNothingToWithdraw(_params.treasury));
-        _treasuryAccrued = 0;
         address treasury = _params.treasury;
+        amount = _treasuryAccrued;
+        require(amount != 0, JobEscrowNothingToWithdraw(treasury));
+        _treasuryAccrued = 0;
         emit TreasuryWithdrawn(treasury, amount);
         feeToken.safeTransfer(treasury, amount);
     }
@@ -369,11 +376,6 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     /// @inheritdoc IJobEscrow
-    function jobStatus(uint256 jobId) external view returns (Status) {
-        return _jobs[jobId].status;
-    }
-
-    /// @inheritdoc IJobEscrow
     function params() external view returns (Params memory) {
         return _params;
     }
@@ -408,15 +410,6 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         return _creditsPool;
     }
 
-    /// @inheritdoc IJobEscrow
-    function commitmentOf(uint256 jobId, address operator, bytes32 resultHash, bytes32 salt)
-        external
-        view
-        returns (bytes32)
-    {
-        return _commitment(jobId, operator, resultHash, salt);
-    }
-
     /// @notice A fault can be slashed until: the latest deadline, then the challenge window, then a dispute.
     function longestSlashableWindow() public view returns (uint256) {
         Params storage p = _params;
@@ -429,7 +422,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         uint24 index;
         uint72 price;
         uint8 k;
-        uint8 modeBit; // 0 or ALLOWANCE_BIT
+        uint8 modeBit; // ALLOWANCE_BIT and/or DECLINABLE_BIT
         uint96 collateral;
         bytes32 inputHash;
     }
@@ -446,7 +439,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         returns (uint256 jobId, uint256 fee)
     {
         Terms memory t = _terms(p);
-        t.modeBit = modeBit;
+        t.modeBit |= modeBit;
         fee = uint256(t.price) * t.k;
         jobId = uint256(_hot.jobCount) + 1;
         _hot.jobCount = uint64(jobId); // one job per call: 2^64 submissions are out of reach
@@ -472,7 +465,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         uint256 fee = uint256(price) * t.k;
         require(fee <= p.maxFee, JobEscrowFeeAboveMax(fee, p.maxFee));
         Params storage params_ = _params;
-        t.inputHash = _checkInput(p, params_.maxInputBytes);
+        (t.inputHash, t.modeBit) = _checkInput(p, params_.maxInputBytes);
         uint256 earliest = block.timestamp + params_.commitWindow + (t.k > 1 ? params_.revealWindow : 0);
         require(p.deadline >= earliest, JobEscrowDeadlineTooSoon(p.deadline, earliest));
         uint256 latest = block.timestamp + params_.maxJobDuration;
@@ -504,18 +497,19 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         emit OperatorsAssigned(jobId, slots, ops, phaseEnd);
     }
 
-    function _checkInput(SubmitParams calldata p, uint256 maxInputBytes) private pure returns (bytes32) {
+    /// @dev The input's hash, and DECLINABLE_BIT for an input by reference or an inline private envelope.
+    function _checkInput(SubmitParams calldata p, uint256 maxInputBytes) private pure returns (bytes32, uint8) {
         uint256 inlineSize = p.input.length;
         bool byReference = bytes(p.inputURI).length != 0;
         if (inlineSize != 0) {
             require(!byReference, JobEscrowAmbiguousInput());
             require(inlineSize <= maxInputBytes, JobEscrowInputTooLarge(inlineSize, maxInputBytes));
-            return sha256(p.input);
+            return (sha256(p.input), bytes4(p.input) == ENVELOPE_MAGIC ? DECLINABLE_BIT : 0);
         }
         require(byReference, JobEscrowEmptyInput());
         require(bytes(p.inputURI).length <= 2048, JobEscrowInputTooLarge(bytes(p.inputURI).length, 2048));
         require(p.inputHash != bytes32(0), JobEscrowMissingInputHash());
-        return p.inputHash;
+        return (p.inputHash, DECLINABLE_BIT);
     }
 
     function _propose(uint256 jobId, Job storage job, bytes32 resultHash) private {
@@ -548,6 +542,8 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     function _handleMissedCommit(uint256 jobId, Job storage job) private {
         uint256 k = _k(job);
         uint256 committed = job.commitMask; // always 0 at k = 1
+        uint256 declined = job.revealMask;
+        job.revealMask = 0;
         Params storage p = _params;
         address[] memory current = new address[](k);
         uint256 missing;
@@ -558,7 +554,9 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         // Penalise every slot that did not take up its job.
         for (uint256 i; i < k; ++i) {
             if (committed & (1 << i) != 0) continue;
-            uint256 slashed = staking.slash(current[i], p.collateral, p.missPenalty, _missRecipient(p));
+            // A slot that declined is released without penalty (see `decline`).
+            uint256 penalty = declined & (1 << i) == 0 ? p.missPenalty : 0;
+            uint256 slashed = staking.slash(current[i], p.collateral, penalty, _missRecipient(p));
             emit SlotMissed(jobId, uint8(i), current[i], Status.Assigned, slashed);
         }
         // Replace them when the job's deadline still allows a full round, otherwise refund.
@@ -609,6 +607,20 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
             return;
         }
         _evaluate(jobId, job, revealed);
+    }
+
+    /// @dev Pays the caller's stored earnings plus `amount` (credited in memory by a claim) to `to`.
+    function _payEarnings(address to, uint256 amount) private returns (uint256) {
+        uint256 stored = _earnings[msg.sender];
+        if (stored != 0) {
+            _earnings[msg.sender] = 0;
+            amount += stored;
+        }
+        if (amount != 0) {
+            emit EarningsWithdrawn(msg.sender, to, amount);
+            feeToken.safeTransfer(to, amount);
+        }
+        return amount;
     }
 
     /// @dev Settles ready jobs into one batch, then writes it (the claimer's credits are returned, not stored).
@@ -793,7 +805,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     function _k(Job storage job) private view returns (uint256) {
-        return job.kMode & ~ALLOWANCE_BIT;
+        return job.kMode & K_MASK;
     }
 
     function _payMode(Job storage job) private view returns (PayMode) {

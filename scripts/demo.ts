@@ -205,7 +205,7 @@ async function main() {
   }
   out(`  submitted ${jobs.length} jobs (${jobs.filter((j) => j.k === 3).length} at k=3, ${jobs.filter((j) => j.paid === "allowance").length} paid by allowance)`);
 
-  const statusOf = async (j: Tracked) => Number(await escrow.jobStatus(j.id));
+  const statusOf = async (j: Tracked) => Number((await escrow.getJob(j.id)).status);
   const progress = async (label: string) => {
     const st = await Promise.all(jobs.map(statusOf));
     const done = st.filter((s) => s >= 3).length;
@@ -314,7 +314,7 @@ async function main() {
   process.exitCode = ok ? 0 : 1;
 }
 
-const LIFECYCLE_STEPS = new Set(["submitJob", "submitJobFromDeposit", "submitJobWithPermit", "commit", "reveal", "submitResult", "finalize", "finalizeMany", "poke"]);
+const LIFECYCLE_STEPS = new Set(["submitJob", "submitJobFromDeposit", "commit", "reveal", "submitResult", "finalize", "finalizeMany", "poke"]);
 
 /** Average gas of each lifecycle step, and the total per job, read back from every receipt of the run. */
 async function gasByStep(connection: any, escrow: string, iface: any, credits?: any): Promise<Record<string, number>> {

@@ -113,6 +113,9 @@ interface IJobEscrow is ISlashWindowSource {
     event ResultRevealed(uint256 indexed jobId, uint8 slot, address indexed operator, bytes32 resultHash);
     event ResultProposed(uint256 indexed jobId, bytes32 resultHash, uint32 challengeEnd);
     event JobDisputed(uint256 indexed jobId, DisputeReason reason, uint32 resolveBy);
+    /// @notice The operator of `slot` declined job `jobId` before taking it up (no penalty; the slot is replaced
+    /// when the commit window closes, or at once when no other slot has anything left to post).
+    event SlotDeclined(uint256 indexed jobId, uint8 slot, address indexed operator);
     event SlotMissed(uint256 indexed jobId, uint8 slot, address indexed operator, Status phase, uint256 penalty);
     event JobFinalized(
         uint256 indexed jobId,
@@ -152,6 +155,8 @@ interface IJobEscrow is ISlashWindowSource {
     error JobEscrowWindowClosed(uint256 jobId, uint32 phaseEnd, uint256 nowTs);
     error JobEscrowWindowOpen(uint256 jobId, uint32 phaseEnd, uint256 nowTs);
     error JobEscrowAlreadyCommitted(uint256 jobId, uint256 slot);
+    /// @notice The job's input is inline and not encrypted, so nothing off-chain can stop an operator serving it.
+    error JobEscrowNotDeclinable(uint256 jobId);
     error JobEscrowAlreadyRevealed(uint256 jobId, uint256 slot);
     error JobEscrowNoCommitPhase(uint256 jobId);
     error JobEscrowUseCommitReveal(uint256 jobId);
@@ -169,15 +174,11 @@ interface IJobEscrow is ISlashWindowSource {
     /// @notice Submits a job paid by transferFrom (approve the fee token first). Returns the job id.
     function submitJob(SubmitParams calldata params) external returns (uint256 jobId);
 
-    /// @notice Submits a job paid with an EIP-2612 permit for `permitValue` (>= the fee).
-    function submitJobWithPermit(
-        SubmitParams calldata params,
-        uint256 permitValue,
-        uint256 permitDeadline,
-        uint8 v,
-        bytes32 r,
-        bytes32 s
-    ) external returns (uint256 jobId);
+    /// @notice Applies an EIP-2612 permit of the fee token from the caller to this escrow. Batched with
+    /// `submitJob` (or `deposit`) in one `multicall`, it pays a job by permit in a single transaction, with no
+    /// prior approval. A permit that fails (e.g. front-run, its nonce already spent) is ignored: the submission
+    /// then reverts on its own if the allowance is missing.
+    function permitFeeToken(uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
 
     /// @notice Submits a job paid from the caller's prepaid deposit.
     function submitJobFromDeposit(SubmitParams calldata params) external returns (uint256 jobId);
@@ -195,7 +196,17 @@ interface IJobEscrow is ISlashWindowSource {
 
     // ---------------------------------------------------------------- operators
 
-    /// @notice k > 1: commits to a result for `slot`.
+    /// @notice Declines `slot` of job `jobId` without penalty, before taking it up (no commit, no posted result).
+    /// Only for jobs whose input the chain cannot vouch for: an input by reference (the blob may be unavailable) or
+    /// an inline private envelope (the content key is wrapped off-chain and may be missing or corrupt, which an
+    /// operator cannot prove on-chain: docs/privacy.md). A declined slot cannot commit; it is released without a
+    /// slash and replaced like a missed one (`poke`), or the requester is refunded in full when the deadline no
+    /// longer allows a round. While the job is Assigned, `JobView.revealMask` holds the declined slots.
+    function decline(uint256 jobId, uint8 slot) external;
+
+    /// @notice k > 1: commits to a result for `slot`. `commitment` is
+    /// `keccak256(abi.encode(escrow, block.chainid, jobId, operator, resultHash, salt))` (the SDK's
+    /// `resultCommitment`): bound to this escrow, chain, job and operator, so nobody can copy another's commitment.
     function commit(uint256 jobId, uint8 slot, bytes32 commitment) external;
 
     /// @notice k > 1: reveals the committed result hash and salt.
@@ -244,8 +255,6 @@ interface IJobEscrow is ISlashWindowSource {
 
     function getJob(uint256 jobId) external view returns (JobView memory);
 
-    function jobStatus(uint256 jobId) external view returns (Status);
-
     function params() external view returns (Params memory);
 
     function jobCount() external view returns (uint256);
@@ -258,9 +267,4 @@ interface IJobEscrow is ISlashWindowSource {
 
     function stakerRewardsAccrued() external view returns (uint256);
 
-    /// @notice The commitment an operator posts for `resultHash` with `salt`.
-    function commitmentOf(uint256 jobId, address operator, bytes32 resultHash, bytes32 salt)
-        external
-        view
-        returns (bytes32);
 }

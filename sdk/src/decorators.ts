@@ -36,6 +36,7 @@ export type VeilWalletActions = {
   submitJob: (p: Bound<jobs.SubmitJobParameters>) => Promise<jobs.SubmitJobReturnType>;
   submitJobs: (p: Bound<jobs.SubmitJobsParameters>) => Promise<jobs.SubmitJobsReturnType>;
   submitResult: (p: Bound<jobs.SubmitResultParameters>) => Promise<jobs.SubmitResultReturnType>;
+  declineJob: (p: Bound<jobs.DeclineJobParameters>) => Promise<jobs.DeclineJobReturnType>;
   pokeJob: (p: Bound<jobs.PokeJobParameters>) => Promise<jobs.PokeJobReturnType>;
   finalizeJob: (p: Bound<jobs.FinalizeJobParameters>) => Promise<jobs.FinalizeJobReturnType>;
   withdrawEarnings: (p?: Bound<fees.WithdrawEarningsParameters>) => Promise<fees.WithdrawEarningsReturnType>;
@@ -111,6 +112,7 @@ export function veilWalletActions(config: VeilActionsConfig) {
       submitJob: bind(client, a, jobs.submitJob),
       submitJobs: bind(client, a, jobs.submitJobs),
       submitResult: bind(client, a, jobs.submitResult),
+      declineJob: bind(client, a, jobs.declineJob),
       pokeJob: bind(client, a, jobs.pokeJob),
       finalizeJob: bind(client, a, jobs.finalizeJob),
       withdrawEarnings: bind(client, a, fees.withdrawEarnings),

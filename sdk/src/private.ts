@@ -27,9 +27,9 @@ import {
   VeilError,
 } from "./errors.js";
 import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters } from "./internal.js";
-import { getJob, waitForJobOutcome, type Job, type Uploader } from "./actions/jobs.js";
+import { getJob, permitSubmitCall, waitForJobOutcome, type Job, type Uploader } from "./actions/jobs.js";
 import { getModel } from "./actions/models.js";
-import { ensureAllowance, signPermit } from "./actions/tokens.js";
+import { ensureAllowance } from "./actions/tokens.js";
 import {
   PrivacyError,
   createJobContext,
@@ -192,13 +192,7 @@ export async function submitPrivateJob(client: VeilClient, params: SubmitPrivate
   if (params.payment === "deposit") {
     sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit] });
   } else if (params.payment === "permit") {
-    const { v, r, s } = await decoded(signPermit(client, account, addresses.feeToken, escrow, maxFee, deadline));
-    sent = await send(client, account, {
-      address: escrow,
-      abi: jobEscrowAbi,
-      functionName: "submitJobWithPermit",
-      args: [submit, maxFee, deadline, v, r, s],
-    });
+    sent = await send(client, account, await permitSubmitCall(client, account, addresses, submit, maxFee, deadline));
   } else {
     await ensureAllowance(client, account, addresses.feeToken, escrow, maxFee);
     sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submit] });

@@ -317,7 +317,7 @@ describe("ComputeCredits", () => {
       expect(await credits.poolBalance()).to.equal(pool0 - PRICE);
       await time.increase(P.commitWindow + 1n);
       await v.escrow.poke(jobId);
-      expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Refunded);
+      expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
       expect(await v.escrow.depositOf(await credits.getAddress())).to.equal(PRICE);
       expect(await v.escrow.depositOf(holder.address)).to.equal(0n);
       await expect(credits.reclaimRefunds()).to.emit(credits, "RefundsReclaimed").withArgs(PRICE);

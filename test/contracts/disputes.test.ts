@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
-import { deployVeil, submit, STATUS, PRICE, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, commitmentOf, submit, STATUS, PRICE, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
 import { DISPUTE_DEFAULTS as D } from "../../ignition/modules/parts/disputes.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
@@ -59,7 +59,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     }
     const salts = operators.map(() => salt());
     for (const [i, op] of operators.entries()) {
-      await v.escrow.connect(op).commit(jobId, i, await v.escrow.commitmentOf(jobId, op.address, results[i], salts[i]));
+      await v.escrow.connect(op).commit(jobId, i, await commitmentOf(v, jobId, op.address, results[i], salts[i]));
     }
     for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, results[i], salts[i]);
     return { jobId, operators };
@@ -143,7 +143,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     const truth = randomId();
     const lie = randomId();
     const { jobId, operators } = await runJob([truth, truth, lie]);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Disputed);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Disputed);
     await expect(record("startDisagreement", v.dm.startDisagreement(jobId))).to.emit(v.dm, "DisputeStarted");
     await expect(v.dm.startDisagreement(jobId)).to.be.revertedWithCustomError(v.dm, "DisputeManagerAlreadyDisputed");
     await expect(v.dm.drawCommittee(jobId)).to.be.revertedWithCustomError(v.dm, "DisputeManagerDrawTooEarly");
@@ -154,7 +154,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     const liar = operators[2];
     await expect(record("resolve", v.dm.resolve(jobId)))
       .to.emit(v.dm, "OperatorSlashed").withArgs(jobId, liar.address, lie, D.operatorSlash);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Finalized);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Finalized);
     expect((await v.escrow.getJob(jobId)).result).to.equal(truth);
     expect(await stakeOf(liar.address)).to.equal(STAKE - D.operatorSlash);
     for (const op of operators.slice(0, 2)) {
@@ -175,11 +175,11 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     const lie = randomId();
     const truth = randomId();
     const { jobId, operators } = await runJob([lie, lie]);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Proposed);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Proposed);
     const before = await v.veil.balanceOf(v.challenger.address);
     await record("challenge", v.dm.connect(v.challenger).challenge(jobId));
     expect(await v.veil.balanceOf(v.challenger.address)).to.equal(before - D.challengeBond);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Disputed);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Disputed);
     await expect(v.dm.connect(v.challenger).challenge(jobId)).to.be.revertedWithCustomError(v.dm, "DisputeManagerNotDisputed");
     const members = await draw(jobId);
     // Members reproduce `truth`, which no operator posted: it counts as NONE ("no result matches").
@@ -187,7 +187,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     expect(await v.dm.votesFor(jobId, NONE)).to.equal(5n);
     const deposit = await v.escrow.depositOf(v.requester.address);
     await record("resolve", v.dm.resolve(jobId));
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Refunded);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
     expect(await v.escrow.depositOf(v.requester.address)).to.equal(deposit + PRICE * 2n);
     for (const op of operators) expect(await stakeOf(op.address)).to.equal(STAKE - D.operatorSlash);
     const slashed = D.operatorSlash * 2n;
@@ -209,7 +209,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     const d = await v.dm.getDispute(jobId);
     expect(d.decided).to.equal(true);
     expect(d.winner).to.equal(truth);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Finalized);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Finalized);
     expect(await stakeOf(operators[0].address)).to.equal(STAKE);
     expect(await v.dm.claimable(v.challenger.address)).to.equal(0n);
     const toOperator = (D.challengeBond * D.bondToOperatorsBps) / 10_000n;
@@ -247,7 +247,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     await v.dm.resolve(b.jobId);
     const d = await v.dm.getDispute(b.jobId);
     expect(d.decided).to.equal(false);
-    expect(await v.escrow.jobStatus(b.jobId)).to.equal(STATUS.Refunded);
+    expect((await v.escrow.getJob(b.jobId)).status).to.equal(STATUS.Refunded);
     for (const [i, o] of b.operators.entries()) expect(await stakeOf(o.address)).to.equal(stakes[i]);
     for (const [i, m] of mb.entries()) {
       expect(await stakeOf(m.address)).to.equal(memberStakes[i] - (i < 2 ? 0n : D.nonVoterSlash));
@@ -264,7 +264,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     await vote(jobId, members, [h1, h1, NONE, NONE, null]);
     await v.dm.resolve(jobId);
     expect((await v.dm.getDispute(jobId)).decided).to.equal(false);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Refunded);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
     expect(await stakeOf(operators[0].address)).to.equal(STAKE);
     expect(await v.dm.claimable(v.challenger.address)).to.equal(D.challengeBond);
     await checkInvariants();
@@ -281,7 +281,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     const job = await v.escrow.getJob(jobId);
     await networkHelpers.time.increaseTo(job.phaseEnd + 1n);
     await v.escrow.poke(jobId);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Refunded);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
     await expect(v.dm.resolve(jobId)).to.emit(v.dm, "DisputeResolved").withArgs(jobId, false, NONE, 0, 0, 0);
     expect((await v.dm.getDispute(jobId)).status).to.equal(DSTATUS.Resolved);
     expect(await v.dm.claimable(v.challenger.address)).to.equal(D.challengeBond);
@@ -413,7 +413,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
       const k = 1 + rnd(3);
       const results = Array.from({ length: k }, () => (rnd(3) === 0 ? lie : truth));
       const { jobId } = await runJob(results);
-      const status = await v.escrow.jobStatus(jobId);
+      const status = (await v.escrow.getJob(jobId)).status;
       if (status === STATUS.Proposed) await v.dm.connect(v.challenger).challenge(jobId);
       else await v.dm.startDisagreement(jobId);
       const members = await draw(jobId);

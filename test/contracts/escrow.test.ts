@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { Result } from "ethers";
 import { network } from "hardhat";
-import { deployVeil, submit, jobParams, modelParams, now, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, commitmentOf, submit, jobParams, modelParams, now, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
@@ -30,7 +30,7 @@ async function commitAll(v: Env, jobId: bigint, ops: Veil["ops"], results: strin
   const salts = ops.map(() => salt());
   for (const [i, op] of ops.entries()) {
     if (skip.includes(i)) continue;
-    await v.escrow.connect(op).commit(jobId, i, await v.escrow.commitmentOf(jobId, op.address, results[i], salts[i]));
+    await v.escrow.connect(op).commit(jobId, i, await commitmentOf(v, jobId, op.address, results[i], salts[i]));
   }
   return salts;
 }
@@ -89,8 +89,14 @@ describe("JobEscrow", () => {
         { Permit: [{ name: "owner", type: "address" }, { name: "spender", type: "address" }, { name: "value", type: "uint256" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" }] },
         { owner: v.requester.address, spender: escrowAddr, value: PRICE * 3n, nonce: 0n, deadline },
       ));
-      await expect(v.escrow.connect(v.requester).submitJobWithPermit(p, PRICE * 3n, deadline, sig.v, sig.r, sig.s))
+      // One transaction, no prior approval: multicall(permitFeeToken, submitJob).
+      const batch = [
+        v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE * 3n, deadline, sig.v, sig.r, sig.s]),
+        v.escrow.interface.encodeFunctionData("submitJob", [p]),
+      ];
+      await expect(v.escrow.connect(v.requester).multicall(batch))
         .to.changeTokenBalances(ethers, v.usdc, [v.requester, v.escrow], [-PRICE * 3n, PRICE * 3n]);
+      expect(await v.usdc.allowance(v.requester.address, escrowAddr)).to.equal(0n);
       const jobId = await v.escrow.jobCount();
       const job = await v.escrow.getJob(jobId);
       const ops = job.operators.map((a: string) => v.ops.find((o) => o.address === a)!);
@@ -106,8 +112,24 @@ describe("JobEscrow", () => {
     it("front-run permit: the allowance set by the permit is still used", async () => {
       const p = await jobParams(connection, v);
       // The requester already approved in the fixture; a garbage signature is swallowed and the allowance pays.
-      await expect(v.escrow.connect(v.requester).submitJobWithPermit(p, PRICE, 0n, 27, ethers.ZeroHash, ethers.ZeroHash))
-        .to.emit(v.escrow, "JobSubmitted");
+      const batch = [
+        v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE, 0n, 27, ethers.ZeroHash, ethers.ZeroHash]),
+        v.escrow.interface.encodeFunctionData("submitJob", [p]),
+      ];
+      await expect(v.escrow.connect(v.requester).multicall(batch)).to.emit(v.escrow, "JobSubmitted");
+    });
+
+    it("a failed permit without an allowance: the submission reverts on the missing allowance, nothing moves", async () => {
+      const p = await jobParams(connection, v);
+      const escrowAddr = await v.escrow.getAddress();
+      await v.usdc.connect(v.requester).approve(escrowAddr, 0n);
+      const batch = [
+        v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE, 0n, 27, ethers.ZeroHash, ethers.ZeroHash]),
+        v.escrow.interface.encodeFunctionData("submitJob", [p]),
+      ];
+      const before = await v.escrow.jobCount();
+      await expect(v.escrow.connect(v.requester).multicall(batch)).to.be.revertedWithCustomError(v.usdc, "ERC20InsufficientAllowance");
+      expect(await v.escrow.jobCount()).to.equal(before);
     });
 
     it("claim-miss-commit-slash-reassign-complete at k=1", async () => {
@@ -129,7 +151,7 @@ describe("JobEscrow", () => {
       await v.escrow.connect(fresh).submitResult(jobId, randomId());
       await time.increase(P.challengeWindow + 1n);
       await v.escrow.poke(jobId); // poke finalizes a proposed job past its window
-      expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Finalized);
+      expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Finalized);
       expect(await v.escrow.earningsOf(fresh.address)).to.equal(perOp(PRICE, 1n));
       expect(await v.escrow.earningsOf(old.address)).to.equal(0n);
     });
@@ -165,11 +187,11 @@ describe("JobEscrow", () => {
       expect(operators.map((o) => o.address)).to.not.include(job.operators[1]);
       const fresh = v.ops.find((o) => o.address === job.operators[1])!;
       const s1 = salt();
-      await v.escrow.connect(fresh).commit(jobId, 1, await v.escrow.commitmentOf(jobId, fresh.address, r, s1));
+      await v.escrow.connect(fresh).commit(jobId, 1, await commitmentOf(v, jobId, fresh.address, r, s1));
       await v.escrow.connect(operators[0]).reveal(jobId, 0, r, salts[0]);
       await v.escrow.connect(fresh).reveal(jobId, 1, r, s1);
       await v.escrow.connect(operators[2]).reveal(jobId, 2, r, salts[2]);
-      expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Proposed);
+      expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Proposed);
     });
 
     it("k=3 one operator misses reveal: slashed, its share refunded, the others paid", async () => {
@@ -267,8 +289,8 @@ describe("JobEscrow", () => {
       const settled = await v.escrow.finalizeMany.staticCall([a.jobId, b.jobId, a.jobId, 77n]);
       expect(settled).to.equal(1n);
       await v.escrow.finalizeMany([a.jobId, b.jobId, a.jobId, 77n]);
-      expect(await v.escrow.jobStatus(a.jobId)).to.equal(STATUS.Finalized);
-      expect(await v.escrow.jobStatus(b.jobId)).to.equal(STATUS.Proposed);
+      expect((await v.escrow.getJob(a.jobId)).status).to.equal(STATUS.Finalized);
+      expect((await v.escrow.getJob(b.jobId)).status).to.equal(STATUS.Proposed);
     });
   });
 
@@ -382,14 +404,14 @@ describe("JobEscrow", () => {
       const { jobId, operators } = await submit(connection, v, { redundancy: 3 });
       const r = randomId();
       const s0 = salt();
-      const c0 = await v.escrow.commitmentOf(jobId, operators[0].address, r, s0);
+      const c0 = await commitmentOf(v, jobId, operators[0].address, r, s0);
       await v.escrow.connect(operators[0]).commit(jobId, 0, c0);
       await v.escrow.connect(operators[1]).commit(jobId, 1, c0); // copied from the mempool
-      await v.escrow.connect(operators[2]).commit(jobId, 2, await v.escrow.commitmentOf(jobId, operators[2].address, r, s0));
+      await v.escrow.connect(operators[2]).commit(jobId, 2, await commitmentOf(v, jobId, operators[2].address, r, s0));
       await expect(v.escrow.connect(operators[1]).reveal(jobId, 1, r, s0)).to.be.revertedWithCustomError(v.escrow, "JobEscrowCommitmentMismatch").withArgs(jobId, 1);
       // A commitment made for another job does not open on this one.
       const other = await submit(connection, v, { redundancy: 3 });
-      expect(await v.escrow.commitmentOf(other.jobId, operators[0].address, r, s0)).to.not.equal(c0);
+      expect(await commitmentOf(v, other.jobId, operators[0].address, r, s0)).to.not.equal(c0);
     });
 
     it("finalize and poke: unknown job, wrong status, window open", async () => {
@@ -548,7 +570,7 @@ describe("JobEscrow", () => {
       const r = randomId();
       const salts = await commitAll(v, k3.jobId, k3.operators, [r, r, r]);
       for (const [i, o] of k3.operators.entries()) await v.escrow.connect(o).reveal(k3.jobId, i, r, salts[i]);
-      expect(await v.escrow.jobStatus(k3.jobId)).to.equal(STATUS.Proposed);
+      expect((await v.escrow.getJob(k3.jobId)).status).to.equal(STATUS.Proposed);
       await time.increase(21n * 86400n);
       await expect(v.staking.connect(op).withdrawUnbonded()).to.emit(v.staking, "UnbondWithdrawn");
       await expect(v.escrow.poke(k1.jobId)).to.emit(v.escrow, "JobRefunded"); // stale: never blocked

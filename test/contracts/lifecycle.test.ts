@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { deployVeil, submit, STATUS, P, PRICE, salt, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, commitmentOf, submit, STATUS, P, PRICE, salt, randomId, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;
@@ -14,13 +14,13 @@ describe("job lifecycle", () => {
   it("stake-submit-result-finalize-withdraw at k=1", async () => {
     const { jobId, operators } = await submit(connection, v);
     const op = operators[0];
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Assigned);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Assigned);
     const result = randomId();
     await expect(v.escrow.connect(op).submitResult(jobId, result)).to.emit(v.escrow, "ResultProposed");
     await expect(v.escrow.finalize(jobId)).to.be.revertedWithCustomError(v.escrow, "JobEscrowWindowOpen");
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await expect(v.escrow.finalize(jobId)).to.emit(v.escrow, "JobFinalized");
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Finalized);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Finalized);
     const earned = await v.escrow.earningsOf(op.address);
     // 10% royalty, 5% treasury, 5% stakers -> 80% to the operator
     expect(earned).to.equal((PRICE * 8000n) / 10000n);
@@ -34,12 +34,12 @@ describe("job lifecycle", () => {
     const result = randomId();
     const salts = operators.map(() => salt());
     for (const [i, op] of operators.entries()) {
-      const c = await v.escrow.commitmentOf(jobId, op.address, result, salts[i]);
+      const c = await commitmentOf(v, jobId, op.address, result, salts[i]);
       await v.escrow.connect(op).commit(jobId, i, c);
     }
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Revealing);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Revealing);
     for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, result, salts[i]);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Proposed);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Proposed);
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await v.escrow.finalize(jobId);
     const job = await v.escrow.getJob(jobId);

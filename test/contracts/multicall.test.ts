@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 import type { Result } from "ethers";
-import { deployVeil, submit, jobParams, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, commitmentOf, submit, jobParams, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
@@ -37,7 +37,7 @@ describe("JobEscrow multicall (batched posts)", () => {
     for (const [i, { jobId }] of jobs.entries()) {
       await expect(tx).to.emit(v.escrow, "ResultRevealed").withArgs(jobId, 0, op.address, results[i]);
     }
-    for (const { jobId } of jobs) expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Proposed);
+    for (const { jobId } of jobs) expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Proposed);
   });
 
   it("one failing call reverts the whole batch with its own error", async () => {
@@ -49,7 +49,7 @@ describe("JobEscrow multicall (batched posts)", () => {
     ];
     await expect(v.escrow.connect(a).multicall(calls))
       .to.be.revertedWithCustomError(v.escrow, "JobEscrowNotAssigned").withArgs(bJobs[0].jobId, 0, a.address);
-    expect(await v.escrow.jobStatus(aJobs[0].jobId)).to.equal(STATUS.Assigned);
+    expect((await v.escrow.getJob(aJobs[0].jobId)).status).to.equal(STATUS.Assigned);
   });
 
   it("k=3: each operator commits all its slots in one call, then reveals them in one call", async () => {
@@ -61,7 +61,7 @@ describe("JobEscrow multicall (batched posts)", () => {
       for (const { jobId, slot } of jobs) {
         const s = randomId();
         salts.set(`${jobId}/${slot}`, s);
-        calls.push(v.escrow.interface.encodeFunctionData("commit", [jobId, slot, await v.escrow.commitmentOf(jobId, op.address, result, s)]));
+        calls.push(v.escrow.interface.encodeFunctionData("commit", [jobId, slot, await commitmentOf(v, jobId, op.address, result, s)]));
       }
       await v.escrow.connect(op).multicall(calls);
     }

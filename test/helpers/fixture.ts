@@ -2,6 +2,7 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { randomBytes } from "node:crypto";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { DEFAULTS } from "../../ignition/modules/Veil.js";
+import { resultCommitment } from "../../sdk/src/actions/jobs.js";
 
 export const E18 = 10n ** 18n;
 export const USDC = 10n ** 6n;
@@ -55,7 +56,20 @@ export async function deployVeil(connection: Connection, operators = 5) {
   }
   await usdc.mint(requester.address, 1_000n * USDC);
   await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256);
-  return { admin, requester, modelOwner, treasury, outsider, ops, signers, usdc, veil, registry, staking, escrow, manager, modelId };
+  const { chainId } = await ethers.provider.getNetwork();
+  return { admin, requester, modelOwner, treasury, outsider, ops, signers, usdc, veil, registry, staking, escrow, manager, modelId, chainId };
+}
+
+/** An operator's commitment for `commit` (the SDK's `resultCommitment`: the escrow recomputes it at reveal). */
+export async function commitmentOf(v: Veil, jobId: bigint, operator: string, resultHash: string, salt: string): Promise<string> {
+  return resultCommitment({
+    escrow: (await v.escrow.getAddress()) as `0x${string}`,
+    chainId: v.chainId,
+    jobId,
+    operator: operator as `0x${string}`,
+    resultHash: resultHash as `0x${string}`,
+    salt: salt as `0x${string}`,
+  });
 }
 
 export type Veil = Awaited<ReturnType<typeof deployVeil>>;

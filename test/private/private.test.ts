@@ -133,11 +133,11 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     }
   }
   async function tickUntil(jobId: bigint, want: bigint, rounds = 10) {
-    for (let i = 0; i < rounds && (await v.escrow.jobStatus(jobId)) !== want; i++) await tickAll(1);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(want);
+    for (let i = 0; i < rounds && ((await v.escrow.getJob(jobId)).status) !== want; i++) await tickAll(1);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(want);
   }
   const input = (seed: number): TensorMap => ({ x: { type: "float32", dims: [1, 16], data: new Float32Array(16).map((_, i) => Math.sin(seed + i)) } });
-  const status = async (id: bigint) => (await v.escrow.jobStatus(id)) as bigint;
+  const status = async (id: bigint) => ((await v.escrow.getJob(id)).status) as bigint;
 
   describe("submit-publishKeys-commit-reveal-decrypt", () => {
     let job: Awaited<ReturnType<typeof submitPrivateJob>>;

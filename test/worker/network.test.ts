@@ -66,7 +66,7 @@ describe("three workers on an in-process chain (generated MLP)", function () {
     const j1 = await submit(input, 1);
     const j3 = await submit(input, 3);
     await tickAll();
-    for (const id of [j1, j3]) expect(await v.escrow.jobStatus(id)).to.equal(STATUS.Proposed);
+    for (const id of [j1, j3]) expect((await v.escrow.getJob(id)).status).to.equal(STATUS.Proposed);
     const job = await v.escrow.getJob(j3);
     // Every operator computed the same bytes: the result served by any worker hashes to the on-chain result.
     const rec = workers[0]!.store.getJob({ chainId: 31337, jobId: j3, slot: job.operators.findIndex((o: string) => o === workers[0]!.worker.address) });
@@ -74,14 +74,14 @@ describe("three workers on an in-process chain (generated MLP)", function () {
     expect(resultHash(decodeTensors(bytes), { kind: "exact" })).to.equal(job.result);
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await tickAll(2);
-    for (const id of [j1, j3]) expect(await v.escrow.jobStatus(id)).to.equal(STATUS.Finalized);
+    for (const id of [j1, j3]) expect((await v.escrow.getJob(id)).status).to.equal(STATUS.Finalized);
   });
 
   it("answers a malformed input with the deterministic invalid-input result, agreed by all", async () => {
     const bad = encodeTensors({ x: { type: "float32", dims: [1, 3], data: new Float32Array(3) } });
     const id = await submit(bad, 3);
     await tickAll();
-    expect(await v.escrow.jobStatus(id)).to.equal(STATUS.Proposed);
+    expect((await v.escrow.getJob(id)).status).to.equal(STATUS.Proposed);
     const job = await v.escrow.getJob(id);
     const w = workers.find((w) => job.operators.includes(w.worker.address))!;
     const rec = w.store.getJob({ chainId: 31337, jobId: id, slot: job.operators.indexOf(w.worker.address) })!;

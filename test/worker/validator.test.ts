@@ -286,7 +286,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
     d = await dm.getDispute(jobId);
     expect(d.decided).to.equal(true);
     expect(d.winner).to.equal(ethers.ZeroHash);
-    expect(await v.escrow.jobStatus(jobId)).to.equal(STATUS.Refunded);
+    expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
     expect(await slashedSince(fromBlock)).to.deep.equal([{ account: liar.worker.address, amount: D.operatorSlash }]);
     // The challenger got its bond back plus its share of the slash, and claimed it.
     const credited = (await dm.queryFilter(dm.filters.RewardCredited(jobId))).filter((e) => e.args.account === challenger);

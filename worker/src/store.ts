@@ -186,7 +186,7 @@ export interface TransitionEvent {
   job: JobRecord;
 }
 
-export const TX_KINDS = ["commit", "reveal", "register", "update_node", "stake", "unstake", "claim", "dispute", "other"] as const;
+export const TX_KINDS = ["commit", "reveal", "decline", "register", "update_node", "stake", "unstake", "claim", "dispute", "other"] as const;
 export type TxKind = (typeof TX_KINDS)[number];
 export const TX_STATUSES = ["pending", "sent", "confirmed", "reverted", "failed", "replaced"] as const;
 /**

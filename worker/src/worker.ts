@@ -10,8 +10,6 @@
 import { readFile } from "node:fs/promises";
 import {
   decodeEventLog,
-  encodeAbiParameters,
-  keccak256,
   type Account,
   type Address,
   type Chain,
@@ -22,6 +20,7 @@ import {
   type WalletClient,
 } from "viem";
 import { jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "../../sdk/src/generated/abis.js";
+import { resultCommitment } from "../../sdk/src/actions/jobs.js";
 import {
   decodeTensors,
   encodeTensors,
@@ -93,6 +92,11 @@ export interface VeilWorkerOptions {
   validator?: boolean;
   /** Validator mode: share of others' proposed jobs to re-run and challenge when wrong (default 0). */
   spotCheckRate?: number;
+  /**
+   * A job whose input blob or private key has not arrived is declined (no penalty) once its commit window ends
+   * within this many seconds (default 60). A private key that arrives but does not open is declined at once.
+   */
+  declineMarginSeconds?: number;
 }
 
 interface ModelInfo {
@@ -130,6 +134,7 @@ export class VeilWorker {
       tamperOutputs: false,
       validator: false,
       spotCheckRate: 0,
+      declineMarginSeconds: 60,
       ...definedOnly(options),
     } as typeof this.o;
     this.chainId = chainId;
@@ -425,9 +430,9 @@ export class VeilWorker {
 
     switch (job.state) {
       case "assigned":
-        return this.fetchInput(job);
+        return this.fetchInput(job, chain);
       case "input_ready":
-        return this.infer(job);
+        return this.infer(job, chain);
       case "inferred":
       case "commit_pending":
         if (chain.status !== JobStatus.Assigned) return this.failIfPast(job, chain);
@@ -447,12 +452,19 @@ export class VeilWorker {
     }
   }
 
-  private async fetchInput(job: JobRecord) {
+  private async fetchInput(job: JobRecord, chain: ChainJob) {
     const { store } = this.o;
     let blob = job.meta.inputBlob as Hex | undefined;
     if (!blob && job.inputUri) {
       const fetcher = this.o.fetchInput ?? defaultFetch;
-      const bytes = await fetcher(job.inputUri);
+      let bytes: Uint8Array;
+      try {
+        bytes = await fetcher(job.inputUri);
+      } catch (err) {
+        // Retried every tick; a blob still unavailable near the end of the commit window is declined, not missed.
+        if (await this.declineIfDue(job, chain, `input unavailable: ${String((err as Error)?.message ?? err)}`, false)) return;
+        throw err;
+      }
       if (sha256Hex(bytes) !== job.inputHash) {
         // The requester's reference does not match its on-chain hash: deterministic invalid-input result.
         store.transition(job, "assigned", "input_ready", { meta: { inputMismatch: true } });
@@ -463,7 +475,7 @@ export class VeilWorker {
     store.transition(job, "assigned", "input_ready", { inputBlob: blob });
   }
 
-  private async infer(job: JobRecord) {
+  private async infer(job: JobRecord, chain: ChainJob) {
     const { store, engine } = this.o;
     const model = this.models.get(job.modelId!);
     if (!model) {
@@ -475,8 +487,15 @@ export class VeilWorker {
     let priv: PrivateInput | undefined;
     if (!job.meta.inputMismatch && isPrivateEnvelope(blob)) {
       // Private job: no key yet, or none that opens it -> no result at all (never commit a guess; docs/privacy.md).
+      // A key that was published but does not open (corrupt, replayed, wrong recipient) is declined at once; a key
+      // that never arrives is declined near the end of the commit window. Either way no penalty (JobEscrow.decline).
       priv = await this.o.privacy?.openInput(job.jobId, blob, job.inputHash);
-      if (!priv) return;
+      if (!priv) {
+        const failure = this.o.privacy?.failures.get(job.jobId);
+        const reason = failure ? `${failure.reason}: ${failure.message}` : "no encryption key configured for private jobs";
+        await this.declineIfDue(job, chain, reason, failure?.reason !== "waiting");
+        return;
+      }
     }
     if (!blob || job.meta.inputMismatch) {
       outputs = invalidInputResult("invalid_input:hash_mismatch");
@@ -574,6 +593,33 @@ export class VeilWorker {
     this.log.info("revealed", { jobId: job.jobId, slot: job.slot, resultHash: job.resultHash });
   }
 
+  /**
+   * Declines the slot (JobEscrow.decline: no penalty, the slot is replaced) when `now` is set or the commit window
+   * ends within `declineMarginSeconds`. Returns whether the job is done here. Idempotent across crashes: a slot the
+   * chain already shows as declined is only marked.
+   */
+  private async declineIfDue(job: JobRecord, chain: ChainJob, reason: string, now: boolean): Promise<boolean> {
+    if (chain.status !== JobStatus.Assigned) return false;
+    const declined = ((chain.revealMask >> job.slot) & 1) === 1; // while Assigned, revealMask holds declined slots
+    if (!declined) {
+      if (!now) {
+        const head = await this.o.publicClient.getBlock({ blockTag: "latest" });
+        if (head.timestamp + BigInt(this.o.declineMarginSeconds) < BigInt(chain.phaseEnd)) return false;
+      }
+      await this.sender.send({
+        kind: "decline",
+        job,
+        address: this.o.addresses.jobEscrow,
+        abi: jobEscrowAbi,
+        functionName: "decline",
+        args: [job.jobId, job.slot],
+      });
+      this.log.warn("declined a job it cannot serve", { jobId: job.jobId, slot: job.slot, reason });
+    }
+    this.o.store.transition(job, job.state, "failed", { failReason: `declined: ${reason}`.slice(0, 300) });
+    return true;
+  }
+
   private async maybeFinalize(job: JobRecord, chain: ChainJob) {
     if (!this.o.autoFinalize || chain.status !== JobStatus.Proposed) return;
     const now = await this.o.publicClient.getBlock({ blockTag: "latest" });
@@ -624,12 +670,7 @@ export class VeilWorker {
   }
 
   private commitment(jobId: bigint, resultHash: Hex, salt: Hex): Hex {
-    return keccak256(
-      encodeAbiParameters(
-        [{ type: "address" }, { type: "uint256" }, { type: "uint256" }, { type: "address" }, { type: "bytes32" }, { type: "bytes32" }],
-        [this.o.addresses.jobEscrow, BigInt(this.chainId), jobId, this.address, resultHash, salt],
-      ),
-    );
+    return resultCommitment({ escrow: this.o.addresses.jobEscrow, chainId: this.chainId, jobId, operator: this.address, resultHash, salt });
   }
 }
 

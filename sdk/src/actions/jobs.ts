@@ -1,4 +1,4 @@
-import { encodeFunctionData, zeroHash, type Address, type Hex, type Log } from "viem";
+import { encodeAbiParameters, encodeFunctionData, keccak256, zeroHash, type Account, type Address, type Hex, type Log } from "viem";
 import { getBlock, getContractEvents, readContract } from "viem/actions";
 import { computeCreditsAbi, jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
 import {
@@ -173,14 +173,7 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
   } else if (payment === "deposit") {
     sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit] });
   } else if (payment === "permit") {
-    const permitDeadline = deadline;
-    const { v, r, s } = await decoded(signPermit(client, account, addresses.feeToken, escrow, maxFee, permitDeadline));
-    sent = await send(client, account, {
-      address: escrow,
-      abi: jobEscrowAbi,
-      functionName: "submitJobWithPermit",
-      args: [submit, maxFee, permitDeadline, v, r, s],
-    });
+    sent = await send(client, account, await permitSubmitCall(client, account, addresses, submit, maxFee, deadline));
   } else {
     approvalHash = await ensureAllowance(client, account, addresses.feeToken, escrow, maxFee);
     sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submit] });
@@ -204,6 +197,37 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     approvalHash,
   };
 }
+
+/**
+ * The one transaction that pays a submission by EIP-2612 permit: the escrow's `multicall` of `permitFeeToken`
+ * (the signed permit for `maxFee`, valid until `deadline`) and `submitJob`. No prior approval is needed.
+ */
+export async function permitSubmitCall(
+  client: VeilClient,
+  account: Account,
+  addresses: { jobEscrow: Address; feeToken: Address },
+  submit: SubmitArgs,
+  maxFee: bigint,
+  deadline: bigint,
+) {
+  const { v, r, s } = await decoded(signPermit(client, account, addresses.feeToken, addresses.jobEscrow, maxFee, deadline));
+  const data = [
+    encodeFunctionData({ abi: jobEscrowAbi, functionName: "permitFeeToken", args: [maxFee, deadline, v, r, s] }),
+    encodeFunctionData({ abi: jobEscrowAbi, functionName: "submitJob", args: [submit] }),
+  ];
+  return { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "multicall", args: [data] } as const;
+}
+
+/** The escrow's `SubmitParams`, as viem encodes them. */
+export type SubmitArgs = {
+  modelId: Hex;
+  redundancy: number;
+  maxFee: bigint;
+  deadline: number;
+  input: Hex;
+  inputURI: string;
+  inputHash: Hex;
+};
 
 // ---------------------------------------------------------------------------------------------------------------- submitJobs
 
@@ -556,6 +580,63 @@ export async function submitResult(client: VeilClient, params: SubmitResultParam
     abi: jobEscrowAbi,
     functionName: "submitResult",
     args: [params.jobId, toBytes32(params.resultHash)],
+  });
+  return { hash, receipt };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- commit-reveal (operators)
+
+export type ResultCommitmentParameters = {
+  /** The JobEscrow the commitment is for. */
+  escrow: Address;
+  chainId: number | bigint;
+  jobId: bigint;
+  /** The committing operator (the escrow recomputes it with msg.sender at reveal). */
+  operator: Address;
+  resultHash: Hex;
+  /** 32 random bytes, kept secret until the reveal. */
+  salt: Hex;
+};
+
+/**
+ * The commitment a k > 1 operator posts with `commit`:
+ * `keccak256(abi.encode(escrow, chainId, jobId, operator, resultHash, salt))`. Binding escrow, chain, job and
+ * operator means nobody can copy another operator's commitment, or replay one from another job or chain.
+ *
+ * @example
+ * const commitment = resultCommitment({ escrow, chainId: 31337, jobId, operator, resultHash, salt })
+ */
+export function resultCommitment(p: ResultCommitmentParameters): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: "address" }, { type: "uint256" }, { type: "uint256" }, { type: "address" }, { type: "bytes32" }, { type: "bytes32" }],
+      [p.escrow, BigInt(p.chainId), p.jobId, p.operator, toBytes32(p.resultHash), toBytes32(p.salt)],
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------- declineJob (operators)
+
+export type DeclineJobParameters = WriteParameters & { jobId: bigint; slot: number };
+export type DeclineJobReturnType = WriteReturnType;
+export type DeclineJobErrorType = VeilError;
+
+/**
+ * An assigned operator gives up its slot without penalty before taking it up, when it cannot obtain or open the
+ * job's input: an input by reference whose blob is unavailable, or a private job whose wrapped key is missing or
+ * does not open (the worker does this; see docs/privacy.md). Only such jobs can be declined
+ * (`JobEscrowNotDeclinable` otherwise); the slot is replaced, or the requester refunded, by `pokeJob`.
+ *
+ * @example
+ * await declineJob(operatorWallet, { addresses, jobId, slot: 0 })
+ */
+export async function declineJob(client: VeilClient, params: DeclineJobParameters): Promise<DeclineJobReturnType> {
+  const account = resolveAccount(client, params.account, "declineJob");
+  const { hash, receipt } = await send(client, account, {
+    address: params.addresses.jobEscrow,
+    abi: jobEscrowAbi,
+    functionName: "decline",
+    args: [params.jobId, params.slot],
   });
   return { hash, receipt };
 }
