@@ -44,6 +44,9 @@ const SNAPSHOT: Record<string, bigint> = {
   "k=3 finalizeMany(10) per job": 46_000n,
   // One operator's 10 results in one multicall: 21,000 intrinsic once, plus ~1.1k of multicall per call.
   "submitResult in multicall(10)": 37_470n,
+  "decline": 30_335n,
+  // A redraw, like a submission: banded.
+  "poke (replace a declined slot)": 89_100n,
 };
 
 /** Coverage instruments the bytecode, which changes every figure: the snapshot is then printed, not checked. */
@@ -56,7 +59,7 @@ function checkSnapshot(steps: [string, bigint][]) {
   for (const [label, gas] of steps) {
     const expected = SNAPSHOT[label];
     let ok: boolean;
-    if (label.startsWith("submitJob")) ok = gas >= (expected * 90n) / 100n && gas <= (expected * 110n) / 100n;
+    if (label.startsWith("submitJob") || label.startsWith("poke")) ok = gas >= (expected * 90n) / 100n && gas <= (expected * 110n) / 100n;
     else if (label.startsWith("commit")) ok = gas >= expected - 64n && gas <= expected + 64n; // zero bytes in the commitment (calldata)
     else ok = gas === expected;
     if (!ok) off.push(`${label}: snapshot ${expected}, measured ${gas}`);
@@ -107,6 +110,14 @@ describe("gas per job (receipts)", () => {
     steps.push(["withdrawEarnings (operator)", await gasOf(v.escrow.connect(op).withdrawEarnings(op.address))]);
     return steps;
   }
+
+  it("k=1 private job declined, then the slot replaced by poke (no slash) matches the snapshot", async () => {
+    const { jobId, operators: [op] } = await submit(connection, v, { input: "0x5645494c0101" + "cd".repeat(122) }, "deposit");
+    const steps: [string, bigint][] = [["decline", await gasOf(v.escrow.connect(op).decline(jobId, 0))]];
+    steps.push(["poke (replace a declined slot)", await gasOf(v.escrow.poke(jobId))]);
+    table.push(...steps);
+    checkSnapshot(steps);
+  });
 
   for (const mode of ["deposit", "transfer"] as const) {
     it(`k=1 ${mode}-paid: submit + submitResult + finalize + withdrawEarnings matches the snapshot`, async () => {

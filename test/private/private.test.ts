@@ -245,7 +245,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     });
   });
 
-  describe("bad keys and envelopes: clear errors, no commit, refund", () => {
+  describe("bad keys and envelopes: clear errors, no commit, no slash, refund", () => {
     /** Submits a private envelope directly (bypassing the SDK) so tests can corrupt it. */
     async function submitEnvelope(envelope: Uint8Array) {
       const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
@@ -265,23 +265,44 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     async function operatorKeys(ops: readonly Address[]) {
       return Promise.all(ops.map(async (op) => (await v.staking.operator(op)).encryptionKey as Hex));
     }
-    async function expectNoCommitThenRefund(jobId: bigint, code: string) {
+    /**
+     * What the escrow does with a key the requester corrupted or withheld: every assigned worker declines its slot
+     * (JobEscrow.decline), nobody is slashed, nobody is paid, and with no operator left to draw the requester gets
+     * the whole fee back. `waitForWindowEnd`: a key that never arrives is only declined near the commit deadline.
+     */
+    async function expectDeclinedThenRefund(jobId: bigint, code: string, waitForWindowEnd = false) {
+      const stakes = await Promise.all(v.ops.map(async (o) => (await v.staking.operator(o.address)).stake));
+      const earnings = await Promise.all(v.ops.map((o) => v.escrow.earningsOf(o.address)));
       await tickAll();
+      if (waitForWindowEnd) {
+        expect((await v.escrow.getJob(jobId)).revealMask, "no decline while the key may still come").to.equal(0n);
+        await networkHelpers.time.increase(P.commitWindow - 30n);
+        await tickAll(1);
+      }
       const chain = await v.escrow.getJob(jobId);
       expect(chain.commitMask).to.equal(0n);
+      expect(chain.revealMask, "every slot declined").to.equal(7n);
       for (const c of codecs) {
         if (!chain.operators.includes(getAddress((c as any).o.operator))) continue;
         const f = c.failures.get(jobId);
         expect([...(f?.codes ?? []), f?.reason]).to.include(code);
       }
-      const before = await v.usdc.balanceOf(v.requester.address);
-      const earnings = await Promise.all(v.ops.map((o) => v.escrow.earningsOf(o.address)));
-      await networkHelpers.time.increase(P.commitWindow + 1n);
-      await v.escrow.poke(jobId); // nobody left to draw: refund
-      expect(await status(jobId)).to.equal(STATUS.Refunded);
+      for (const w of workers) {
+        const recs = w.store.jobsByState(["failed"]).filter((r) => r.jobId === jobId);
+        expect(recs, "each assigned worker gave its slot up").to.have.length(1);
+        expect(recs[0]!.failReason).to.match(/^declined: /);
+      }
+      const fee = (await v.escrow.getJob(jobId)).price * 3n;
       const deposit = await v.escrow.depositOf(v.requester.address);
-      expect((await v.usdc.balanceOf(v.requester.address)) + deposit).to.be.greaterThan(before);
-      for (const [i, o] of v.ops.entries()) expect(await v.escrow.earningsOf(o.address)).to.equal(earnings[i]);
+      const tx = await v.escrow.poke(jobId); // all declined: no need to wait out the window; nobody left to draw
+      await expect(tx).to.not.emit(v.staking, "Slashed");
+      expect(await status(jobId)).to.equal(STATUS.Refunded);
+      expect(await v.escrow.depositOf(v.requester.address)).to.equal(deposit + fee);
+      for (const [i, o] of v.ops.entries()) {
+        expect((await v.staking.operator(o.address)).stake).to.equal(stakes[i]);
+        expect((await v.staking.operator(o.address)).locked).to.equal(0n);
+        expect(await v.escrow.earningsOf(o.address)).to.equal(earnings[i]);
+      }
     }
 
     it("a tampered envelope is refused (DECRYPT_FAILED) and never committed", async () => {
@@ -290,7 +311,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const { jobId, operators } = await submitEnvelope(s.envelope);
       const wrapped = (await operatorKeys(operators)).map((pk) => hex(wrapContentKey(s.contentKey, pk, s.context, "operator")));
       await jobKeys.connect(v.requester).publishKeys(jobId, operators, wrapped);
-      await expectNoCommitThenRefund(jobId, "DECRYPT_FAILED");
+      await expectDeclinedThenRefund(jobId, "DECRYPT_FAILED");
     });
 
     it("a key that does not match the envelope's commitment is refused (DECRYPT_FAILED)", async () => {
@@ -299,7 +320,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const other = generateContentKey();
       const wrapped = (await operatorKeys(operators)).map((pk) => hex(wrapContentKey(other, pk, s.context, "operator")));
       await jobKeys.connect(v.requester).publishKeys(jobId, operators, wrapped);
-      await expectNoCommitThenRefund(jobId, "DECRYPT_FAILED");
+      await expectDeclinedThenRefund(jobId, "DECRYPT_FAILED");
     });
 
     it("a wrapped key replayed from another job is refused (WRONG_CONTEXT)", async () => {
@@ -309,13 +330,13 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       // Wrapped for job A's context (same operators, same requester): replayed into job B.
       const replayed = (await operatorKeys(operators)).map((pk) => hex(wrapContentKey(a.contentKey, pk, a.context, "operator")));
       await jobKeys.connect(v.requester).publishKeys(jobId, operators, replayed);
-      await expectNoCommitThenRefund(jobId, "WRONG_CONTEXT");
+      await expectDeclinedThenRefund(jobId, "WRONG_CONTEXT");
     });
 
-    it("a job whose key never arrives is not committed (reason: waiting) and is refunded", async () => {
+    it("a job whose key never arrives is not committed (reason: waiting), declined near the deadline, and refunded", async () => {
       const s = sealed();
       const { jobId } = await submitEnvelope(s.envelope);
-      await expectNoCommitThenRefund(jobId, "waiting");
+      await expectDeclinedThenRefund(jobId, "waiting", true);
     });
   });
 

@@ -37,6 +37,8 @@ import {
   submitJob,
   submitJobs,
   submitResult,
+  declineJob,
+  resultCommitment,
   veilActions,
   waitForResult,
   watchJob,
@@ -266,6 +268,10 @@ describe("sdk actions (viem on an in-process chain)", function () {
       expect((await getJob(publicClient, { addresses, jobId: r.jobId })).status).to.equal("Assigned");
       const allowance = await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "allowance", args: [requester, addresses.jobEscrow] });
       expect(allowance).to.equal(0n); // the permit was exactly the fee, and it was spent
+      // One transaction to the escrow: multicall(permitFeeToken, submitJob).
+      const tx = await publicClient.getTransaction({ hash: r.hash });
+      expect(tx.to?.toLowerCase()).to.equal(addresses.jobEscrow.toLowerCase());
+      expect(tx.input.slice(0, 10)).to.equal("0xac9650d8"); // multicall(bytes[])
     });
 
     it("pays from the deposit; deposit, getDeposit and withdrawDeposit", async () => {
@@ -291,6 +297,35 @@ describe("sdk actions (viem on an in-process chain)", function () {
       expect(r.inputURI).to.equal("ipfs://input-1");
       expect(r.inputHash).to.equal(sha256Hex(bytes));
       expect(Buffer.from(stored[0]!).equals(Buffer.from(bytes))).to.equal(true);
+    });
+
+    it("declineJob: an input by URI can be declined without penalty (then replaced by pokeJob); an inline one cannot", async () => {
+      const big: TensorMap = { x: { type: "float32", dims: [1, 5000], data: new Float32Array(5000).fill(0.5) } };
+      const uploader = { put: async () => "https://blobs.example/unavailable" };
+      const { jobId, operators: [op] } = await submitJob(wallet(requester), { addresses, modelId, inputs: big, uploader });
+      const stakeBefore = (await getNode(publicClient, { addresses, address: op! })).stake;
+      await declineJob(wallet(op!), { addresses, jobId, slot: 0 });
+      expect((await getJob(publicClient, { addresses, jobId })).revealMask).to.equal(1);
+      const { status } = await pokeJob(wallet(outsider), { addresses, jobId });
+      expect(status).to.equal("Assigned");
+      const after = await getJob(publicClient, { addresses, jobId });
+      expect(after.operators[0]).to.not.equal(op);
+      expect((await getNode(publicClient, { addresses, address: op! })).stake).to.equal(stakeBefore);
+      const inline = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const err = await declineJob(wallet(inline.operators[0]!), { addresses, jobId: inline.jobId, slot: 0 }).catch((e) => e);
+      expect(err).to.be.instanceOf(VeilContractError);
+      expect(err.errorName).to.equal("JobEscrowNotDeclinable");
+    });
+
+    it("resultCommitment binds the operator (the contract tests commit and reveal with it)", async () => {
+      const a = resultCommitment({ escrow: addresses.jobEscrow, chainId: 31337, jobId: 1n, operator: requester, resultHash: randomId() as Hex, salt: randomId() as Hex });
+      expect(a).to.match(/^0x[0-9a-f]{64}$/);
+      // Bound to the operator: the same result and salt from another address is another commitment.
+      const r = randomId() as Hex;
+      const salt = randomId() as Hex;
+      const mine = resultCommitment({ escrow: addresses.jobEscrow, chainId: 31337, jobId: 1n, operator: requester, resultHash: r, salt });
+      const theirs = resultCommitment({ escrow: addresses.jobEscrow, chainId: 31337, jobId: 1n, operator: outsider, resultHash: r, salt });
+      expect(mine).to.not.equal(theirs);
     });
 
     it("a rounded-comparator result is checked by re-hashing the decoded outputs", async () => {

@@ -1,11 +1,13 @@
 import { expect } from "chai";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { network } from "hardhat";
 import { custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
 import { nullLogger } from "../../worker/src/internal/log.js";
 import { buildMlpModel } from "../../worker/src/models/generate.js";
-import { encodeTensors, resultHash, decodeTensors, readInvalidInput } from "../../sdk/src/tensor.js";
+import { encodeTensors, resultHash, decodeTensors, readInvalidInput, sha256Hex } from "../../sdk/src/tensor.js";
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create();
@@ -86,5 +88,48 @@ describe("three workers on an in-process chain (generated MLP)", function () {
     const w = workers.find((w) => job.operators.includes(w.worker.address))!;
     const rec = w.store.getJob({ chainId: 31337, jobId: id, slot: job.operators.indexOf(w.worker.address) })!;
     expect(readInvalidInput(decodeTensors(w.store.getBlob(rec.resultBlob!)!))).to.match(/^invalid_input:shape:x/);
+  });
+
+  it("an input blob that is unavailable: declined near the deadline (no slash), reassigned, served once the blob is up", async () => {
+    const x = new Float32Array(16).map((_, i) => Math.cos(i));
+    const blob = encodeTensors({ x: { type: "float32", dims: [1, 16], data: x } });
+    let up = false;
+    const hits: string[] = [];
+    const server: Server = createServer((req, res) => {
+      hits.push(req.url ?? "");
+      if (!up) return void res.writeHead(503).end("blob store down");
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(Buffer.from(blob));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs/job`;
+      const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      await (await v.escrow.connect(v.requester).submitJob({
+        modelId: mlp.modelId, redundancy: 1, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x", inputURI: uri, inputHash: sha256Hex(blob),
+      })).wait();
+      const id = (await v.escrow.jobCount()) as bigint;
+      const first = (await v.escrow.getJob(id)).operators[0] as string;
+      const stake = (await v.staking.operator(first)).stake;
+      await tickAll(2);
+      expect(hits.length, "the worker tried the blob").to.be.greaterThan(0);
+      expect((await v.escrow.getJob(id)).revealMask, "no decline while the window has time left").to.equal(0n);
+      await networkHelpers.time.increase(P.commitWindow - 30n);
+      await tickAll(1);
+      const declined = await v.escrow.getJob(id);
+      expect(declined.revealMask).to.equal(1n);
+      const w = workers.find((w) => w.worker.address === first)!;
+      expect(w.store.jobsByState(["failed"]).find((r) => r.jobId === id)?.failReason).to.match(/^declined: input unavailable: .*HTTP 503/);
+      await expect(v.escrow.poke(id)).to.not.emit(v.staking, "Slashed");
+      expect((await v.staking.operator(first)).stake).to.equal(stake);
+      const next = (await v.escrow.getJob(id)).operators[0] as string;
+      expect(next).to.not.equal(first);
+      up = true;
+      await tickAll(4);
+      const job = await v.escrow.getJob(id);
+      expect(job.status).to.equal(STATUS.Proposed);
+      expect(job.operators[0]).to.equal(next);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -38,8 +38,11 @@ export type Job = {
   operators: Address[];
   /** Per slot: the commitment, then the revealed (or posted) result hash. */
   slotHashes: Hex[];
+  /** Slots that committed (k > 1). */
   commitMask: number;
+  /** Slots that revealed; while the job is `Assigned`, the slots that declined (`declineJob`). */
   revealMask: number;
+  /** Slots slashed for missing their reveal. */
   missedMask: number;
   /** Agreed (or dispute-resolved) result hash; `undefined` while none. */
   result: Hex | undefined;
