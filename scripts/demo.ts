@@ -302,7 +302,7 @@ async function main() {
   out("\nSummary");
   out(`  jobs: ${summary.jobsSubmitted} submitted, ${summary.jobsFinalized} finalized, ${summary.jobsRefunded} refunded, ${summary.jobsDisputed} disputed`);
   out(`  latency submit→result: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms (wall clock, in-process chain)`);
-  out(`  gas by step (average per transaction): ${Object.entries(gas).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  out(`  gas by step (average per call; a call inside a multicall is charged its share): ${Object.entries(gas).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   const fees = summary.fees as any;
   out(`  fees earned (mUSDC base units): operators ${Object.values(fees.operators).join(" / ")}, model owner ${fees.modelOwner}, treasury ${fees.treasury}, stakers ${fees.stakers}`);
   out(`  slashes: ${slashes.length ? slashes.map((s) => `${s.operator.slice(0, 10)}… ${s.amount} VEIL-wei`).join(", ") : "none"}`);
@@ -316,7 +316,10 @@ async function main() {
 
 const LIFECYCLE_STEPS = new Set(["submitJob", "submitJobFromDeposit", "commit", "reveal", "submitResult", "finalize", "finalizeMany", "poke"]);
 
-/** Average gas of each lifecycle step, and the total per job, read back from every receipt of the run. */
+/**
+ * Average gas of each lifecycle step, and the total per job, read back from every receipt of the run. A step inside
+ * a multicall (workers batch their posts) is charged its share of that transaction.
+ */
 async function gasByStep(connection: any, escrow: string, iface: any, credits?: any): Promise<Record<string, number>> {
   const { ethers } = connection;
   const creditsAddress = credits ? (await credits.getAddress()).toLowerCase() : undefined;
@@ -328,17 +331,23 @@ async function gasByStep(connection: any, escrow: string, iface: any, credits?: 
     const block = await ethers.provider.getBlock(b, true);
     for (const tx of block?.prefetchedTransactions ?? []) {
       const to = tx.to?.toLowerCase();
-      let step: string | undefined;
-      if (to === escrow.toLowerCase()) step = iface.parseTransaction({ data: tx.data })?.name;
-      else if (to && to === creditsAddress && credits.interface.parseTransaction({ data: tx.data })?.name === "submitJob") step = "submitJob(allowance)";
-      if (!step || !(LIFECYCLE_STEPS.has(step) || step === "submitJob(allowance)")) continue;
+      // Each call of the transaction with its share of the gas: a worker's multicall of n posts counts n steps.
+      let steps: string[] = [];
+      if (to === escrow.toLowerCase()) {
+        const call = iface.parseTransaction({ data: tx.data });
+        steps = call?.name === "multicall" ? call.args[0].map((d: string) => iface.parseTransaction({ data: d })?.name) : [call?.name];
+      } else if (to && to === creditsAddress && credits.interface.parseTransaction({ data: tx.data })?.name === "submitJob") steps = ["submitJob(allowance)"];
+      steps = steps.filter((step) => step && (LIFECYCLE_STEPS.has(step) || step === "submitJob(allowance)"));
+      if (steps.length === 0) continue;
       const r = await ethers.provider.getTransactionReceipt(tx.hash);
-      const s = byStep.get(step) ?? { gas: 0n, n: 0 };
-      s.gas += r.gasUsed;
-      s.n++;
-      byStep.set(step, s);
+      for (const step of steps) {
+        const s = byStep.get(step) ?? { gas: 0n, n: 0 };
+        s.gas += r.gasUsed / BigInt(steps.length);
+        s.n++;
+        byStep.set(step, s);
+        if (step.startsWith("submitJob")) submissions++;
+      }
       total += r.gasUsed;
-      if (step.startsWith("submitJob")) submissions++;
     }
   }
   const avg: Record<string, number> = {};

@@ -57,6 +57,8 @@ export interface WorkerConfig {
   readonly intraOpThreads: number;
   readonly gasBumpPercent: number;
   readonly txTimeoutMs: number;
+  readonly maxPostBatch: number;
+  readonly declineMarginSeconds: number;
   readonly logLevel: LogLevel;
   readonly metrics: boolean;
   readonly validator: boolean;
@@ -433,6 +435,24 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
     default: 60_000,
     description: "How long a sent tx may stay unmined before it is replaced with bumped fees",
     parse: int(1000, 3_600_000),
+  }),
+  field({
+    key: "maxPostBatch",
+    env: "VEIL_MAX_POST_BATCH",
+    flag: "--max-post-batch",
+    type: "int",
+    default: 20,
+    description: "Results, commits and reveals ready together go out in one escrow multicall of at most this many (1 = one tx each)",
+    parse: int(1, 100),
+  }),
+  field({
+    key: "declineMarginSeconds",
+    env: "VEIL_DECLINE_MARGIN_SECONDS",
+    flag: "--decline-margin-seconds",
+    type: "int",
+    default: 60,
+    description: "Decline (no penalty) a job whose input blob or private key has not arrived this long before its commit deadline",
+    parse: int(0, 86_400),
   }),
   field({
     key: "logLevel",

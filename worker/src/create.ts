@@ -43,6 +43,10 @@ export interface CreateWorkerOptions {
   validator?: boolean;
   /** Validator mode: share of others' proposed jobs to re-run and challenge when wrong (default 0). */
   spotCheckRate?: number;
+  /** Posts per escrow multicall (default 20; 1 = one transaction each). */
+  maxPostBatch?: number;
+  /** Decline a job whose blob or key has not arrived this long before its commit deadline (default 60). */
+  declineMarginSeconds?: number;
 }
 
 export async function createWorker(o: CreateWorkerOptions) {
@@ -81,6 +85,8 @@ export async function createWorker(o: CreateWorkerOptions) {
     privacy: o.privacy,
     validator: o.validator,
     spotCheckRate: o.spotCheckRate,
+    maxPostBatch: o.maxPostBatch,
+    declineMarginSeconds: o.declineMarginSeconds,
   } as never);
   return {
     worker,

@@ -86,6 +86,8 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     addresses: { jobEscrow: a.jobEscrow, nodeStaking: a.nodeStaking, modelRegistry: a.modelRegistry, disputeManager: a.disputeManager },
     validator: config.validator && a.disputeManager !== undefined,
     spotCheckRate: config.spotCheckRate,
+    maxPostBatch: config.maxPostBatch,
+    declineMarginSeconds: config.declineMarginSeconds,
     dataDir: path.resolve(config.dataDir),
     models: config.models.map((m) => ({ path: m.path })),
     logger,

@@ -37,6 +37,7 @@ import type { WorkerMetrics } from "./internal/metrics.js";
 import { withRetry, sleep } from "./internal/retry.js";
 import { failpoint } from "./internal/failpoints.js";
 import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
+import { PostBatcher } from "./chain/batcher.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 import { DisputeValidator, isValidatorRecord } from "./validator.js";
@@ -97,6 +98,12 @@ export interface VeilWorkerOptions {
    * within this many seconds (default 60). A private key that arrives but does not open is declined at once.
    */
   declineMarginSeconds?: number;
+  /**
+   * Results, commits and reveals ready within `postBatchWindowMs` (default 25) of each other go out in one escrow
+   * `multicall`, at most this many (default 20; 1 sends each on its own). Saves ~19k gas per post after the first.
+   */
+  maxPostBatch?: number;
+  postBatchWindowMs?: number;
 }
 
 interface ModelInfo {
@@ -112,6 +119,8 @@ export class VeilWorker {
   private readonly o: Required<Omit<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy">> &
     Pick<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy">;
   private readonly sender: TxSender;
+  /** Results, commits and reveals, batched into escrow multicalls (chain/batcher.ts). */
+  private readonly posts: PostBatcher;
   private readonly models = new Map<Hex, ModelInfo>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly resultBlobs = new Map<string, Hex>();
@@ -135,6 +144,8 @@ export class VeilWorker {
       validator: false,
       spotCheckRate: 0,
       declineMarginSeconds: 60,
+      maxPostBatch: 20,
+      postBatchWindowMs: 25,
       ...definedOnly(options),
     } as typeof this.o;
     this.chainId = chainId;
@@ -149,6 +160,12 @@ export class VeilWorker {
       bumpPercent: this.o.gasBumpPercent,
       txTimeoutMs: this.o.txTimeoutMs,
       signal: this.abort.signal,
+    });
+    this.posts = new PostBatcher(this.sender, {
+      escrow: options.addresses.jobEscrow,
+      maxBatch: this.o.maxPostBatch,
+      windowMs: this.o.postBatchWindowMs,
+      onBatch: (n) => this.o.metrics?.postBatchSize.observe(n),
     });
     if (this.o.validator) {
       const disputeManager = options.addresses.disputeManager;
@@ -532,7 +549,7 @@ export class VeilWorker {
       return;
     }
     if (job.state === "inferred") job = store.transition(job, "inferred", "reveal_pending");
-    await this.sender.send({
+    await this.posts.send({
       kind: "reveal",
       job,
       address: this.o.addresses.jobEscrow,
@@ -559,7 +576,7 @@ export class VeilWorker {
       job = store.transition(job, "inferred", "commit_pending", { salt, commitment });
     }
     failpoint("commit:before-send");
-    await this.sender.send({
+    await this.posts.send({
       kind: "commit",
       job,
       address: this.o.addresses.jobEscrow,
@@ -580,7 +597,7 @@ export class VeilWorker {
       return;
     }
     if (job.state === "committed") job = store.transition(job, "committed", "reveal_pending");
-    await this.sender.send({
+    await this.posts.send({
       kind: "reveal",
       job,
       address: this.o.addresses.jobEscrow,

@@ -36,6 +36,7 @@ export interface WorkerMetrics {
   readonly txTotal: Counter<"kind" | "outcome">;
   readonly chainHeadBlock: Gauge;
   readonly batchSize: Histogram;
+  readonly postBatchSize: Histogram;
   readonly httpRequestsTotal: Counter<"route" | "status">;
   /** Adds `amount` base units of `token` (address or symbol) to the exact accumulator. */
   recordEarnings(token: string, amount: bigint): void;
@@ -128,6 +129,13 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
     registers: [registry],
   });
 
+  const postBatchSize = new Histogram({
+    name: "veil_worker_post_batch_size",
+    help: "Escrow posts (results, commits, reveals) per multicall transaction",
+    buckets: [2, 4, 8, 16, 32],
+    registers: [registry],
+  });
+
   const httpRequestsTotal = new Counter({
     name: "veil_worker_http_requests_total",
     help: "HTTP requests served by the worker endpoint",
@@ -145,6 +153,7 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
     txTotal,
     chainHeadBlock,
     batchSize,
+    postBatchSize,
     httpRequestsTotal,
     recordEarnings(token: string, amount: bigint): void {
       if (typeof amount !== "bigint" || amount < 0n) throw new RangeError("earnings must be a non-negative bigint");
