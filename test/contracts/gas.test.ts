@@ -72,30 +72,33 @@ async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> 
   return (await (await tx).wait())!.gasUsed;
 }
 
+/** One fixture function (loadFixture snapshots it once and reverts to it before each test). */
+async function gasFixture() {
+  const v = await deployVeil(connection);
+  await v.escrow.connect(v.requester).deposit(PRICE * 100n);
+  // Steady state: k=5 jobs pay every operator, so the accounting slots a live protocol already has non-zero
+  // (each operator's earnings and fee-token balance, the model owner's, treasury and staker accrual) are
+  // non-zero and the figures do not depend on which operators the sortition draws. Each operator withdraws
+  // between the two jobs: a withdrawal to an address holding none of the fee token pays 17,100 more.
+  for (let round = 0; round < 2; round++) {
+    const { jobId, operators } = await submit(connection, v, { redundancy: 5 }, "deposit");
+    const salts = operators.map((_, i) => ethers.zeroPadValue(ethers.toBeHex(i + 1), 32));
+    for (const [i, op] of operators.entries()) await v.escrow.connect(op).commit(jobId, i, await commitmentOf(v, jobId, op.address, RESULT, salts[i]));
+    for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, RESULT, salts[i]);
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    await v.escrow.finalize(jobId);
+    if (round === 0) for (const op of operators) await v.escrow.connect(op).withdrawEarnings(op.address);
+  }
+  return v;
+}
+
 /** Exact gas per lifecycle step and per job, from receipts. Gas is deterministic, so the budgets are sound asserts. */
 describe("gas per job (receipts)", () => {
   let v: Veil;
   const batched: Record<string, bigint> = {};
   const table: [string, bigint][] = [];
   beforeEach(async () => {
-    v = await networkHelpers.loadFixture(async function gasFixture() {
-      const v = await deployVeil(connection);
-      await v.escrow.connect(v.requester).deposit(PRICE * 100n);
-      // Steady state: k=5 jobs pay every operator, so the accounting slots a live protocol already has non-zero
-      // (each operator's earnings and fee-token balance, the model owner's, treasury and staker accrual) are
-      // non-zero and the figures do not depend on which operators the sortition draws. Each operator withdraws
-      // between the two jobs: a withdrawal to an address holding none of the fee token pays 17,100 more.
-      for (let round = 0; round < 2; round++) {
-        const { jobId, operators } = await submit(connection, v, { redundancy: 5 }, "deposit");
-        const salts = operators.map((_, i) => ethers.zeroPadValue(ethers.toBeHex(i + 1), 32));
-        for (const [i, op] of operators.entries()) await v.escrow.connect(op).commit(jobId, i, await commitmentOf(v, jobId, op.address, RESULT, salts[i]));
-        for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, RESULT, salts[i]);
-        await networkHelpers.time.increase(P.challengeWindow + 1n);
-        await v.escrow.finalize(jobId);
-        if (round === 0) for (const op of operators) await v.escrow.connect(op).withdrawEarnings(op.address);
-      }
-      return v;
-    });
+    v = await networkHelpers.loadFixture(gasFixture);
   });
   after(() => {
     console.log("\n    step                                   gas");
@@ -111,6 +114,16 @@ describe("gas per job (receipts)", () => {
     steps.push(["withdrawEarnings (operator)", await gasOf(v.escrow.connect(op).withdrawEarnings(op.address))]);
     return steps;
   }
+
+  it("every protocol contract fits the EIP-170 limit (24,576 bytes of runtime code)", async () => {
+    if (COVERAGE) return; // instrumented bytecode is larger; hardhat.config.ts lifts the limit for coverage only
+    const sizes: Record<string, number> = {};
+    for (const [name, c] of Object.entries({ JobEscrow: v.escrow, NodeStaking: v.staking, ModelRegistry: v.registry, VeilToken: v.veil })) {
+      sizes[name] = (await ethers.provider.getCode(await c.getAddress())).length / 2 - 1;
+    }
+    table.push(...Object.entries(sizes).map(([k, n]) => [`${k} runtime bytes`, BigInt(n)] as [string, bigint]));
+    for (const [name, n] of Object.entries(sizes)) expect(n, name).to.be.at.most(24_576);
+  });
 
   it("k=1 private job declined, then the slot replaced by poke (no slash) matches the snapshot", async () => {
     const { jobId, operators: [op] } = await submit(connection, v, { input: "0x5645494c0101" + "cd".repeat(122) }, "deposit");

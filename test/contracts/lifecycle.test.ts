@@ -5,10 +5,15 @@ import { deployVeil, commitmentOf, submit, STATUS, P, PRICE, salt, randomId, typ
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;
 
+/** Defined once, so loadFixture deploys once and reverts to the snapshot before each test. */
+async function fixture() {
+  return deployVeil(connection);
+}
+
 describe("job lifecycle", () => {
   let v: Veil;
   beforeEach(async () => {
-    v = await networkHelpers.loadFixture(async function fixture() { return deployVeil(connection); });
+    v = await networkHelpers.loadFixture(fixture);
   });
 
   it("stake-submit-result-finalize-withdraw at k=1", async () => {

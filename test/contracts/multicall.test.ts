@@ -8,13 +8,16 @@ const { ethers, networkHelpers } = connection;
 const plain = (r: unknown): any => (r as Result).toObject();
 type Op = Veil["ops"][number];
 
+/** Defined once, so loadFixture deploys once and reverts to the snapshot before each test. */
+async function multicallFixture() {
+  return deployVeil(connection);
+}
+
 /** JobEscrow.multicall: one transaction for many of the caller's own calls (OpenZeppelin Multicall). */
 describe("JobEscrow multicall (batched posts)", () => {
   let v: Veil;
   beforeEach(async () => {
-    v = await networkHelpers.loadFixture(async function multicallFixture() {
-      return deployVeil(connection);
-    });
+    v = await networkHelpers.loadFixture(multicallFixture);
   });
 
   /** Submits `n` jobs and groups them by assigned operator (slot index kept for k > 1). */

@@ -5,10 +5,15 @@ import { deployVeil, modelParams, randomId, PRICE } from "../helpers/fixture.js"
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 
+/** Defined once, so loadFixture deploys once and reverts to the snapshot before each test. */
+async function registryFixture() {
+  return deployVeil(connection, 0);
+}
+
 describe("ModelRegistry", () => {
   let v: Awaited<ReturnType<typeof deployVeil>>;
   beforeEach(async () => {
-    v = await networkHelpers.loadFixture(async function registryFixture() { return deployVeil(connection, 0); });
+    v = await networkHelpers.loadFixture(registryFixture);
   });
 
   it("registers a model with every field and a compact index", async () => {
