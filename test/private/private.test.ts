@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { network } from "hardhat";
+import hre, { network } from "hardhat";
 import { createPublicClient, createWalletClient, custom, getAddress, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
@@ -178,7 +178,8 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
         `      private k=3: submit ${job.submitGasUsed} gas + publishKeys ${job.keys.gasUsed} gas; plain submit ${plainReceipt.gasUsed} gas; ` +
           `submit->decrypted ${privateMs.toFixed(0)} ms vs plain submit->proposed ${plainMs.toFixed(0)} ms`,
       );
-      expect(job.keys.gasUsed).to.be.lessThan(100_000n);
+      // Coverage instruments the bytecode (every figure grows): the bound holds for the real contracts.
+      if (!(hre.globalOptions as { coverage?: boolean }).coverage) expect(job.keys.gasUsed).to.be.lessThan(100_000n);
 
       await networkHelpers.time.increase(P.challengeWindow + 1n);
       await tickAll(2);
