@@ -70,6 +70,19 @@ describe("worker/chain/batcher (PostBatcher on a real chain)", () => {
     for (const id of [a, c]) expect((await v.escrow.getJob(id)).slotHashes[0]).to.not.equal(ethers.ZeroHash);
   });
 
+  it("the key also sends from elsewhere (stale cached nonce): that post fails, the retry resyncs and lands", async () => {
+    const a = (await submit(connection, v)).jobId;
+    const b = (await submit(connection, v)).jobId;
+    await post(a, randomId() as Hex); // the sender now caches the operator's next nonce
+    await (await v.ops[0]!.sendTransaction({ to: v.ops[0]!.address, value: 0n })).wait(); // ...which this spends
+    const stale = await post(b, randomId() as Hex).then(() => undefined, (e: Error) => e);
+    expect(stale, "signed with the spent nonce").to.be.instanceOf(Error);
+    expect(stale).to.not.be.instanceOf(TxRevertedError);
+    // The worker retries a failed step on its next tick: the sender must not reuse the spent nonce.
+    await post(b, randomId() as Hex);
+    expect((await v.escrow.getJob(b)).slotHashes[0]).to.not.equal(ethers.ZeroHash);
+  });
+
   it("a maxBatch below 1 is refused", async () => {
     expect(() => new PostBatcher({} as never, { escrow, maxBatch: 0, windowMs: 1 })).to.throw(RangeError);
   });
