@@ -52,7 +52,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         uint32 phaseEnd;
         uint32 deadline;
         Status status;
-        uint8 kMode; // k | ALLOWANCE_BIT when paid by the credits pool
+        uint8 kMode; // k | ALLOWANCE_BIT (paid by the credits pool) | DECLINABLE_BIT (see `decline`)
         uint8 commitMask; // k > 1: slots that committed
         uint8 revealMask; // k > 1: slots that revealed; while Assigned: slots that declined
         // slot 1

@@ -129,6 +129,8 @@ export class VeilWorker {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private lastHead = 0n;
+  /** The latest block's timestamp, read at most once per tick (decline and finalize checks of every job share it). */
+  private headTime: Promise<bigint> | undefined;
   private readonly validator: DisputeValidator | undefined;
 
   constructor(chainId: number, options: VeilWorkerOptions) {
@@ -310,6 +312,7 @@ export class VeilWorker {
 
   /** One pass: ingest confirmed events, then advance every active job. Exposed for tests. */
   async tick(): Promise<void> {
+    this.headTime = undefined;
     await this.ingest();
     const active = this.o.store.activeJobs({ chainId: this.chainId });
     for (const job of active) {
@@ -620,8 +623,7 @@ export class VeilWorker {
     const declined = ((chain.revealMask >> job.slot) & 1) === 1; // while Assigned, revealMask holds declined slots
     if (!declined) {
       if (!now) {
-        const head = await this.o.publicClient.getBlock({ blockTag: "latest" });
-        if (head.timestamp + BigInt(this.o.declineMarginSeconds) < BigInt(chain.phaseEnd)) return false;
+        if ((await this.latestTimestamp()) + BigInt(this.o.declineMarginSeconds) < BigInt(chain.phaseEnd)) return false;
       }
       await this.sender.send({
         kind: "decline",
@@ -637,10 +639,20 @@ export class VeilWorker {
     return true;
   }
 
+  private latestTimestamp(): Promise<bigint> {
+    this.headTime ??= this.o.publicClient.getBlock({ blockTag: "latest" }).then(
+      (b) => b.timestamp,
+      (err) => {
+        this.headTime = undefined; // not cached: the next caller retries
+        throw err;
+      },
+    );
+    return this.headTime;
+  }
+
   private async maybeFinalize(job: JobRecord, chain: ChainJob) {
     if (!this.o.autoFinalize || chain.status !== JobStatus.Proposed) return;
-    const now = await this.o.publicClient.getBlock({ blockTag: "latest" });
-    if (now.timestamp <= BigInt(chain.phaseEnd)) return;
+    if ((await this.latestTimestamp()) <= BigInt(chain.phaseEnd)) return;
     try {
       await this.sender.send({ kind: "claim", job, address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "finalize", args: [job.jobId] });
     } catch (err) {
