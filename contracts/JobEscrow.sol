@@ -14,6 +14,8 @@ import {INodeStaking} from "./interfaces/INodeStaking.sol";
 import {FeeMath} from "./libraries/FeeMath.sol";
 import {Randomness} from "./libraries/Randomness.sol";
 import {PausableActions} from "./libraries/PausableActions.sol";
+import {JobEscrowStorage} from "./JobEscrowStorage.sol";
+import {JobEscrowViews} from "./JobEscrowViews.sol";
 
 /// @title JobEscrow
 /// @notice Escrow and lifecycle of inference jobs; see IJobEscrow for the documentation of each function.
@@ -24,51 +26,18 @@ import {PausableActions} from "./libraries/PausableActions.sol";
 /// once per batch (finalizeMany, claim). Multicall lets an operator post for many jobs in one transaction
 /// (one 21,000 intrinsic charge instead of one per post); it is safe here because no function is payable and
 /// every nonReentrant function sets and clears the transient guard within its own delegatecall.
-contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuardTransient, Multicall {
+contract JobEscrow is JobEscrowStorage, IJobEscrow, AccessManaged, PausableActions, ReentrancyGuardTransient, Multicall {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
     uint8 private constant ACTION_SUBMIT = 0;
     uint8 private constant ACTION_DEPOSIT = 1;
-    uint8 private constant MAX_REDUNDANCY = 7;
-    /// @dev Slot index under which a dispute-resolved result is stored (operators use 0..MAX_REDUNDANCY-1).
-    uint8 private constant RESOLVED_SLOT = 7;
     address private constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
 
-    /// @dev Bit 7 of `Job.kMode`: paid from the credits pool (PayMode.Allowance); bits 0-2 hold k.
-    uint8 private constant ALLOWANCE_BIT = 0x80;
-    /// @dev Bit 6 of `Job.kMode`: the input depends on something the chain cannot guarantee (a blob by reference,
-    /// or an encrypted envelope whose key comes off-chain), so an assigned operator may `decline` its slot.
-    uint8 private constant DECLINABLE_BIT = 0x40;
-    uint8 private constant K_MASK = 0x07;
     /// @dev First four bytes ("VEIL") of a private job's inline input envelope (docs/privacy.md).
     bytes4 private constant ENVELOPE_MAGIC = 0x5645494c;
     /// @dev Largest per-slot price a job can store (72 bits); see JobEscrowPriceAboveMaximum.
     uint256 private constant MAX_PRICE = type(uint72).max;
-
-    struct Job {
-        // slot 0: all that submitResult, commit and reveal read or write
-        address operator0;
-        uint32 phaseEnd;
-        uint32 deadline;
-        Status status;
-        uint8 kMode; // k | ALLOWANCE_BIT (paid by the credits pool) | DECLINABLE_BIT (see `decline`)
-        uint8 commitMask; // k > 1: slots that committed
-        uint8 revealMask; // k > 1: slots that revealed; while Assigned: slots that declined
-        // slot 1
-        address requester;
-        uint24 modelIndex;
-        uint72 price;
-    }
-
-    /// @dev The one slot a submission reads besides the windows: job counter, pause bitmap, and copies of the
-    /// minimum price and of the collateral (kept in step with `_params` by _setParams).
-    struct Hot {
-        uint64 jobCount;
-        uint8 paused;
-        uint72 minPrice;
-        uint96 collateral;
-    }
 
     /// @dev Settlement of one or more jobs, accumulated in memory and written once (see _flush).
     struct Batch {
@@ -90,19 +59,8 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     IModelRegistry public immutable registry;
     INodeStaking public immutable staking;
 
-    Params private _params;
-    address private _creditsPool;
-    Hot private _hot;
-    uint128 private _treasuryAccrued;
-    uint128 private _stakerAccrued;
-
-    mapping(uint256 jobId => Job) private _jobs;
-    mapping(uint256 jobId => mapping(uint256 slot => address)) private _extraOperators; // slots 1..k-1
-    mapping(uint256 jobId => mapping(uint256 slot => bytes32)) private _slotHashes;
-    /// @dev k > 1 only: slots that missed the reveal (slashed and dropped); written only on that path.
-    mapping(uint256 jobId => uint256) private _missed;
-    mapping(address account => uint256) private _deposits;
-    mapping(address account => uint256) private _earnings;
+    /// @dev Read-only extension holding `getJob` (delegatecalled: it reads this contract's storage).
+    address private immutable _views;
 
     constructor(
         address authority,
@@ -114,6 +72,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         feeToken = feeToken_;
         registry = registry_;
         staking = staking_;
+        _views = address(new JobEscrowViews(registry_));
         _setParams(params_);
     }
 
@@ -193,7 +152,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function commit(uint256 jobId, uint8 slot, bytes32 commitment) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Assigned);
         uint256 k = _k(job);
         require(k > 1, JobEscrowNoCommitPhase(jobId));
@@ -203,7 +162,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         require((committed | job.revealMask) & bit == 0, JobEscrowAlreadyCommitted(jobId, slot));
         committed |= bit;
         job.commitMask = uint8(committed);
-        _slotHashes[jobId][slot] = commitment;
+        _slotHashes[uint32(jobId)][slot] = commitment;
         emit ResultCommitted(jobId, slot, msg.sender);
         uint256 full = (1 << k) - 1;
         if (committed == full) {
@@ -219,37 +178,38 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function reveal(uint256 jobId, uint8 slot, bytes32 resultHash, bytes32 salt) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Revealing);
         _checkPost(jobId, _operatorAt(jobId, job, slot), slot, job.phaseEnd, resultHash);
         uint256 revealed = job.revealMask;
         uint256 bit = 1 << slot; // slot < k <= 7
         require(revealed & bit == 0, JobEscrowAlreadyRevealed(jobId, slot));
         require(
-            _slotHashes[jobId][slot] == _commitment(jobId, msg.sender, resultHash, salt),
+            _slotHashes[uint32(jobId)][slot] == _commitment(jobId, msg.sender, resultHash, salt),
             JobEscrowCommitmentMismatch(jobId, slot)
         );
         revealed |= bit;
         job.revealMask = uint8(revealed);
-        _slotHashes[jobId][slot] = resultHash;
+        _slotHashes[uint32(jobId)][slot] = resultHash;
         emit ResultRevealed(jobId, slot, msg.sender, resultHash);
         if (revealed == (1 << _k(job)) - 1) _evaluate(jobId, job, revealed);
     }
 
     /// @inheritdoc IJobEscrow
     function submitResult(uint256 jobId, bytes32 resultHash) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Assigned);
         require(_k(job) == 1, JobEscrowUseCommitReveal(jobId));
         _checkPost(jobId, job.operator0, 0, job.phaseEnd, resultHash);
-        _slotHashes[jobId][0] = resultHash;
+        job.commitMask = 1; // posted (getJob shows slot hashes of posted slots only)
+        _slotHashes[uint32(jobId)][0] = resultHash;
         emit ResultRevealed(jobId, 0, msg.sender, resultHash);
         _propose(jobId, job, resultHash);
     }
 
     /// @inheritdoc IJobEscrow
     function decline(uint256 jobId, uint8 slot) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Assigned);
         uint256 kMode = job.kMode;
         require(kMode & DECLINABLE_BIT != 0, JobEscrowNotDeclinable(jobId));
@@ -273,7 +233,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function finalize(uint256 jobId) external nonReentrant {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Proposed);
         _checkClosed(jobId, job.phaseEnd);
         _settleOne(jobId, job, _proposedResult(jobId, job));
@@ -292,7 +252,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function poke(uint256 jobId) external nonReentrant {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         Status status = job.status;
         uint32 phaseEnd = job.phaseEnd;
         if (status == Status.None) revert JobEscrowUnknownJob(jobId);
@@ -328,7 +288,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function openDispute(uint256 jobId) external restricted {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Proposed);
         _checkOpen(jobId, job.phaseEnd);
         _dispute(jobId, job, DisputeReason.Challenge);
@@ -336,43 +296,28 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IJobEscrow
     function resolveDispute(uint256 jobId, bytes32 correctResult) external restricted nonReentrant {
-        Job storage job = _jobs[jobId];
+        Job storage job = _jobOf(jobId);
         _expectStatus(jobId, job.status, Status.Disputed);
         if (correctResult == bytes32(0)) {
             _refund(jobId, job, RefundReason.NoValidResult, _activeSlots(jobId, job));
             return;
         }
-        _slotHashes[jobId][RESOLVED_SLOT] = correctResult;
+        _slotHashes[uint32(jobId)][RESOLVED_SLOT] = correctResult;
         _settleOne(jobId, job, correctResult);
     }
 
     // ================================================================ views
 
     /// @inheritdoc IJobEscrow
-    function getJob(uint256 jobId) external view returns (JobView memory v) {
-        Job storage job = _jobs[jobId];
-        require(job.status != Status.None, JobEscrowUnknownJob(jobId));
-        v.requester = job.requester;
-        v.modelId = registry.modelIdAt(job.modelIndex);
-        v.status = job.status;
-        v.payMode = _payMode(job);
-        uint256 k = _k(job);
-        v.redundancy = uint8(k);
-        v.price = job.price;
-        v.deadline = job.deadline;
-        v.phaseEnd = job.phaseEnd;
-        v.operators = new address[](k);
-        v.slotHashes = new bytes32[](k);
-        for (uint256 i; i < k; ++i) {
-            v.operators[i] = _operatorAt(jobId, job, i);
-            v.slotHashes[i] = _slotHashes[jobId][i];
+    function getJob(uint256) external view returns (JobView memory) {
+        // Runs JobEscrowViews.getJob on this contract's storage and returns (or reverts) with its data. The
+        // delegatecall only reads: a view cannot express that, hence the cast of a non-view function to a view one.
+        function() internal forward = _forwardToViews;
+        function() internal view asView;
+        assembly ("memory-safe") {
+            asView := forward
         }
-        v.commitMask = job.commitMask;
-        v.revealMask = job.revealMask;
-        v.missedMask = uint8(_missed[jobId]);
-        bytes32 resolved = _slotHashes[jobId][RESOLVED_SLOT];
-        if (resolved != bytes32(0)) v.result = resolved;
-        else if (job.status == Status.Proposed || job.status == Status.Finalized) v.result = _proposedResult(jobId, job);
+        asView();
     }
 
     /// @inheritdoc IJobEscrow
@@ -381,8 +326,15 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     }
 
     /// @inheritdoc IJobEscrow
-    function jobCount() external view returns (uint256) {
-        return _hot.jobCount;
+    function recordCount() external view returns (uint256) {
+        return _hot.records;
+    }
+
+    /// @inheritdoc IJobEscrow
+    function nextJobId() external view returns (uint256) {
+        uint256 index = _hot.freeHead;
+        if (index == 0) return uint256(_hot.records) + 1;
+        return (_generations[index] + 1) << 32 | index;
     }
 
     /// @inheritdoc IJobEscrow
@@ -441,8 +393,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         Terms memory t = _terms(p);
         t.modeBit |= modeBit;
         fee = uint256(t.price) * t.k;
-        jobId = uint256(_hot.jobCount) + 1;
-        _hot.jobCount = uint64(jobId); // one job per call: 2^64 submissions are out of reach
+        jobId = _allocate();
         _assign(jobId, requester, p.deadline, t);
         emit JobSubmitted(
             jobId, requester, p.modelId, t.k, fee, p.deadline, _modeOf(modeBit), t.inputHash, p.input, p.inputURI
@@ -477,7 +428,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         address[] memory ops =
             staking.assign(t.index, t.k, Randomness.draw(bytes32(jobId)), t.collateral, new address[](0));
         uint32 phaseEnd = uint32(block.timestamp + _params.commitWindow); // <= deadline, itself a uint32
-        _jobs[jobId] = Job({
+        _jobs[uint32(jobId)] = Job({
             operator0: ops[0],
             phaseEnd: phaseEnd,
             deadline: deadline,
@@ -491,7 +442,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         });
         uint8[] memory slots = new uint8[](t.k);
         for (uint256 i = 1; i < t.k; ++i) {
-            _extraOperators[jobId][i] = ops[i];
+            _extraOperators[uint32(jobId)][i] = ops[i];
             slots[i] = uint8(i);
         }
         emit OperatorsAssigned(jobId, slots, ops, phaseEnd);
@@ -532,7 +483,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         uint256 k = _k(job);
         for (uint256 i; i < k; ++i) {
             if (revealed & (1 << i) == 0) continue;
-            bytes32 h = _slotHashes[jobId][i];
+            bytes32 h = _slotHashes[uint32(jobId)][i];
             if (first == bytes32(0)) first = h;
             else if (h != first) return _dispute(jobId, job, DisputeReason.Disagreement);
         }
@@ -570,7 +521,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
                     if (committed & (1 << i) != 0) continue;
                     slots[n] = uint8(i);
                     if (i == 0) job.operator0 = fresh[n];
-                    else _extraOperators[jobId][i] = fresh[n];
+                    else _extraOperators[uint32(jobId)][i] = fresh[n];
                     ++n;
                 }
                 job.phaseEnd = uint32(nextEnd);
@@ -631,7 +582,8 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         Batch memory b = _newBatch(jobIds.length);
         for (uint256 i; i < jobIds.length; ++i) {
             uint256 jobId = jobIds[i];
-            Job storage job = _jobs[jobId];
+            if (jobId >> 32 != _generations[uint32(jobId)]) continue; // recycled: settled long ago
+            Job storage job = _jobs[uint32(jobId)];
             if (job.status != Status.Proposed || block.timestamp <= job.phaseEnd) continue;
             _settle(b, jobId, job, _proposedResult(jobId, job));
             ++settled;
@@ -643,6 +595,43 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         Batch memory b = _newBatch(1);
         _settle(b, jobId, job, result);
         _flush(b, address(0));
+    }
+
+    /// @dev A record for a new job: the free list's head (its generation bumped), else a new one. Returns the id.
+    function _allocate() private returns (uint256 jobId) {
+        Hot storage hot = _hot;
+        uint256 index = hot.freeHead;
+        if (index == 0) {
+            index = uint256(hot.records) + 1;
+            hot.records = index.toUint32(); // 2^32 - 1 jobs open at once is out of reach
+            return index;
+        }
+        hot.freeHead = _jobs[index].phaseEnd; // the next free record (the slot is rewritten by _assign anyway)
+        uint256 generation = _generations[index] + 1;
+        _generations[index] = generation;
+        return generation << 32 | index;
+    }
+
+    /// @dev Ends a job. Its record joins the free list unless the job was disputed: the DisputeManager reads a
+    /// disputed job after the escrow settled it, so that record is kept.
+    function _close(uint256 jobId, Job storage job, Status terminal) private {
+        if (job.status != Status.Disputed) {
+            Hot storage hot = _hot;
+            job.phaseEnd = hot.freeHead;
+            hot.freeHead = uint32(jobId);
+        }
+        job.status = terminal;
+    }
+
+    function _forwardToViews() private {
+        address views = _views;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), views, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     function _newBatch(uint256 jobs) private view returns (Batch memory b) {
@@ -658,7 +647,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
     /// Releases (in the batch) the collateral of every slot not already released by a miss penalty.
     function _settle(Batch memory b, uint256 jobId, Job storage job, bytes32 result) private {
         (address[] memory paid, uint256 paidCount) = _releaseAndCollect(b, jobId, job, result);
-        job.status = Status.Finalized;
+        _close(jobId, job, Status.Finalized);
         _distribute(b, jobId, job, result, paid, paidCount);
     }
 
@@ -676,7 +665,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         for (uint256 i; i < k; ++i) {
             if (missed & (1 << i) != 0) continue; // already released by its penalty
             address op = _operatorAt(jobId, job, i);
-            if (revealed & (1 << i) != 0 && _slotHashes[jobId][i] == result) paid[paidCount++] = op;
+            if (revealed & (1 << i) != 0 && _slotHashes[uint32(jobId)][i] == result) paid[paidCount++] = op;
             _queueRelease(b, op);
         }
     }
@@ -770,7 +759,7 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @dev `b` holds the collateral to release (slots still locked).
     function _refund(uint256 jobId, Job storage job, RefundReason reason, Batch memory b) private {
-        job.status = Status.Refunded;
+        _close(jobId, job, Status.Refunded);
         uint256 amount = uint256(job.price) * _k(job);
         address payer = _payer(job);
         _deposits[payer] += amount;
@@ -786,30 +775,6 @@ contract JobEscrow is IJobEscrow, AccessManaged, PausableActions, ReentrancyGuar
         for (uint256 i; i < k; ++i) {
             if (missed & (1 << i) == 0) _queueRelease(b, _operatorAt(jobId, job, i));
         }
-    }
-
-    function _proposedResult(uint256 jobId, Job storage job) private view returns (bytes32) {
-        uint256 k = _k(job);
-        if (k == 1) return _slotHashes[jobId][0];
-        uint256 revealed = job.revealMask;
-        for (uint256 i; i < k; ++i) {
-            if (revealed & (1 << i) != 0) return _slotHashes[jobId][i];
-        }
-        return bytes32(0);
-    }
-
-    function _operatorAt(uint256 jobId, Job storage job, uint256 slot) private view returns (address) {
-        if (slot == 0) return job.operator0;
-        if (slot >= _k(job)) return address(0);
-        return _extraOperators[jobId][slot];
-    }
-
-    function _k(Job storage job) private view returns (uint256) {
-        return job.kMode & K_MASK;
-    }
-
-    function _payMode(Job storage job) private view returns (PayMode) {
-        return _modeOf(job.kMode & ALLOWANCE_BIT);
     }
 
     function _modeOf(uint8 modeBit) private pure returns (PayMode) {

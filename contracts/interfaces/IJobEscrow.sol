@@ -138,6 +138,9 @@ interface IJobEscrow is ISlashWindowSource {
     event CreditsPoolSet(address pool);
 
     error JobEscrowUnknownJob(uint256 jobId);
+    /// @notice The job settled (finalized, or refunded for a missed step) and its storage now holds a later job;
+    /// its history is in the events (JobSubmitted ... JobFinalized / JobRefunded, all indexed by job id).
+    error JobEscrowJobRecycled(uint256 jobId);
     error JobEscrowModelInactive(bytes32 modelId);
     error JobEscrowInvalidRedundancy(uint8 redundancy, uint8 max);
     error JobEscrowPriceBelowMinimum(bytes32 modelId, uint80 price, uint80 minPrice);
@@ -253,11 +256,18 @@ interface IJobEscrow is ISlashWindowSource {
 
     // ---------------------------------------------------------------- views
 
+    /// @notice A job's state. Open jobs and disputed ones always read; a job settled without a dispute reads
+    /// until a later submission reuses its record, then reverts with JobEscrowJobRecycled (read its events).
+    /// `slotHashes` shows the hashes of slots that posted; `phaseEnd` is 0 once settled.
     function getJob(uint256 jobId) external view returns (JobView memory);
 
     function params() external view returns (Params memory);
 
-    function jobCount() external view returns (uint256);
+    /// @notice Job records ever allocated: the most jobs open at once (settled jobs' records are reused).
+    function recordCount() external view returns (uint256);
+
+    /// @notice The id the next submission will get (ids are `generation << 32 | record index`, never reused).
+    function nextJobId() external view returns (uint256);
 
     function depositOf(address account) external view returns (uint256);
 

@@ -42,7 +42,7 @@ async function books(v: Env) {
     escrow: await v.usdc.balanceOf(escrow),
     requester: await v.usdc.balanceOf(v.requester.address),
     deposit: await v.escrow.depositOf(v.requester.address),
-    jobs: await v.escrow.jobCount(),
+    nextJobId: await v.escrow.nextJobId(),
     locked: await Promise.all(v.ops.map(async (o) => (await v.staking.operator(o.address)).locked)),
   };
 }
@@ -94,10 +94,10 @@ describe("JobEscrow", () => {
         v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE * 3n, deadline, sig.v, sig.r, sig.s]),
         v.escrow.interface.encodeFunctionData("submitJob", [p]),
       ];
+      const jobId = await v.escrow.nextJobId();
       await expect(v.escrow.connect(v.requester).multicall(batch))
         .to.changeTokenBalances(ethers, v.usdc, [v.requester, v.escrow], [-PRICE * 3n, PRICE * 3n]);
       expect(await v.usdc.allowance(v.requester.address, escrowAddr)).to.equal(0n);
-      const jobId = await v.escrow.jobCount();
       const job = await v.escrow.getJob(jobId);
       const ops = job.operators.map((a: string) => v.ops.find((o) => o.address === a)!);
       const result = randomId();
@@ -127,9 +127,9 @@ describe("JobEscrow", () => {
         v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE, 0n, 27, ethers.ZeroHash, ethers.ZeroHash]),
         v.escrow.interface.encodeFunctionData("submitJob", [p]),
       ];
-      const before = await v.escrow.jobCount();
+      const before = await v.escrow.nextJobId();
       await expect(v.escrow.connect(v.requester).multicall(batch)).to.be.revertedWithCustomError(v.usdc, "ERC20InsufficientAllowance");
-      expect(await v.escrow.jobCount()).to.equal(before);
+      expect(await v.escrow.nextJobId()).to.equal(before);
     });
 
     it("claim-miss-commit-slash-reassign-complete at k=1", async () => {

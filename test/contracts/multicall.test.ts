@@ -85,11 +85,13 @@ describe("JobEscrow multicall (batched posts)", () => {
       v.escrow.interface.encodeFunctionData("submitJobFromDeposit", [p]),
       v.escrow.interface.encodeFunctionData("finalizeMany", [[]]),
     ];
-    const before = await v.escrow.jobCount();
+    // No record is free in this fixture: the two jobs get fresh records, ids recordCount + 1 and + 2.
+    const before = await v.escrow.recordCount();
+    expect(await v.escrow.nextJobId()).to.equal(before + 1n);
     const out = await v.escrow.connect(v.requester).multicall.staticCall(calls);
     expect(out.map((r: string, i: number) => (i === 1 || i === 2 ? BigInt(r) : r))).to.deep.equal(["0x", before + 1n, before + 2n, ethers.zeroPadValue("0x", 32)]);
     await v.escrow.connect(v.requester).multicall(calls);
-    expect(await v.escrow.jobCount()).to.equal(before + 2n);
+    expect(await v.escrow.recordCount()).to.equal(before + 2n);
     expect(await v.escrow.depositOf(v.requester.address)).to.equal(0n);
   });
 

@@ -166,11 +166,11 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       // Same job, unencrypted, for the latency/gas comparison.
       const t1 = performance.now();
       const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      const plainId = (await v.escrow.nextJobId()) as bigint;
       const plainTx = await v.escrow.connect(v.requester).submitJob({
         modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(encodeTensors(input(1))), inputURI: "", inputHash: ethers.ZeroHash,
       });
       const plainReceipt = (await plainTx.wait())!;
-      const plainId = (await v.escrow.jobCount()) as bigint;
       await tickAll();
       expect(await status(plainId)).to.equal(STATUS.Proposed);
       const plainMs = performance.now() - t1;
@@ -250,11 +250,11 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     /** Submits a private envelope directly (bypassing the SDK) so tests can corrupt it. */
     async function submitEnvelope(envelope: Uint8Array) {
       const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      const jobId = (await v.escrow.nextJobId()) as bigint;
       const tx = await v.escrow.connect(v.requester).submitJob({
         modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(envelope), inputURI: "", inputHash: ethers.ZeroHash,
       });
       await tx.wait();
-      const jobId = (await v.escrow.jobCount()) as bigint;
       const job = await v.escrow.getJob(jobId);
       return { jobId, operators: [...job.operators] as Address[] };
     }

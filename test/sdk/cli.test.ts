@@ -16,7 +16,7 @@ import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { readIgnitionDeployment, writeDeployment } from "../../scripts/write-deployment.js";
 import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../sdk/src/index.js";
-import { mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
 import { resultServer } from "./helpers/viem.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -209,22 +209,29 @@ describe("veil CLI (against npx hardhat node)", function () {
   });
 
   it("veil job submit --wait shows progress on stderr and prints the result", async () => {
+    // Job 1 settled, so this job reuses its record: generation 1 of record 1, id 2^32 + 1 (docs/cli.md).
+    const client = pub();
+    const id = (await client.readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId" })) as bigint;
+    expect(id).to.equal((1n << 32n) + 1n);
     const run = veil(["job", "submit", "--model", modelId, "--input", "input.json", "--wait", "--timeout", "60", ...D()], requester);
     // Wait for the job to exist, then answer as the operator.
-    const client = pub();
     for (let i = 0; i < 400; i++) {
       try {
-        if ((await getJob(client, { addresses, jobId: 2n })).status === "Assigned") break;
+        if ((await getJob(client, { addresses, jobId: id })).status === "Assigned") break;
       } catch {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    const hash = await answer(2n);
+    const hash = await answer(id);
     const r = await run;
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stderr).to.match(/submitted job 2 \(tx 0x[0-9a-f]{64}\), waiting for the result/);
-    expect(r.stderr).to.match(/job 2: Assigned: waiting for the operator's result/);
-    expect(r.stdout).to.contain(`job 2: result ${hash} (from ${addressOf(operator)})`);
+    expect(r.stderr).to.match(new RegExp(`submitted job ${id} \\(tx 0x[0-9a-f]{64}\\), waiting for the result`));
+    expect(r.stderr).to.contain(`job ${id}: Assigned: waiting for the operator's result`);
+    expect(r.stdout).to.contain(`job ${id}: result ${hash} (from ${addressOf(operator)})`);
+    // Job 1's record now holds this job: reading job 1 says so, and the status command reads it from the events.
+    const old = await veil(["job", "status", "1", ...D()]);
+    expect(old.code, old.stderr).to.equal(0);
+    expect(old.stdout).to.contain("job 1: Finalized");
   });
 
   it("veil deposit, then pay a job from it", async () => {

@@ -127,10 +127,10 @@ describe("three workers on an in-process chain (generated MLP)", function () {
     try {
       const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs/job`;
       const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      const id = (await v.escrow.nextJobId()) as bigint;
       await (await v.escrow.connect(v.requester).submitJob({
         modelId: mlp.modelId, redundancy: 1, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x", inputURI: uri, inputHash: sha256Hex(blob),
       })).wait();
-      const id = (await v.escrow.jobCount()) as bigint;
       const first = (await v.escrow.getJob(id)).operators[0] as string;
       const stake = (await v.staking.operator(first)).stake;
       await tickAll(2);

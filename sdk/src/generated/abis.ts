@@ -329,6 +329,17 @@ export const jobEscrowAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "jobId",
+        "type": "uint256"
+      }
+    ],
+    "name": "JobEscrowJobRecycled",
+    "type": "error"
+  },
+  {
     "inputs": [],
     "name": "JobEscrowMissingInputHash",
     "type": "error"
@@ -1450,7 +1461,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "internalType": "uint256",
-        "name": "jobId",
+        "name": "",
         "type": "uint256"
       }
     ],
@@ -1530,7 +1541,7 @@ export const jobEscrowAbi = [
           }
         ],
         "internalType": "struct IJobEscrow.JobView",
-        "name": "v",
+        "name": "",
         "type": "tuple"
       }
     ],
@@ -1571,19 +1582,6 @@ export const jobEscrowAbi = [
   },
   {
     "inputs": [],
-    "name": "jobCount",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
     "name": "longestSlashableWindow",
     "outputs": [
       {
@@ -1612,6 +1610,19 @@ export const jobEscrowAbi = [
       }
     ],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "nextJobId",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -1756,6 +1767,19 @@ export const jobEscrowAbi = [
     "name": "poke",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "recordCount",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
