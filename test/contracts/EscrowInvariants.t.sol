@@ -50,6 +50,14 @@ contract EscrowInvariantsTest is TestBase {
         assertTrue(!handler.ghostTerminalChanged(), "a settled job changed state");
         assertTrue(!handler.ghostStuck(), "a job past every window is not terminal");
     }
+
+    /// hardhat-config: invariant.runs = 24
+    /// hardhat-config: invariant.depth = 60
+    function invariant_recordsRecycledOnlyAfterSettlement() public view {
+        assertTrue(!handler.ghostIdReused(), "a job id was issued twice");
+        assertTrue(!handler.ghostLiveRecycled(), "an open job's record was reused");
+        assertTrue(!handler.ghostRecordShared(), "two open jobs share a record");
+    }
 }
 
 /// @notice The handler's own flows, driven deterministically: proves each action does what it claims, so the
@@ -71,6 +79,22 @@ contract EscrowHandlerTest is TestBase {
         handler.withdrawEarnings(1);
         handler.sweep(true);
         handler.sweep(false);
+        _checkBooks();
+    }
+
+    function test_handler_settledRecordIsReused() public {
+        handler.submit(0, 0, 0, false);
+        handler.act(0, true, 0);
+        handler.warp(100);
+        handler.finalizeMany(0);
+        handler.submit(1, 0, 0, false); // reuses the settled job's record
+        assertEq(handler.calls("recycledSubmit"), 1, "the second job reused the first one's record");
+        assertEq(handler.jobIds(1), (uint256(1) << 32) | 1, "generation 1 of record 1");
+        handler.act(0, true, 0);
+        handler.warp(100);
+        handler.poke(0);
+        assertEq(uint8(handler.lastStatus(handler.jobIds(1))), 5, "the second job finalized in the reused record");
+        assertTrue(!handler.ghostLiveRecycled() && !handler.ghostRecordShared(), "no record shared");
         _checkBooks();
     }
 

@@ -43,7 +43,11 @@ contract EscrowHandler {
     // ghosts
     uint256 public ghostIn; // every fee-token unit that entered the escrow
     uint256 public ghostOut; // every fee-token unit that left it
-    uint256 public ghostJobs;
+    uint256[] public jobIds; // every id issued, in submission order (ids are generation << 32 | record index)
+    mapping(uint256 jobId => bool) public issued;
+    bool public ghostIdReused; // a submission returned an id issued before
+    bool public ghostLiveRecycled; // a job was recycled (getJob: JobEscrowJobRecycled) before it was seen settled
+    bool public ghostRecordShared; // two open jobs share one record
     bool public ghostTerminalChanged; // a Finalized/Refunded job changed state (paid twice)
     bool public ghostStuck; // a job past every window could not be brought to a terminal state
     mapping(uint256 jobId => IJobEscrow.Status) public lastStatus;
@@ -124,7 +128,10 @@ contract EscrowHandler {
         vm.prank(r);
         try (fromDeposit ? escrow.submitJobFromDeposit : escrow.submitJob)(p) returns (uint256 jobId) {
             if (!fromDeposit) ghostIn += uint256(PRICE) * k;
-            ghostJobs = jobId;
+            if (issued[jobId]) ghostIdReused = true;
+            issued[jobId] = true;
+            jobIds.push(jobId);
+            if (jobId >> 32 != 0) ++calls["recycledSubmit"];
             ++calls["submit"];
         } catch {}
         _track();
@@ -162,7 +169,8 @@ contract EscrowHandler {
     }
 
     function _act(uint256 jobId, bool agree) internal {
-        IJobEscrow.JobView memory j = escrow.getJob(jobId);
+        (bool live, IJobEscrow.JobView memory j) = _read(jobId);
+        if (!live) return;
         bytes32 result = agree ? RESULT_A : RESULT_B;
         if (j.status == IJobEscrow.Status.Assigned && j.redundancy == 1) {
             vm.prank(j.operators[0]);
@@ -199,9 +207,22 @@ contract EscrowHandler {
 
     /// @dev One of the four latest jobs (0 when none), so that multi-step flows get completed.
     function _recentJob(uint256 seed) internal view returns (uint256) {
-        uint256 n = ghostJobs;
+        uint256 n = jobIds.length;
         if (n == 0) return 0;
-        return n - seed % (n < 4 ? n : 4);
+        return jobIds[n - 1 - seed % (n < 4 ? n : 4)];
+    }
+
+    function jobCount() external view returns (uint256) {
+        return jobIds.length;
+    }
+
+    /// @dev A job's view, or live = false once its record holds a later job (the only revert getJob has here).
+    function _read(uint256 jobId) internal view returns (bool live, IJobEscrow.JobView memory j) {
+        try escrow.getJob(jobId) returns (IJobEscrow.JobView memory v) {
+            return (true, v);
+        } catch (bytes memory reason) {
+            require(bytes4(reason) == IJobEscrow.JobEscrowJobRecycled.selector, "getJob reverted otherwise");
+        }
     }
 
     function poke(uint256 jobSeed) external {
@@ -214,7 +235,7 @@ contract EscrowHandler {
     }
 
     function finalizeMany(uint256 jobSeed) external {
-        if (ghostJobs == 0) return;
+        if (jobIds.length == 0) return;
         uint256[] memory ids = new uint256[](3);
         for (uint256 i; i < 3; ++i) ids[i] = _recentJob(uint256(keccak256(abi.encode(jobSeed, i))));
         ids[2] = ids[0]; // a duplicate must never settle twice
@@ -279,12 +300,14 @@ contract EscrowHandler {
         uint32 span = 600 + 60 + 60 + 120 + 1;
         for (uint256 round; round < 4; ++round) {
             vm.warp(block.timestamp + span);
-            for (uint256 id = 1; id <= ghostJobs; ++id) {
-                if (!_terminal(escrow.getJob(id).status)) escrow.poke(id);
+            for (uint256 i; i < jobIds.length; ++i) {
+                (bool live, IJobEscrow.JobView memory j) = _read(jobIds[i]);
+                if (live && !_terminal(j.status)) escrow.poke(jobIds[i]);
             }
         }
-        for (uint256 id = 1; id <= ghostJobs; ++id) {
-            if (!_terminal(escrow.getJob(id).status)) ghostStuck = true;
+        for (uint256 i; i < jobIds.length; ++i) {
+            (bool live, IJobEscrow.JobView memory j) = _read(jobIds[i]);
+            if (live && !_terminal(j.status)) ghostStuck = true;
         }
         _track();
         ++calls["settleAll"];
@@ -296,19 +319,35 @@ contract EscrowHandler {
         return s == IJobEscrow.Status.Finalized || s == IJobEscrow.Status.Refunded;
     }
 
+    /// @dev Called after every action. A job may only leave storage (recycled) once it was seen settled: no
+    /// action both settles a job and submits another, so a recycled job whose last status was open was lost.
     function _track() internal {
-        for (uint256 id = 1; id <= ghostJobs; ++id) {
-            IJobEscrow.Status s = escrow.getJob(id).status;
+        uint256 n = jobIds.length;
+        uint256[] memory openRecords = new uint256[](n);
+        uint256 open;
+        for (uint256 i; i < n; ++i) {
+            uint256 id = jobIds[i];
+            (bool live, IJobEscrow.JobView memory j) = _read(id);
             IJobEscrow.Status last = lastStatus[id];
-            if (_terminal(last) && s != last) ghostTerminalChanged = true;
-            lastStatus[id] = s;
+            if (!live) {
+                if (!_terminal(last)) ghostLiveRecycled = true;
+                continue;
+            }
+            if (_terminal(last) && j.status != last) ghostTerminalChanged = true;
+            lastStatus[id] = j.status;
+            if (_terminal(j.status)) continue;
+            uint256 record = uint32(id);
+            for (uint256 m; m < open; ++m) {
+                if (openRecords[m] == record) ghostRecordShared = true;
+            }
+            openRecords[open++] = record;
         }
     }
 
     function openEscrow() public view returns (uint256 sum) {
-        for (uint256 id = 1; id <= ghostJobs; ++id) {
-            if (_terminal(escrow.getJob(id).status)) continue;
-            IJobEscrow.JobView memory j = escrow.getJob(id);
+        for (uint256 i; i < jobIds.length; ++i) {
+            (bool live, IJobEscrow.JobView memory j) = _read(jobIds[i]);
+            if (!live || _terminal(j.status)) continue;
             sum += uint256(j.price) * j.redundancy;
         }
     }
