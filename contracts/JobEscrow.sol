@@ -19,8 +19,10 @@ import {JobEscrowViews} from "./JobEscrowViews.sol";
 
 /// @title JobEscrow
 /// @notice Escrow and lifecycle of inference jobs; see IJobEscrow for the documentation of each function.
-/// @dev Storage is laid out for the gas budget (snapshots/gas.md): a job is two slots, plus one hash slot per
-/// operator and, at k > 1, one slot per extra operator. Slot 0 of a job holds everything that submitResult,
+/// @dev Storage is laid out for the gas budget (snapshots/gas.md): a job record is two slots, plus one hash slot
+/// per operator and, at k > 1, one slot per extra operator; records are recycled (JobEscrowStorage: a settled job's
+/// record is overwritten by a later submission, non-zero slots costing 5,000 gas instead of 22,100, and job ids
+/// carry the record's generation). `getJob` lives in JobEscrowViews (delegatecalled) for code room. Slot 0 of a job holds everything that submitResult,
 /// commit and reveal read and write (operator 0, phase end, status, k, commit and reveal masks), so each of
 /// them touches one job slot. Settlement accumulates credits per account in memory and writes each balance
 /// once per batch (finalizeMany, claim). Multicall lets an operator post for many jobs in one transaction

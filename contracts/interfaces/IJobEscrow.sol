@@ -16,6 +16,9 @@ import {ISlashWindowSource} from "./ISlashWindowSource.sol";
 /// transaction, each call running as a delegatecall to the escrow itself with msg.sender preserved. Each call
 /// takes and releases the reentrancy guard in turn, so a call re-entering during a token transfer still
 /// reverts; no function is payable, so no msg.value can be counted twice.
+/// Job ids are `generation << 32 | record index` (1, 2, 3... on a fresh escrow): a job that settles without a
+/// dispute frees its storage record for a later submission, which gets the same index and the next generation, so
+/// ids are never reused and storage holds open jobs rather than all history (the events keep the history).
 interface IJobEscrow is ISlashWindowSource {
     enum Status {
         None,

@@ -177,6 +177,22 @@ describe("gas per job (receipts)", () => {
     checkSnapshot(steps);
   });
 
+  it("k=1 in a fresh record (no settled job to reuse yet) costs the three fresh slots more (table only)", async () => {
+    const fresh = await deployVeil(connection);
+    await fresh.escrow.connect(fresh.requester).deposit(PRICE * 10n);
+    const warmUp = await submit(connection, fresh, {}, "deposit"); // warms the accounting slots of a first job
+    await fresh.escrow.connect(warmUp.operators[0]).submitResult(warmUp.jobId, RESULT);
+    const { jobId, operators: [op], receipt } = await submit(connection, fresh, {}, "deposit");
+    expect(jobId, "a new record").to.equal(2n);
+    const post = await gasOf(fresh.escrow.connect(op).submitResult(jobId, RESULT));
+    table.push(["fresh record: submitJobFromDeposit k=1", receipt.gasUsed], ["fresh record: submitResult", post]);
+    if (!COVERAGE) {
+      // Two job slots and the result hash created instead of overwritten (3 x 17,100), less the generation read/write.
+      expect(receipt.gasUsed - SNAPSHOT["submitJobFromDeposit k=1"]).to.be.within(20_000n, 40_000n);
+      expect(post - SNAPSHOT["submitResult"]).to.be.within(17_000n, 22_000n);
+    }
+  });
+
   for (const mode of ["deposit", "transfer"] as const) {
     it(`k=1 ${mode}-paid: submit + submitResult + finalize + withdrawEarnings matches the snapshot`, async () => {
       const steps = await k1(mode);
