@@ -119,6 +119,7 @@ const MESSAGES: Record<string, (a: readonly any[]) => string> = {
     `deposit of ${account} is ${balance}, ${needed} needed`,
   JobEscrowModelInactive: ([modelId]) => `model ${modelId} is not active`,
   JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist`,
+  JobEscrowJobRecycled: ([jobId]) => `job ${jobId} settled and its record now holds a later job`,
   JobEscrowInputTooLarge: ([size, max]) => `input of ${size} bytes exceeds the inline limit of ${max} bytes`,
   JobEscrowDeadlineTooSoon: ([deadline, earliest]) => `deadline ${deadline} is before the earliest allowed ${earliest}`,
   JobEscrowDeadlineTooLate: ([deadline, latest]) => `deadline ${deadline} is after the latest allowed ${latest}`,
@@ -208,6 +209,20 @@ export class JobEscrowUnknownJobError extends VeilContractError {
   override name = "JobEscrowUnknownJobError";
 }
 
+/**
+ * `JobEscrowJobRecycled(jobId)`: the job settled without a dispute (finalized, or refunded for a missed step) and
+ * the escrow reused its record for a later job, so the contract no longer holds its state. Its history is in the
+ * escrow's events: `getJob` rebuilds such a job from them (`source: "events"`) and throws this error only when
+ * no JobSubmitted event of the job is found (e.g. `fromBlock` after its submission). Write actions on the job
+ * (`pokeJob`, `finalizeJob`, `submitResult`, ...) revert with it.
+ */
+export class JobEscrowJobRecycledError extends VeilContractError {
+  override name = "JobEscrowJobRecycledError";
+  get jobId(): bigint {
+    return this.args[0] as bigint;
+  }
+}
+
 /** `JobEscrowModelInactive(modelId)`. */
 export class JobEscrowModelInactiveError extends VeilContractError {
   override name = "JobEscrowModelInactiveError";
@@ -232,6 +247,7 @@ const NAMED: Record<string, new (p: VeilContractErrorParameters) => VeilContract
   JobEscrowFeeAboveMax: JobEscrowFeeAboveMaxError,
   JobEscrowInsufficientDeposit: JobEscrowInsufficientDepositError,
   JobEscrowUnknownJob: JobEscrowUnknownJobError,
+  JobEscrowJobRecycled: JobEscrowJobRecycledError,
   JobEscrowModelInactive: JobEscrowModelInactiveError,
   NodeStakingNotEnoughOperators: NodeStakingNotEnoughOperatorsError,
   NodeStakingInsufficientFreeStake: NodeStakingInsufficientFreeStakeError,

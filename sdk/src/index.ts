@@ -206,6 +206,7 @@ export {
   JobDisputedError,
   JobEscrowFeeAboveMaxError,
   JobEscrowInsufficientDepositError,
+  JobEscrowJobRecycledError,
   JobEscrowModelInactiveError,
   JobEscrowUnknownJobError,
   JobInvalidInputError,

@@ -276,6 +276,8 @@ export type GetPrivateJobResultParameters = AddressesParameter & {
   context: JobContext;
   /** Fetch used for `<endpoint>/results/<keyedResultHash>` (default: global fetch). */
   fetch?: ((url: string) => Promise<Response>) | undefined;
+  /** Block to search the job's events from when its record was recycled (see `getJob`; default `"earliest"`). */
+  fromBlock?: bigint | undefined;
 };
 
 /**

@@ -1,11 +1,12 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { erc20Abi, getAddress, parseEther, zeroHash, type Address, type Hex } from "viem";
+import { erc20Abi, getAddress, parseEther, toHex, zeroHash, type Address, type Hex } from "viem";
 import { readContract, writeContract } from "viem/actions";
 import {
   AccountNotFoundError,
   InputTooLargeError,
   JobEscrowFeeAboveMaxError,
+  JobEscrowJobRecycledError,
   JobEscrowUnknownJobError,
   JobInvalidInputError,
   JobRefundedError,
@@ -61,7 +62,7 @@ import {
   type TensorMap,
   type VeilAddresses,
 } from "../../sdk/src/index.js";
-import { computeCreditsAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { computeCreditsAbi, jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
 import { P, PRICE, STAKE, USDC, randomId, type Connection } from "../helpers/fixture.js";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { resultServer, viemClients } from "./helpers/viem.js";
@@ -386,6 +387,219 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await done;
       unwatch();
       expect(seen).to.deep.equal(["Assigned", "Proposed", "Finalized"]);
+    });
+  });
+
+  describe("recycled job records", () => {
+    const RECORD = 0xffffffffn;
+    const nextJobId = () => readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId" });
+
+    /** Submits, answers and finalizes a k = 1 job; returns its id and result hash. */
+    async function settledJob() {
+      const { jobId, receipt } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const hash = await answer(jobId, outputs);
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await finalizeJob(wallet(outsider), { addresses, jobId });
+      return { jobId, hash, block: receipt.blockNumber };
+    }
+
+    /** Submits a job, which takes the record of the job settled last: asserts its id is that record's next generation. */
+    async function recycle(settled: bigint) {
+      const expected = (((settled >> 32n) + 1n) << 32n) | (settled & RECORD);
+      expect(await nextJobId()).to.equal(expected);
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      expect(jobId).to.equal(expected);
+      return jobId;
+    }
+
+    it("getJob of a finalized job whose record holds a later job rebuilds it from the events", async () => {
+      const { jobId, hash, block } = await settledJob();
+      expect(jobId).to.equal(1n);
+      const stored = await getJob(publicClient, { addresses, jobId });
+      expect(stored).to.include({ source: "chain", status: "Finalized", requester, modelId, result: hash, phaseEnd: 0, commitMask: 0 });
+      expect(stored.slotHashes).to.deep.equal([hash]);
+
+      const next = await recycle(jobId);
+      expect(next).to.equal((1n << 32n) + 1n); // generation 1 of record 1: 4294967297
+      const now = await getJob(publicClient, { addresses, jobId: next });
+      expect(now).to.include({ source: "chain", status: "Assigned", requester, result: undefined });
+      expect(now.slotHashes).to.deep.equal([zeroHash]); // the old record's hash is not shown for the new job
+
+      const rebuilt = await getJob(publicClient, { addresses, jobId });
+      expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
+      // Its result is still fetched and verified against the hash (now from JobFinalized).
+      const r = await getJobResult(publicClient, { addresses, jobId });
+      expect(r).to.include({ jobId, resultHash: hash, operator: stored.operators[0], status: "Finalized" });
+      expect(Array.from(r.outputs.y!.data as Float32Array)).to.deep.equal(Array.from(outputs.y!.data as Float32Array));
+      // A search that starts after the submission finds no JobSubmitted: the contract's error stands.
+      const late = await getJob(publicClient, { addresses, jobId, fromBlock: block + 1n }).catch((e) => e);
+      expect(late).to.be.instanceOf(JobEscrowJobRecycledError);
+      expect(late.jobId).to.equal(jobId);
+      expect((await getJob(publicClient, { addresses, jobId, fromBlock: block })).source).to.equal("events");
+      // Writes on the old id revert with the named error.
+      const poke = await pokeJob(wallet(outsider), { addresses, jobId }).catch((e) => e);
+      expect(poke).to.be.instanceOf(JobEscrowJobRecycledError);
+      expect(poke.shortMessage).to.equal("JobEscrowJobRecycled: job 1 settled and its record now holds a later job");
+      expect(await finalizeJob(wallet(outsider), { addresses, jobId }).catch((e) => e)).to.be.instanceOf(JobEscrowJobRecycledError);
+    });
+
+    it("a job refunded for a missed step reads the same from the events; waitForResult still throws JobRefundedError", async () => {
+      const now = (await publicClient.getBlock()).timestamp;
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs, deadline: now + P.commitWindow + 30n });
+      await networkHelpers.time.increase(P.commitWindow + 60n);
+      expect((await pokeJob(wallet(outsider), { addresses, jobId })).status).to.equal("Refunded");
+      const stored = await getJob(publicClient, { addresses, jobId });
+      expect(stored).to.include({ source: "chain", status: "Refunded", phaseEnd: 0, result: undefined });
+
+      expect(await recycle(jobId)).to.equal((1n << 32n) + 1n);
+      const rebuilt = await getJob(publicClient, { addresses, jobId });
+      expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
+      const err = await waitForResult(publicClient, { addresses, jobId, pollingInterval: 10 }).catch((e) => e);
+      expect(err).to.be.instanceOf(JobRefundedError);
+      expect(err.reason).to.equal("DeadlinePassed");
+      expect(err.amount).to.equal(PRICE);
+    });
+
+    it("a replaced operator is the one the events report", async () => {
+      // The first operator misses its commit window; the deadline allows another round, so poke draws a replacement.
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const first = (await getJob(publicClient, { addresses, jobId })).operators[0];
+      await networkHelpers.time.increase(P.commitWindow + 1n);
+      await pokeJob(wallet(outsider), { addresses, jobId });
+      const replaced = (await getJob(publicClient, { addresses, jobId })).operators[0];
+      expect(replaced).to.not.equal(first);
+      await answer(jobId, outputs);
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await finalizeJob(wallet(outsider), { addresses, jobId });
+      const stored = await getJob(publicClient, { addresses, jobId });
+      await recycle(jobId);
+      const rebuilt = await getJob(publicClient, { addresses, jobId });
+      expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
+      expect(rebuilt.operators).to.deep.equal([replaced]);
+    });
+
+    it("waitForResult and watchJob on a job that finalized and got recycled resolve as finalized", async () => {
+      const { jobId, hash } = await settledJob();
+      await recycle(jobId);
+      const seen: Job[] = [];
+      const r = await waitForResult(publicClient, { addresses, jobId, pollingInterval: 10, onChange: (j) => seen.push(j) });
+      expect(r).to.include({ jobId, resultHash: hash, status: "Finalized" });
+      expect(Array.from(r.outputs.y!.data as Float32Array)).to.deep.equal(Array.from(outputs.y!.data as Float32Array));
+      expect(seen.map((j) => [j.status, j.source])).to.deep.equal([["Finalized", "events"]]);
+      const finalized = await waitForResult(publicClient, { addresses, jobId, until: "finalized", pollingInterval: 10 });
+      expect(finalized.resultHash).to.equal(hash);
+
+      const watched: Job[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const unwatch = watchJob(publicClient, {
+          addresses,
+          jobId,
+          pollingInterval: 10,
+          onChange: (j) => (watched.push(j), unwatch(), resolve()),
+          onError: reject,
+        });
+      });
+      expect(watched.map((j) => [j.status, j.source])).to.deep.equal([["Finalized", "events"]]);
+    });
+
+    /** Mines `sends` (transactions sent without waiting) into one block, so no read sees the state between them. */
+    async function inOneBlock(sends: (() => Promise<Hex>)[]) {
+      await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+      try {
+        for (const sendTx of sends) await sendTx();
+        await networkHelpers.mine();
+      } finally {
+        await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      }
+    }
+    /** A submission paid from the deposit, sent without waiting for its receipt. */
+    async function sendSubmission() {
+      const deadline = Number((await publicClient.getBlock()).timestamp + 3600n);
+      const submit = { modelId, redundancy: 0, maxFee: PRICE, deadline, input: toHex(encodeTensors(inputs)), inputURI: "", inputHash: zeroHash };
+      return () => writeContract(wallet(requester), { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit], gas: 3_000_000n, chain: null });
+    }
+
+    it("a job that finalizes and is recycled between two polls of waitForResult resolves as finalized", async () => {
+      await deposit(wallet(requester), { addresses, amount: USDC });
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
+      const hash = await answer(jobId, outputs);
+      const seen: Job[] = [];
+      let proposed!: () => void;
+      const sawProposed = new Promise<void>((r) => (proposed = r));
+      const waiting = waitForResult(publicClient, { addresses, jobId, until: "finalized", pollingInterval: 20, onChange: (j) => (seen.push(j), j.status === "Proposed" && proposed()) });
+      await sawProposed;
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      const submission = await sendSubmission();
+      await inOneBlock([
+        () => writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "finalize", args: [jobId], gas: 1_000_000n, chain: null }),
+        submission,
+      ]);
+      expect(await nextJobId()).to.equal(2n); // record 1 was taken again: its next reuse would be generation 2
+      const r = await waiting;
+      expect(r).to.include({ jobId, resultHash: hash, status: "Finalized" });
+      expect(seen.map((j) => [j.status, j.source])).to.deep.equal([["Proposed", "chain"], ["Finalized", "events"]]);
+    });
+
+    it("a job that is refunded and recycled between two polls of waitForResult throws JobRefundedError", async () => {
+      await deposit(wallet(requester), { addresses, amount: USDC });
+      const now = (await publicClient.getBlock()).timestamp;
+      const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs, deadline: now + P.commitWindow + 30n });
+      let polled!: () => void;
+      const sawAssigned = new Promise<void>((r) => (polled = r));
+      const waiting = waitForResult(publicClient, { addresses, jobId, pollingInterval: 20, onChange: () => polled() }).catch((e) => e);
+      await sawAssigned;
+      await networkHelpers.time.increase(P.commitWindow + 60n);
+      const submission = await sendSubmission();
+      await inOneBlock([
+        () => writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "poke", args: [jobId], gas: 1_000_000n, chain: null }),
+        submission,
+      ]);
+      expect((await getJob(publicClient, { addresses, jobId })).source).to.equal("events");
+      const err = await waiting;
+      expect(err).to.be.instanceOf(JobRefundedError);
+      expect(err.reason).to.equal("DeadlinePassed");
+      expect(err.amount).to.equal(PRICE);
+    });
+
+    it("a k = 3 commit-reveal job with a missed reveal: masks, operators and revealed hashes from the events", async () => {
+      const { jobId, operators: ops } = await submitJob(wallet(requester), { addresses, modelId, inputs, redundancy: 3 });
+      expect(ops).to.have.length(3);
+      const hash = resultHash(outputs, { kind: "exact" });
+      server.put(hash, encodeTensors(outputs));
+      const salts = ops.map(() => randomId() as Hex);
+      for (const [slot, op] of ops.entries()) {
+        const commitment = resultCommitment({ escrow: addresses.jobEscrow, chainId: 31337, jobId, operator: op, resultHash: hash, salt: salts[slot]! });
+        await writeContract(wallet(op), { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "commit", args: [jobId, slot, commitment], chain: null });
+      }
+      expect((await getJob(publicClient, { addresses, jobId })).status).to.equal("Revealing");
+      // Slots 0 and 2 reveal; slot 1 misses its reveal and is slashed when the window closes.
+      for (const slot of [0, 2]) {
+        await writeContract(wallet(ops[slot]!), { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "reveal", args: [jobId, slot, hash, salts[slot]!], chain: null });
+      }
+      await networkHelpers.time.increase(P.revealWindow + 1n);
+      expect((await pokeJob(wallet(outsider), { addresses, jobId })).status).to.equal("Proposed");
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await finalizeJob(wallet(outsider), { addresses, jobId });
+      const stored = await getJob(publicClient, { addresses, jobId });
+      expect(stored).to.include({ status: "Finalized", commitMask: 0b111, revealMask: 0b101, missedMask: 0b010, result: hash });
+      expect(stored.slotHashes[1]).to.not.equal(zeroHash); // the chain still shows slot 1's commitment
+
+      await recycle(jobId);
+      const rebuilt = await getJob(publicClient, { addresses, jobId });
+      // The events do not carry commitments: a slot that never revealed shows a zero hash.
+      expect(rebuilt).to.deep.equal({ ...stored, source: "events", slotHashes: [hash, zeroHash, hash] });
+      const r = await getJobResult(publicClient, { addresses, jobId });
+      expect(r.resultHash).to.equal(hash);
+      expect([ops[0], ops[2]]).to.include(r.operator);
+    });
+
+    it("ids never issued throw JobEscrowUnknownJobError, also for a generation not reached yet", async () => {
+      const { jobId } = await settledJob();
+      for (const id of [999n, (5n << 32n) | jobId, (1n << 32n) | jobId]) {
+        const err = await getJob(publicClient, { addresses, jobId: id }).catch((e) => e);
+        expect(err, String(id)).to.be.instanceOf(JobEscrowUnknownJobError);
+        expect(err.shortMessage).to.equal(`JobEscrowUnknownJob: job ${id} does not exist`);
+      }
     });
   });
 

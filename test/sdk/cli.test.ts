@@ -232,6 +232,10 @@ describe("veil CLI (against npx hardhat node)", function () {
     const old = await veil(["job", "status", "1", ...D()]);
     expect(old.code, old.stderr).to.equal(0);
     expect(old.stdout).to.contain("job 1: Finalized");
+    expect(old.stdout).to.contain("(read from the escrow's events: the job settled and its record now holds a later job)");
+    const oldResult = await veil(["job", "result", "1", "--json", ...D()]);
+    expect(oldResult.code, oldResult.stderr).to.equal(0);
+    expect(JSON.parse(oldResult.stdout)).to.include({ jobId: "1", resultHash: hash, operator: addressOf(operator) });
   });
 
   it("veil deposit, then pay a job from it", async () => {

@@ -30,6 +30,7 @@ assertType<Equal<SubmitJobReturnType["jobId"], bigint>>();
 assertType<Equal<SubmitJobReturnType["operators"], Address[]>>();
 assertType<Equal<SubmitJobReturnType["hash"], Hex>>();
 assertType<Equal<Job["status"], JobStatus>>();
+assertType<Equal<Job["source"], "chain" | "events">>();
 assertType<Equal<JobStatus, "None" | "Assigned" | "Revealing" | "Proposed" | "Disputed" | "Finalized" | "Refunded">>();
 assertType<Equal<JobResult["outputs"], TensorMap>>();
 assertType<Equal<Model["comparator"], { readonly kind: "exact" } | { readonly kind: "rounded"; readonly precision: number }>>();

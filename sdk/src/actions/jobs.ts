@@ -1,9 +1,25 @@
-import { encodeAbiParameters, encodeFunctionData, keccak256, zeroHash, type Account, type Address, type Hex, type Log } from "viem";
+import {
+  encodeAbiParameters,
+  encodeEventTopics,
+  encodeFunctionData,
+  formatLog,
+  keccak256,
+  numberToHex,
+  zeroAddress,
+  zeroHash,
+  type Account,
+  type Address,
+  type BlockTag,
+  type Hex,
+  type Log,
+  type RpcLog,
+} from "viem";
 import { getBlock, getContractEvents, readContract } from "viem/actions";
 import { computeCreditsAbi, jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
 import {
   InputTooLargeError,
   JobDisputedError,
+  JobEscrowJobRecycledError,
   JobInvalidInputError,
   JobNotSettledError,
   JobRefundedError,
@@ -21,9 +37,21 @@ import { parseEventLogs } from "viem";
 export const JOB_STATUSES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-/** A job as stored by the escrow. */
+/**
+ * A job as the escrow reports it. The escrow recycles the storage of jobs settled without a dispute (finalized, or
+ * refunded for a missed step): once a later submission reuses the record, the contract's `getJob` reverts with
+ * `JobEscrowJobRecycled` and {@link getJob} rebuilds the job from its events instead (`source: "events"`).
+ */
 export type Job = {
   jobId: bigint;
+  /**
+   * Where the job was read from: `"chain"`, the escrow's storage (`getJob` of the contract); `"events"`, the job's
+   * event history (JobSubmitted ... JobFinalized / JobRefunded), because its record now holds a later job. An
+   * `"events"` job is always settled (Finalized or Refunded, `phaseEnd` 0); its `slotHashes` hold the revealed (or
+   * posted) result hashes only: a k > 1 commitment that was never revealed shows as zero (the events do not carry
+   * commitments), where the chain would show it.
+   */
+  source: "chain" | "events";
   requester: Address;
   modelId: Hex;
   status: JobStatus;
@@ -33,12 +61,12 @@ export type Job = {
   price: bigint;
   /** Latest time a result may be proposed (unix seconds). */
   deadline: number;
-  /** End of the current phase (commit, reveal, challenge or dispute window). */
+  /** End of the current phase (commit, reveal, challenge or dispute window); 0 once Finalized or Refunded. */
   phaseEnd: number;
   operators: Address[];
-  /** Per slot: the commitment, then the revealed (or posted) result hash. */
+  /** Per slot: the commitment, then the revealed (or posted) result hash; zero for a slot that posted nothing. */
   slotHashes: Hex[];
-  /** Slots that committed (k > 1). */
+  /** Slots that committed (k > 1; always 0 at k = 1). */
   commitMask: number;
   /** Slots that revealed; while the job is `Assigned`, the slots that declined (`declineJob`). */
   revealMask: number;
@@ -288,23 +316,42 @@ function toHex(bytes: Uint8Array): Hex {
 
 // ---------------------------------------------------------------------------------------------------------------- getJob
 
-export type GetJobParameters = AddressesParameter & { jobId: bigint };
+export type GetJobParameters = AddressesParameter & {
+  jobId: bigint;
+  /**
+   * Where to search the job's events when its record was recycled: a block at or before its submission (default
+   * `"earliest"`; pass the deployment's `startBlock` on chains whose nodes limit log ranges).
+   */
+  fromBlock?: bigint | BlockTag | undefined;
+};
 export type GetJobReturnType = Job;
 export type GetJobErrorType = VeilError;
 
 /**
- * Reads a job (reverts with JobEscrowUnknownJob for an unknown id).
+ * Reads a job: from the escrow's storage (`source: "chain"`) or, when the job settled and a later job reuses its
+ * record (the contract reverts with JobEscrowJobRecycled), from its events (`source: "events"`: one `eth_getLogs`
+ * over the escrow, filtered by the job id topic). Throws JobEscrowUnknownJobError for an id never issued, and
+ * JobEscrowJobRecycledError when no JobSubmitted event of a recycled job is found from `fromBlock`.
  *
  * @example
  * const job = await getJob(client, { addresses, jobId: 1n })
- * console.log(job.status, job.operators)
+ * console.log(job.status, job.operators, job.source)
  */
 export async function getJob(client: VeilClient, params: GetJobParameters): Promise<GetJobReturnType> {
-  const v = await decoded(
-    readContract(client, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [params.jobId] }),
-  );
+  let v;
+  try {
+    v = await decoded(
+      readContract(client, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [params.jobId] }),
+    );
+  } catch (e) {
+    if (!(e instanceof JobEscrowJobRecycledError)) throw e;
+    const job = await getJobFromEvents(client, params);
+    if (!job) throw e;
+    return job;
+  }
   return {
     jobId: params.jobId,
+    source: "chain",
     requester: v.requester,
     modelId: v.modelId,
     status: JOB_STATUSES[v.status] ?? "None",
@@ -322,6 +369,120 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
   };
 }
 
+/** The escrow events that make up a job's history; each has `uint256 indexed jobId` as its first topic. */
+const JOB_EVENTS = [
+  "JobSubmitted",
+  "OperatorsAssigned",
+  "ResultCommitted",
+  "RevealPhaseStarted",
+  "ResultRevealed",
+  "ResultProposed",
+  "JobDisputed",
+  "SlotDeclined",
+  "SlotMissed",
+  "JobFinalized",
+  "JobRefunded",
+] as const;
+const JOB_EVENT_TOPICS = JOB_EVENTS.map((eventName) => encodeEventTopics({ abi: jobEscrowAbi, eventName })[0]!);
+const STATUS_ASSIGNED = 1;
+const STATUS_REVEALING = 2;
+
+/**
+ * Rebuilds a job from the escrow's events (one `eth_getLogs` for every job event whose jobId topic is the id), in
+ * block and log order; undefined when there is no JobSubmitted event of the job from `fromBlock`.
+ */
+async function getJobFromEvents(client: VeilClient, params: GetJobParameters): Promise<Job | undefined> {
+  const { jobId } = params;
+  const from = params.fromBlock ?? "earliest";
+  const raw = (await decoded(
+    client.request({
+      method: "eth_getLogs",
+      params: [
+        {
+          address: params.addresses.jobEscrow,
+          fromBlock: typeof from === "bigint" ? numberToHex(from) : from,
+          toBlock: "latest",
+          topics: [JOB_EVENT_TOPICS, numberToHex(jobId, { size: 32 })],
+        },
+      ],
+    }),
+  )) as RpcLog[];
+  const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: [...JOB_EVENTS], logs: raw.map((l) => formatLog(l)), strict: true })
+    .filter((l) => l.args.jobId === jobId && l.address.toLowerCase() === params.addresses.jobEscrow.toLowerCase())
+    .sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex! - b.logIndex! : a.blockNumber! < b.blockNumber! ? -1 : 1));
+
+  // Ids are never reissued, so every log with this id is the job's. OperatorsAssigned precedes JobSubmitted in the
+  // submission's own transaction: start from JobSubmitted, then fold every other log in order.
+  const submitted = logs.find((l) => l.eventName === "JobSubmitted");
+  if (submitted?.eventName !== "JobSubmitted") return undefined;
+  const a = submitted.args;
+  const k = a.redundancy;
+  const job: Job = {
+    jobId,
+    source: "events",
+    requester: a.requester,
+    modelId: a.modelId,
+    status: "Assigned",
+    payMode: a.payMode === 1 ? "allowance" : "deposit",
+    redundancy: k,
+    price: k === 0 ? 0n : a.fee / BigInt(k),
+    deadline: a.deadline,
+    phaseEnd: 0,
+    operators: Array<Address>(k).fill(zeroAddress),
+    slotHashes: Array<Hex>(k).fill(zeroHash),
+    commitMask: 0,
+    revealMask: 0,
+    missedMask: 0,
+    result: undefined,
+  };
+  for (const log of logs) {
+    const bit = "slot" in log.args ? 1 << log.args.slot : 0;
+    switch (log.eventName) {
+      case "OperatorsAssigned":
+        log.args.slots.forEach((slot, i) => (job.operators[slot] = log.args.operators[i]!));
+        job.phaseEnd = log.args.phaseEnd;
+        break;
+      case "ResultCommitted":
+        job.commitMask |= bit;
+        break;
+      case "RevealPhaseStarted":
+        job.status = "Revealing";
+        job.phaseEnd = log.args.phaseEnd;
+        break;
+      case "ResultRevealed":
+        job.slotHashes[log.args.slot] = log.args.resultHash;
+        if (job.redundancy > 1) job.revealMask |= bit; // k = 1 posts its result directly: no reveal phase
+        break;
+      case "SlotDeclined":
+        job.revealMask |= bit; // while Assigned, the chain reports declined slots in revealMask
+        break;
+      case "SlotMissed":
+        if (log.args.phase === STATUS_ASSIGNED) job.revealMask = 0; // the missed-commit round clears the declines
+        else if (log.args.phase === STATUS_REVEALING) job.missedMask |= bit;
+        break;
+      case "ResultProposed":
+        job.status = "Proposed";
+        job.result = log.args.resultHash;
+        job.phaseEnd = log.args.challengeEnd;
+        break;
+      case "JobDisputed":
+        job.status = "Disputed";
+        job.phaseEnd = log.args.resolveBy;
+        break;
+      case "JobFinalized":
+        job.status = "Finalized";
+        job.result = log.args.resultHash === zeroHash ? undefined : log.args.resultHash;
+        break;
+      case "JobRefunded":
+        job.status = "Refunded";
+        job.result = undefined;
+        break;
+    }
+  }
+  if (job.status === "Finalized" || job.status === "Refunded") job.phaseEnd = 0;
+  return job;
+}
+
 // ---------------------------------------------------------------------------------------------------------------- watchJob
 
 export type WatchJobParameters = AddressesParameter & {
@@ -337,7 +498,7 @@ export type WatchJobErrorType = VeilError;
 
 /**
  * Follows a job by polling `getJob`; returns a function that stops watching. Stops by itself at a terminal status
- * (Finalized, Refunded).
+ * (Finalized, Refunded), also when the job is read from its events because a later job reuses its record.
  *
  * @example
  * const unwatch = watchJob(client, { addresses, jobId, onChange: (job) => console.log(job.status) })
@@ -388,6 +549,11 @@ export type GetJobResultParameters = AddressesParameter & {
   jobId: bigint;
   /** `fetch` to use (default: globalThis.fetch). */
   fetch?: typeof globalThis.fetch | undefined;
+  /**
+   * Block to search the job's events from: its submission block or earlier (default `"earliest"`). Used to rebuild
+   * a recycled job ({@link getJob}) and, by waitForResult, to find the JobRefunded event of a refunded one.
+   */
+  fromBlock?: GetJobParameters["fromBlock"];
 };
 export type GetJobResultReturnType = JobResult;
 export type GetJobResultErrorType = VeilError;
@@ -449,8 +615,6 @@ export type WaitForResultParameters = GetJobResultParameters & {
   pollingInterval?: number | undefined;
   /** Called whenever the job changes. */
   onChange?: ((job: Job) => void) | undefined;
-  /** Block to search JobRefunded events from (default 0). */
-  fromBlock?: bigint | undefined;
 };
 export type WaitForResultReturnType = JobResult;
 export type WaitForResultErrorType = VeilError;
@@ -458,7 +622,8 @@ export type WaitForResultErrorType = VeilError;
 /**
  * Waits for a job to reach a result, then fetches, verifies and decodes it (see {@link getJobResult}).
  * Throws JobRefundedError (with the refund reason), JobDisputedError (when waiting `until: "proposed"`),
- * JobInvalidInputError, or JobTimeoutError.
+ * JobInvalidInputError, or JobTimeoutError. A job that settled and whose record a later job took (even between
+ * two polls) is read from its events ({@link getJob}): it still resolves as Finalized, or throws JobRefundedError.
  *
  * @example
  * const { jobId } = await submitJob(wallet, { addresses, modelId, inputs })
@@ -502,7 +667,7 @@ export async function waitForJobOutcome(
           abi: jobEscrowAbi,
           eventName: "JobRefunded",
           args: { jobId: job.jobId },
-          fromBlock: params.fromBlock ?? 0n,
+          fromBlock: params.fromBlock ?? "earliest",
           strict: true,
         }),
       );

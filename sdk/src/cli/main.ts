@@ -157,6 +157,7 @@ class Session {
   #account: Account | undefined;
   #veil: (ReturnType<typeof createWalletClient> & VeilActions) | undefined;
   #addresses: VeilAddresses | undefined;
+  #startBlock: bigint | undefined;
   #decimals = new Map<string, { decimals: number; symbol: string }>();
   readonly rpc: string;
 
@@ -200,6 +201,7 @@ class Session {
       throw new VeilError(`the deployment is for chain ${deployment.chainId}, the RPC endpoint is chain ${chainId}`);
     }
     this.#addresses = deployment.addresses;
+    this.#startBlock = deployment.startBlock === undefined ? undefined : BigInt(deployment.startBlock);
     const client = createWalletClient({ account: this.#account, chain, transport: http(this.rpc), pollingInterval: 250 });
     this.#veil = client.extend(veilActions({ addresses: deployment.addresses })) as any;
     return this.#veil!;
@@ -207,6 +209,11 @@ class Session {
 
   get addresses(): VeilAddresses {
     return this.#addresses!;
+  }
+
+  /** The deployment's first block (where event scans start), when the address book records it. */
+  get startBlock(): bigint | undefined {
+    return this.#startBlock;
   }
 
   async token(address: Address) {
@@ -247,9 +254,10 @@ function describeJob(job: Job): string {
     `  operators  ${job.operators.join(", ")}`,
     `  k          ${job.redundancy}, price ${job.price} per slot`,
     `  deadline   ${new Date(job.deadline * 1000).toISOString()}`,
-    `  phase end  ${new Date(job.phaseEnd * 1000).toISOString()}`,
+    `  phase end  ${job.phaseEnd ? new Date(job.phaseEnd * 1000).toISOString() : "-"}`,
   ];
   if (job.result) lines.push(`  result     ${job.result}`);
+  if (job.source === "events") lines.push("  (read from the escrow's events: the job settled and its record now holds a later job)");
   return lines.join("\n");
 }
 
@@ -443,13 +451,13 @@ async function job(ctx: Ctx, s: Session, cmd: string | undefined) {
       return;
     }
     case "status": {
-      const j = await veil.getJob({ jobId: jobId(ctx) });
+      const j = await veil.getJob({ jobId: jobId(ctx), fromBlock: s.startBlock });
       out(ctx, jobJson(j), describeJob(j));
       return;
     }
     case "result": {
       const id = jobId(ctx);
-      await printResult(ctx, await veil.getJobResult({ jobId: id }));
+      await printResult(ctx, await veil.getJobResult({ jobId: id, fromBlock: s.startBlock }));
       return;
     }
     case "poke": {
