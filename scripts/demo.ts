@@ -181,6 +181,7 @@ async function main() {
   type Tracked = { id: bigint; model: DemoModel; k: number; paid: "allowance" | "deposit"; submittedAt: number; proposedAt?: number; expected: string; inputHash: Hex };
   const jobs: Tracked[] = [];
   const now = async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+  const startBlock = (await ethers.provider.getBlockNumber()) + 1;
   let liarDrawn = false;
   // --adversarial: keep submitting (up to 40 more) until the liar holds a slot, so the demo always shows a catch.
   for (let i = 0; i < jobsWanted || (liar && !liarDrawn && i < jobsWanted + 40); i++) {
@@ -205,8 +206,33 @@ async function main() {
   }
   out(`  submitted ${jobs.length} jobs (${jobs.filter((j) => j.k === 3).length} at k=3, ${jobs.filter((j) => j.paid === "allowance").length} paid by allowance)`);
 
-  const statusOf = async (j: Tracked) => Number((await escrow.getJob(j.id)).status);
+  // A job that settled without a dispute gives its escrow record to a later submission, after which getJob of its id
+  // reverts (JobEscrowJobRecycled): terminal statuses come from the JobFinalized / JobRefunded events, getJob
+  // answers for open jobs only.
+  const settled = new Map<bigint, number>();
+  let scannedTo = startBlock - 1;
+  const scanSettled = async () => {
+    const head = await ethers.provider.getBlockNumber();
+    if (head <= scannedTo) return;
+    for (const e of await escrow.queryFilter(escrow.filters.JobFinalized(), scannedTo + 1, head)) settled.set((e as any).args.jobId, 5);
+    for (const e of await escrow.queryFilter(escrow.filters.JobRefunded(), scannedTo + 1, head)) settled.set((e as any).args.jobId, 6);
+    scannedTo = head;
+  };
+  const statusOf = async (j: Tracked): Promise<number> => {
+    const known = settled.get(j.id);
+    if (known !== undefined) return known;
+    try {
+      return Number((await escrow.getJob(j.id)).status);
+    } catch (e) {
+      if (!isRecycled(escrow, e)) throw e;
+      await scanSettled();
+      const status = settled.get(j.id);
+      if (status === undefined) throw new Error(`job ${j.id} was recycled but no JobFinalized/JobRefunded event was found`);
+      return status;
+    }
+  };
   const progress = async (label: string) => {
+    await scanSettled();
     const st = await Promise.all(jobs.map(statusOf));
     const done = st.filter((s) => s >= 3).length;
     const width = 30;
@@ -260,6 +286,7 @@ async function main() {
   }
 
   // ---------------------------------------------------------------- summary
+  await scanSettled();
   const finalStatus = await Promise.all(jobs.map(statusOf));
   const gas = await gasByStep(connection, await escrow.getAddress(), escrow.interface, credits);
   const latencies = jobs.flatMap((j) => (j.proposedAt ? [j.proposedAt - j.submittedAt] : [])).sort((a, b) => a - b);
@@ -281,14 +308,16 @@ async function main() {
     },
   };
   if (args.model) {
-    // Verified outputs: fetch the result bytes of the last job, check them against the on-chain hash, decode.
+    // Verified outputs: fetch the result bytes of the last job, check them against the on-chain hash (its JobFinalized
+    // event: the job's record may already hold a later job), decode.
     const last = jobs[jobs.length - 1]!;
-    const job = await escrow.getJob(last.id);
-    const w = workers.find((w) => job.operators.includes(w.worker.address))!;
-    const rec = w.store.getJob({ chainId: w.chainId, jobId: last.id, slot: job.operators.indexOf(w.worker.address) })!;
-    const bytes = w.store.getBlob(rec.resultBlob!)!;
+    const finalized = (await escrow.queryFilter(escrow.filters.JobFinalized(last.id)))[0];
+    if (!finalized) throw new Error(`job ${last.id} did not finalize`);
+    const rec = workers.flatMap((w) => w.store.jobsByState("finalized", { chainId: w.chainId }).filter((r) => r.jobId === last.id && r.resultBlob))[0];
+    const bytes = rec && workers.map((w) => w.store.getBlob(rec.resultBlob!)).find((b) => b);
+    if (!bytes) throw new Error(`no worker holds the result of job ${last.id}`);
     const outputs = decodeTensors(bytes);
-    if (resultHash(outputs, { kind: "exact" }) !== job.result) throw new Error("result bytes do not match the on-chain result hash");
+    if (resultHash(outputs, { kind: "exact" }) !== (finalized as any).args.resultHash) throw new Error("result bytes do not match the on-chain result hash");
     const invalid = readInvalidInput(outputs);
     if (invalid) throw new Error(`the network answered "invalid input": ${invalid}`);
     summary.outputs = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { type: t.type, dims: t.dims, dataSha256: rawDataSha256(t) }]));
@@ -302,7 +331,7 @@ async function main() {
   out("\nSummary");
   out(`  jobs: ${summary.jobsSubmitted} submitted, ${summary.jobsFinalized} finalized, ${summary.jobsRefunded} refunded, ${summary.jobsDisputed} disputed`);
   out(`  latency submit→result: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms (wall clock, in-process chain)`);
-  out(`  gas by step (average per call; a call inside a multicall is charged its share): ${Object.entries(gas).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  out(`  gas by step (average per call; a call inside a multicall, and each job a finalizeMany settles, is charged its share): ${Object.entries(gas).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   const fees = summary.fees as any;
   out(`  fees earned (mUSDC base units): operators ${Object.values(fees.operators).join(" / ")}, model owner ${fees.modelOwner}, treasury ${fees.treasury}, stakers ${fees.stakers}`);
   out(`  slashes: ${slashes.length ? slashes.map((s) => `${s.operator.slice(0, 10)}… ${s.amount} VEIL-wei`).join(", ") : "none"}`);
@@ -314,17 +343,31 @@ async function main() {
   process.exitCode = ok ? 0 : 1;
 }
 
-const LIFECYCLE_STEPS = new Set(["submitJob", "submitJobFromDeposit", "commit", "reveal", "submitResult", "finalize", "finalizeMany", "poke"]);
+const LIFECYCLE_STEPS = new Set(["submitJob", "submitJobFromDeposit", "commit", "reveal", "submitResult", "finalize", "finalizeMany", "claim", "poke"]);
+/** Settle many jobs in one call: each job settled is one step, charged its share of the call. */
+const BATCH_SETTLEMENT = new Set(["finalizeMany", "claim"]);
+
+/** Whether `e` is the escrow's JobEscrowJobRecycled revert (ethers). */
+function isRecycled(escrow: any, e: any): boolean {
+  if (e?.revert?.name) return e.revert.name === "JobEscrowJobRecycled";
+  try {
+    return escrow.interface.parseError(e?.data)?.name === "JobEscrowJobRecycled";
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Average gas of each lifecycle step, and the total per job, read back from every receipt of the run. A step inside
- * a multicall (workers batch their posts) is charged its share of that transaction.
+ * a multicall (workers batch their posts) is charged its share of that transaction, and so is each job settled by a
+ * `finalizeMany` (workers settle their jobs in one per tick): its gas is shown per job settled.
  */
 async function gasByStep(connection: any, escrow: string, iface: any, credits?: any): Promise<Record<string, number>> {
   const { ethers } = connection;
   const creditsAddress = credits ? (await credits.getAddress()).toLowerCase() : undefined;
   const latest = await ethers.provider.getBlockNumber();
   const byStep = new Map<string, { gas: bigint; n: number }>();
+  const finalizedTopic = iface.getEvent("JobFinalized").topicHash;
   let submissions = 0;
   let total = 0n;
   for (let b = 0; b <= latest; b++) {
@@ -340,6 +383,12 @@ async function gasByStep(connection: any, escrow: string, iface: any, credits?: 
       steps = steps.filter((step) => step && (LIFECYCLE_STEPS.has(step) || step === "submitJob(allowance)"));
       if (steps.length === 0) continue;
       const r = await ethers.provider.getTransactionReceipt(tx.hash);
+      // A finalizeMany of n jobs counts n steps (the JobFinalized events it emitted), each with 1/n of its gas.
+      steps = steps.flatMap((step) => {
+        if (!BATCH_SETTLEMENT.has(step)) return [step];
+        const settled = r.logs.filter((l: any) => l.address.toLowerCase() === escrow.toLowerCase() && l.topics[0] === finalizedTopic).length;
+        return Array(Math.max(1, settled)).fill(step);
+      });
       for (const step of steps) {
         const s = byStep.get(step) ?? { gas: 0n, n: 0 };
         s.gas += r.gasUsed / BigInt(steps.length);

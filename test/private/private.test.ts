@@ -377,7 +377,9 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
   describe("committee re-wrap (dispute key path)", () => {
     it("an assigned operator re-wraps for committee members: members open it, others and operator-role use cannot", async () => {
       const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(5), redundancy: 3 });
-      await tickAll();
+      // Proposed (its `result` is the revealed keyed hash; 0 while Assigned or Revealing): k = 3 takes four worker
+      // rounds at least (input, inference, commit, reveal), so wait for the status instead of counting rounds.
+      await tickUntil(s.jobId, STATUS.Proposed);
       const envelope = (await v.escrow.queryFilter(v.escrow.filters.JobSubmitted(s.jobId)))[0]!.args.input as Hex;
       const slot0 = codecs.find((c) => getAddress((c as any).o.operator) === s.operators[0])!;
       // The outsider's registered node stands in for a drawn member (the committee is drawn by DisputeManager).
@@ -397,6 +399,31 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const nonMember = new PrivateCodec({ publicClient: memberClient as never, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [generateContentKey()] });
       expect(await nonMember.openForCommittee(s.jobId, bytesOf(envelope), s.inputHash)).to.equal(undefined);
       expect(nonMember.failures.get(s.jobId)?.codes).to.include("WRONG_RECIPIENT");
+    });
+  });
+
+  describe("recycled job records", () => {
+    it("a settled job whose escrow record a later job reuses still opens (its requester from JobSubmitted)", async () => {
+      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(6), redundancy: 3 });
+      await tickUntil(s.jobId, STATUS.Proposed);
+      await networkHelpers.time.increase(P.challengeWindow + 1n);
+      await tickUntil(s.jobId, STATUS.Finalized);
+      // Later submissions take the free records (the most recently freed first) until one is s.jobId's.
+      const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      const plain = { modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(encodeTensors(input(7))), inputURI: "", inputHash: ethers.ZeroHash };
+      let reused = false;
+      for (let i = 0; i < 10 && !reused; i++) {
+        await (await v.escrow.connect(v.requester).submitJob(plain)).wait();
+        reused = await v.escrow.getJob(s.jobId).then(() => false, () => true);
+      }
+      await expect(v.escrow.getJob(s.jobId)).to.be.revertedWithCustomError(v.escrow, "JobEscrowJobRecycled").withArgs(s.jobId);
+      const envelope = (await v.escrow.queryFilter(v.escrow.filters.JobSubmitted(s.jobId)))[0]!.args.input as Hex;
+      const codec = codecs.find((c) => getAddress((c as any).o.operator) === s.operators[0])!;
+      codec.forget(s.jobId); // not from the cache: the codec reads the job again
+      const opened = await codec.openInput(s.jobId, bytesOf(envelope), s.inputHash);
+      expect(opened, JSON.stringify(codec.failures.get(s.jobId))).to.not.equal(undefined);
+      expect(opened!.context.requester).to.equal(getAddress(v.requester.address));
+      expect(tensorsEqual(decodeTensors(opened!.plaintext), input(6))).to.equal(true);
     });
   });
 });

@@ -60,6 +60,8 @@ describe("worker/config", function () {
         confirmations: "auto",
         pollIntervalMs: 2000,
         gasBumpPercent: 25,
+        maxPostBatch: 20,
+        maxFinalizeBatch: 50,
         logLevel: "info",
         metrics: true,
         validator: false,
@@ -84,13 +86,14 @@ describe("worker/config", function () {
       writeFileSync(file, JSON.stringify({ httpPort: 1111, pollIntervalMs: 500, maxBatch: 4, rpcUrls: ["http://file:1"], logLevel: "debug" }));
       const { config, sources } = loadConfigWithSources({
         file,
-        env: { ...env, VEIL_HTTP_PORT: "2222", VEIL_POLL_INTERVAL_MS: "700" },
-        argv: ["--http-port", "3333", "--rpc-url", "https://a.example/rpc", "--rpc-url=https://b.example,wss://c.example"],
+        env: { ...env, VEIL_HTTP_PORT: "2222", VEIL_POLL_INTERVAL_MS: "700", VEIL_MAX_FINALIZE_BATCH: "8" },
+        argv: ["--http-port", "3333", "--max-finalize-batch", "12", "--rpc-url", "https://a.example/rpc", "--rpc-url=https://b.example,wss://c.example"],
         cwd: dir,
       });
       expect(config.httpPort).to.equal(3333);
       expect(config.pollIntervalMs).to.equal(700);
       expect(config.maxBatch).to.equal(4);
+      expect(config.maxFinalizeBatch).to.equal(12);
       expect(config.logLevel).to.equal("debug");
       // Lists from a higher source replace (not merge); repeated/comma flags accumulate, in order.
       expect(config.rpcUrls).to.deep.equal(["https://a.example/rpc", "https://b.example", "wss://c.example"]);
@@ -138,6 +141,7 @@ describe("worker/config", function () {
             VEIL_RPC_URL: "ftp://nope",
             VEIL_GAS_BUMP_PERCENT: "10",
             VEIL_SPOT_CHECK_RATE: "1.5",
+            VEIL_MAX_FINALIZE_BATCH: "0",
             VEIL_LOG_LEVEL: "loud",
             VEIL_MODELS: `${model}=0x1234`,
             VEIL_DEPLOYER_KEY: "ignored: not a worker variable",
@@ -153,6 +157,7 @@ describe("worker/config", function () {
         "rpcUrls",
         "gasBumpPercent",
         "spotCheckRate",
+        "maxFinalizeBatch",
         "logLevel",
         "models",
         "maxBatch",
@@ -164,6 +169,8 @@ describe("worker/config", function () {
       expect(byField.gasBumpPercent).to.include({ source: "env", origin: "VEIL_GAS_BUMP_PERCENT" });
       expect(byField.gasBumpPercent!.message).to.match(/between 20 and 1000/);
       expect(byField.maxBatch).to.include({ source: "flag", origin: "--max-batch" });
+      expect(byField.maxFinalizeBatch).to.include({ source: "env", origin: "VEIL_MAX_FINALIZE_BATCH" });
+      expect(byField.maxFinalizeBatch!.message).to.match(/between 1 and 200/);
       expect(byField.httpPort!.source).to.equal("file");
       expect(byField.privateKey!.message).to.match(/operator key is required/);
     });

@@ -5,7 +5,9 @@ import { network } from "hardhat";
 import { custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
-import { nullLogger } from "../../worker/src/internal/log.js";
+import { createLogger, nullLogger } from "../../worker/src/internal/log.js";
+import { isJobRecycled, settledOutcome } from "../../worker/src/chain/settled.js";
+import { jobEscrowAbi } from "../../sdk/src/generated/abis.js";
 import { buildMlpModel } from "../../worker/src/models/generate.js";
 import { encodeTensors, resultHash, decodeTensors, readInvalidInput, sha256Hex } from "../../sdk/src/tensor.js";
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
@@ -158,5 +160,186 @@ describe("three workers on an in-process chain (generated MLP)", function () {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe("settlement on a chain that recycles job records (workers one confirmation behind)", function () {
+  this.timeout(120_000);
+  const MAX_FINALIZE_BATCH = 4;
+  let v: Veil;
+  let escrowAddress: Hex;
+  const workers: CreatedWorker[] = [];
+  const logs: Record<string, unknown>[][] = [];
+  const mlp = buildMlpModel({ seed: 7 });
+  const input = (seed: number) => encodeTensors({ x: { type: "float32", dims: [1, 16], data: new Float32Array(16).map((_, j) => Math.sin(seed * 16 + j)) } });
+
+  before(async () => {
+    v = await deployVeil(connection, 3);
+    await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 1 }));
+    escrowAddress = (await v.escrow.getAddress()) as Hex;
+    const addresses = { jobEscrow: escrowAddress, nodeStaking: (await v.staking.getAddress()) as Hex, modelRegistry: (await v.registry.getAddress()) as Hex };
+    const transport = custom(connection.provider as never);
+    const signers = await ethers.getSigners();
+    for (const op of v.ops) {
+      const account = mnemonicToAccount(MNEMONIC, { addressIndex: signers.findIndex((s) => s.address === op.address) });
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger({ level: "debug", stream: { write: (s: string) => void lines.push(JSON.parse(s)) } });
+      // One confirmation: an event is acted on once a block is on top of it, so a finalize and a new submission in
+      // the head block are not ingested yet when the worker next reads the job.
+      const w = await createWorker({
+        transport, account, addresses, dataDir: ":memory:", models: [{ bytes: mlp.bytes }], logger, startBlock: 0n, confirmations: 1, maxFinalizeBatch: MAX_FINALIZE_BATCH,
+      });
+      await w.worker.start();
+      workers.push(w);
+      logs.push(lines);
+    }
+  });
+  after(async () => {
+    for (const w of workers) await w.close();
+  });
+
+  async function tickAll(rounds = 4) {
+    for (let i = 0; i < rounds; i++) {
+      await networkHelpers.mine(1); // bury the latest events under one block
+      for (const w of workers) {
+        await w.worker.tick();
+        await w.worker.settle();
+      }
+    }
+  }
+  async function params(seed: number, deadlineFrom?: bigint) {
+    const t = deadlineFrom ?? BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    return { modelId: mlp.modelId, redundancy: 1, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x" + Buffer.from(input(seed)).toString("hex"), inputURI: "", inputHash: ethers.ZeroHash };
+  }
+  function parsed(receipt: { logs: readonly any[] }) {
+    return receipt.logs.map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).filter((e) => e !== null);
+  }
+  async function submit(seed: number) {
+    const receipt = await (await v.escrow.connect(v.requester).submitJob(await params(seed))).wait();
+    return parsed(receipt!).find((e) => e!.name === "JobSubmitted")!.args.jobId as bigint;
+  }
+  const status = async (id: bigint) => (await v.escrow.getJob(id)).status as bigint;
+  async function workerOf(id: bigint) {
+    const op = (await v.escrow.getJob(id)).operators[0] as string;
+    return workers.find((w) => w.worker.address === op)!;
+  }
+
+  it("jobs whose challenge windows pass together are settled by one finalizeMany per operator (chunked at maxFinalizeBatch)", async () => {
+    const ids: bigint[] = [];
+    for (let i = 0; i < 9; i++) ids.push(await submit(100 + i));
+    await tickAll();
+    for (const id of ids) expect(await status(id)).to.equal(STATUS.Proposed);
+    const byOperator = new Map<string, bigint[]>();
+    for (const id of ids) {
+      const op = (await v.escrow.getJob(id)).operators[0] as string;
+      byOperator.set(op, [...(byOperator.get(op) ?? []), id]);
+    }
+    // Each worker knows when its jobs' windows end (from ResultProposed).
+    for (const w of workers) {
+      for (const id of byOperator.get(w.worker.address) ?? []) {
+        expect(w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })?.meta.challengeEnd).to.be.a("number");
+      }
+    }
+    const from = await ethers.provider.getBlockNumber();
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    await tickAll(2);
+    for (const id of ids) expect(await status(id)).to.equal(STATUS.Finalized);
+
+    const events = (await v.escrow.queryFilter(v.escrow.filters.JobFinalized(), from)).filter((e) => ids.includes(e.args.jobId as bigint));
+    expect(events.map((e) => e.args.jobId).sort(), "each job finalized exactly once").to.deep.equal([...ids].sort());
+    const txs = new Map<string, bigint[]>();
+    for (const e of events) txs.set(e.transactionHash, [...(txs.get(e.transactionHash) ?? []), e.args.jobId as bigint]);
+    const selector = v.escrow.interface.getFunction("finalizeMany")!.selector;
+    for (const [op, mine] of byOperator) {
+      const sent: string[] = [];
+      for (const [hash, settled] of txs) {
+        const tx = (await ethers.provider.getTransaction(hash))!;
+        if (tx.from !== op) continue;
+        expect(tx.data.slice(0, 10), "settled by finalizeMany, not finalize").to.equal(selector);
+        expect(settled.length).to.be.at.most(MAX_FINALIZE_BATCH);
+        sent.push(hash);
+      }
+      expect(sent, `operator ${op}: ${mine.length} jobs`).to.have.length(Math.ceil(mine.length / MAX_FINALIZE_BATCH));
+      const w = workers.find((w) => w.worker.address === op)!;
+      for (const id of mine) expect(w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })?.state).to.equal("finalized");
+    }
+    // One transaction, N JobFinalized events: 9 jobs over 3 operators give one operator at least 3 in a batch.
+    const largest = Math.max(...[...txs.values()].map((s) => s.length));
+    expect(largest).to.be.at.least(3);
+    const receipt = (await ethers.provider.getTransactionReceipt([...txs].find(([, s]) => s.length === largest)![0]))!;
+    expect(parsed(receipt).filter((e) => e!.name === "JobFinalized")).to.have.length(largest);
+    const sizes = await Promise.all(workers.map((w) => w.metrics.registry.getSingleMetricAsString("veil_worker_finalize_batch_size")));
+    const counted = sizes.join("\n").match(/veil_worker_finalize_batch_size_sum\{[^}]*\} (\d+)/g)!.map((l) => Number(l.split(" ").pop()));
+    expect(counted.reduce((a, b) => a + b, 0)).to.equal(ids.length);
+  });
+
+  it("a tracked job finalized by someone else and its record reused before the worker's next tick: marked finalized, no error loop, the new job served", async () => {
+    const j1 = await submit(7);
+    await tickAll();
+    expect(await status(j1)).to.equal(STATUS.Proposed);
+    const w = await workerOf(j1);
+    const key = { chainId: 31337, jobId: j1, slot: 0 };
+    expect(w.store.getJob(key)?.state).to.equal("served");
+    const end = BigInt((await v.escrow.getJob(j1)).phaseEnd);
+
+    // The requester settles j1 and submits its next job in one transaction, in the first block past the window:
+    // j1's record is freed and reused at once, so getJob(j1) reverts from then on.
+    await (await v.escrow.connect(v.requester).deposit(10n ** 6n)).wait();
+    await networkHelpers.time.setNextBlockTimestamp(end + 1n);
+    const calls = [
+      v.escrow.interface.encodeFunctionData("finalize", [j1]),
+      v.escrow.interface.encodeFunctionData("submitJobFromDeposit", [await params(8, end + 1n)]),
+    ];
+    const receipt = (await (await v.escrow.connect(v.requester).multicall(calls)).wait())!;
+    const events = parsed(receipt);
+    expect(events.find((e) => e!.name === "JobFinalized")?.args.jobId, "finalized by the requester, not the worker").to.equal(j1);
+    const j2 = events.find((e) => e!.name === "JobSubmitted")!.args.jobId as bigint;
+    expect(j2 & 0xffffffffn, "the new job reuses j1's record").to.equal(j1 & 0xffffffffn);
+    expect(j2 >> 32n).to.equal((j1 >> 32n) + 1n);
+    await expect(v.escrow.getJob(j1)).to.be.revertedWithCustomError(v.escrow, "JobEscrowJobRecycled").withArgs(j1);
+
+    // The worker's next tick: the head block's events are not ingested yet (one confirmation), getJob(j1) reverts.
+    await w.worker.tick();
+    await w.worker.settle();
+    const rec = w.store.getJob(key)!;
+    expect(rec.state).to.equal("finalized");
+    expect(rec.lastError).to.equal(undefined);
+    expect(rec.attempts).to.equal(0);
+
+    await tickAll();
+    expect(await status(j2)).to.equal(STATUS.Proposed);
+    const served = await workerOf(j2);
+    expect(served.store.getJob({ chainId: 31337, jobId: j2, slot: 0 })?.state).to.equal("served");
+    const expected = (await served.engine.run(mlp.modelId, decodeTensors(input(8)))).outputs;
+    expect((await v.escrow.getJob(j2)).result).to.equal(resultHash(expected, { kind: "exact" }));
+    // Logged once, as settled; never retried as a failing step.
+    const lines = logs[workers.indexOf(w)]!.filter((l) => l.jobId === String(j1));
+    expect(lines.filter((l) => l.msg === "job settled on chain and its record reused").map((l) => l.outcome)).to.deep.equal(["finalized"]);
+    expect(lines.filter((l) => l.level === "warn"), JSON.stringify(lines)).to.deep.equal([]);
+    expect(w.store.getJob(key)?.state).to.equal("finalized");
+  });
+
+  it("a recycled job's outcome is read from its JobFinalized / JobRefunded log (chain/settled.ts)", async () => {
+    const client = workers[0]!.publicClient as never;
+    // A job no worker can serve (v.modelId: staked on, not loaded): nobody posts, the deadline allows no second
+    // round, poke refunds it, and the next submission reuses its record.
+    const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const p = { ...(await params(9)), modelId: v.modelId, deadline: t + P.commitWindow + 5n };
+    const refunded = parsed((await (await v.escrow.connect(v.requester).submitJob(p)).wait())!).find((e) => e!.name === "JobSubmitted")!.args.jobId as bigint;
+    await networkHelpers.time.increase(P.commitWindow + 1n);
+    await (await v.escrow.poke(refunded)).wait();
+    expect(await status(refunded)).to.equal(STATUS.Refunded);
+    const next = await submit(10);
+    expect(next & 0xffffffffn).to.equal(refunded & 0xffffffffn);
+    const read = () => workers[0]!.publicClient.readContract({ address: escrowAddress, abi: jobEscrowAbi, functionName: "getJob", args: [refunded] });
+    const err = await read().then(() => undefined, (e: unknown) => e);
+    expect(isJobRecycled(err), String(err)).to.equal(true);
+    expect(await settledOutcome(client, escrowAddress, refunded)).to.equal("refunded");
+    // The finalized one of the previous test, and an id the escrow never issued.
+    const finalized = (await v.escrow.queryFilter(v.escrow.filters.JobFinalized())).at(-1)!.args.jobId as bigint;
+    expect(await settledOutcome(client, escrowAddress, finalized)).to.equal("finalized");
+    expect(await settledOutcome(client, escrowAddress, next)).to.equal(undefined);
+    const unknown = await workers[0]!.publicClient.readContract({ address: escrowAddress, abi: jobEscrowAbi, functionName: "getJob", args: [(5n << 32n) | 1n] }).then(() => undefined, (e: unknown) => e);
+    expect(isJobRecycled(unknown), "JobEscrowUnknownJob is not a recycled job").to.equal(false);
   });
 });

@@ -58,6 +58,7 @@ export interface WorkerConfig {
   readonly gasBumpPercent: number;
   readonly txTimeoutMs: number;
   readonly maxPostBatch: number;
+  readonly maxFinalizeBatch: number;
   readonly declineMarginSeconds: number;
   readonly logLevel: LogLevel;
   readonly metrics: boolean;
@@ -444,6 +445,15 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
     default: 20,
     description: "Results, commits and reveals ready together go out in one escrow multicall of at most this many (1 = one tx each)",
     parse: int(1, 100),
+  }),
+  field({
+    key: "maxFinalizeBatch",
+    env: "VEIL_MAX_FINALIZE_BATCH",
+    flag: "--max-finalize-batch",
+    type: "int",
+    default: 50,
+    description: "Own jobs past their challenge window are settled together, one escrow finalizeMany of at most this many per tx (1 = one tx each)",
+    parse: int(1, 200),
   }),
   field({
     key: "declineMarginSeconds",

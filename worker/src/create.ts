@@ -45,6 +45,8 @@ export interface CreateWorkerOptions {
   spotCheckRate?: number;
   /** Posts per escrow multicall (default 20; 1 = one transaction each). */
   maxPostBatch?: number;
+  /** Own jobs per escrow `finalizeMany` once their challenge window passed (default 50; 1 = one transaction each). */
+  maxFinalizeBatch?: number;
   /** Decline a job whose blob or key has not arrived this long before its commit deadline (default 60). */
   declineMarginSeconds?: number;
 }
@@ -86,6 +88,7 @@ export async function createWorker(o: CreateWorkerOptions) {
     validator: o.validator,
     spotCheckRate: o.spotCheckRate,
     maxPostBatch: o.maxPostBatch,
+    maxFinalizeBatch: o.maxFinalizeBatch,
     declineMarginSeconds: o.declineMarginSeconds,
   } as never);
   return {

@@ -87,6 +87,7 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     validator: config.validator && a.disputeManager !== undefined,
     spotCheckRate: config.spotCheckRate,
     maxPostBatch: config.maxPostBatch,
+    maxFinalizeBatch: config.maxFinalizeBatch,
     declineMarginSeconds: config.declineMarginSeconds,
     dataDir: path.resolve(config.dataDir),
     models: config.models.map((m) => ({ path: m.path })),

@@ -29,6 +29,7 @@ import {
 } from "../../sdk/src/privacy.js";
 import { canonicalResultBytes, encodeTensors, type Comparator, type TensorMap } from "../../sdk/src/tensor.js";
 import type { Logger } from "./internal/log.js";
+import { isJobRecycled } from "./chain/settled.js";
 
 /** Whether `bytes` is a private job's input envelope (magic "VEIL", version 1, kind input). */
 export function isPrivateEnvelope(bytes: Uint8Array | undefined): bytes is Uint8Array {
@@ -145,8 +146,7 @@ export class PrivateCodec {
     let context: JobContext;
     try {
       if (inputHash) assertEnvelopeHash(envelope, inputHash);
-      const job = await publicClient.readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] });
-      context = jobContextFromEnvelope({ chainId: BigInt(this.o.chainId), escrow: addresses.jobEscrow, requester: job.requester }, envelope);
+      context = jobContextFromEnvelope({ chainId: BigInt(this.o.chainId), escrow: addresses.jobEscrow, requester: await this.requesterOf(jobId) }, envelope);
     } catch (err) {
       if (!(err instanceof PrivacyError)) throw err;
       return this.fail(jobId, { reason: "bad_envelope", codes: [err.code], message: err.message });
@@ -185,6 +185,30 @@ export class PrivateCodec {
       }
     }
     return this.fail(jobId, { reason: "undecryptable", codes: [...new Set(codes)], message: messages.join("; ") });
+  }
+
+  /**
+   * The job's requester (bound into the envelope's context). A job that settled without a dispute may have had its
+   * escrow record reused (getJob reverts JobEscrowJobRecycled): its JobSubmitted event still names the requester.
+   */
+  private async requesterOf(jobId: bigint): Promise<Address> {
+    const { publicClient, addresses } = this.o;
+    try {
+      return (await publicClient.readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] })).requester;
+    } catch (err) {
+      if (!isJobRecycled(err)) throw err;
+      const logs = await publicClient.getContractEvents({
+        address: addresses.jobEscrow,
+        abi: jobEscrowAbi,
+        eventName: "JobSubmitted",
+        args: { jobId },
+        fromBlock: this.o.fromBlock ?? 0n,
+        strict: true,
+      });
+      const requester = logs[0]?.args.requester;
+      if (!requester) throw err;
+      return requester;
+    }
   }
 
   /** Drops the cached content key of a job (call once the job is terminal and past its dispute windows). */

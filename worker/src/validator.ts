@@ -47,6 +47,7 @@ import type { Logger } from "./internal/log.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 import { withRetry } from "./internal/retry.js";
 import { TxRevertedError, isRevert, revertReason, type TxSender } from "./chain/sender.js";
+import { isJobRecycled, settledOutcome } from "./chain/settled.js";
 import { isTerminalState, type JobKey, type JobRecord, type WorkerStore } from "./store.js";
 import { defaultFetch, definedOnly, hexBytes, randomBytes32, sameAddress } from "./internal/util.js";
 
@@ -215,7 +216,8 @@ export class DisputeValidator {
         if (d?.eventName !== "JobDisputed" && !spot) continue;
         const jobId = d!.args.jobId as bigint;
         const job = await this.escrowJob(jobId);
-        if (!this.o.model(job.modelId)) continue; // only operators serving the model can be drawn for it
+        // Recycled: a proposed job that settled long ago (a catching-up scan) has nothing left to check.
+        if (!job || !this.o.model(job.modelId)) continue; // only operators serving the model can be drawn for it
         if (!spot) disputed.push({ jobId, job });
         else if (this.shouldSpotCheck(job)) proposed.push({ jobId, job, input: await this.submitted(jobId) });
       }
@@ -249,6 +251,12 @@ export class DisputeValidator {
     switch (d.status) {
       case DisputeStatus.None: {
         const job = await this.escrowJob(jobId);
+        if (!job) {
+          // Settled without a dispute manager round and its record reused (disputed records never are: defensive).
+          const outcome = await settledOutcome(this.o.publicClient, this.o.addresses.jobEscrow, jobId, this.o.startBlock);
+          if (outcome) return store.transition(rec, rec.state, outcome);
+          return store.transition(rec, rec.state, "failed", { failReason: "settled on chain; no JobFinalized/JobRefunded log found" });
+        }
         if (job.status === ESCROW.Disputed) {
           // A disagreement: nobody has started the committee yet (a challenge starts it in the same transaction).
           const outcome = await this.idempotent(rec, "startDisagreement", [jobId]);
@@ -310,7 +318,7 @@ export class DisputeValidator {
     const privacy = this.o.privacy;
     if (!privacy || rec.meta.rewrapped) return;
     const job = await this.escrowJob(rec.jobId);
-    if (!job.operators.some((o: Address) => sameAddress(o, this.operator))) return;
+    if (!job || !job.operators.some((o: Address) => sameAddress(o, this.operator))) return;
     const input = await this.submitted(rec.jobId);
     let envelope: Uint8Array | undefined;
     if (input.input.length > 2) envelope = hexBytes(input.input);
@@ -418,6 +426,7 @@ export class DisputeValidator {
   /** The results a vote can name: every revealed operator result (k = 1: the posted one). */
   private async candidates(jobId: bigint): Promise<Hex[]> {
     const job = await this.escrowJob(jobId);
+    if (!job) return [];
     const k = job.operators.length;
     return job.slotHashes.filter((_, i) => k === 1 || ((job.revealMask >> i) & 1) === 1).map((h) => h.toLowerCase() as Hex);
   }
@@ -429,7 +438,7 @@ export class DisputeValidator {
     const jobId = rec.jobId;
     if (rec.state === "reveal_pending") return this.challenge(rec, now);
     const job = await this.escrowJob(jobId);
-    if (job.status !== ESCROW.Proposed || now.timestamp >= job.phaseEnd) {
+    if (!job || job.status !== ESCROW.Proposed || now.timestamp >= job.phaseEnd) {
       return store.transition(rec, rec.state, "finalized", { meta: { outcome: "window_over" } });
     }
     switch (rec.state) {
@@ -459,7 +468,7 @@ export class DisputeValidator {
       return store.transition(rec, "reveal_pending", "finalized", { meta: { outcome } });
     }
     const job = await this.escrowJob(jobId);
-    if (job.status !== ESCROW.Proposed || now.timestamp >= job.phaseEnd) {
+    if (!job || job.status !== ESCROW.Proposed || now.timestamp >= job.phaseEnd) {
       return store.transition(rec, "reveal_pending", "finalized", { meta: { outcome: "window_over" } });
     }
     const token = await this.token();
@@ -577,8 +586,18 @@ export class DisputeValidator {
     return { commitment: b.commitment.toLowerCase() as Hex, revealed: b.revealed };
   }
 
-  private async escrowJob(jobId: bigint): Promise<EscrowJob> {
-    const j = await this.read(() => this.o.publicClient.readContract({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] }));
+  /**
+   * The job's escrow state; undefined when it settled without a dispute and a later job reuses its record
+   * (JobEscrowJobRecycled: chain/settled.ts). A job in or after a dispute always reads (its record is kept).
+   */
+  private async escrowJob(jobId: bigint): Promise<EscrowJob | undefined> {
+    let j;
+    try {
+      j = await this.read(() => this.o.publicClient.readContract({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] }));
+    } catch (err) {
+      if (isJobRecycled(err)) return undefined;
+      throw err;
+    }
     return {
       modelId: j.modelId.toLowerCase() as Hex,
       status: Number(j.status),

@@ -37,6 +37,8 @@ export interface WorkerMetrics {
   readonly chainHeadBlock: Gauge;
   readonly batchSize: Histogram;
   readonly postBatchSize: Histogram;
+  /** Jobs settled per `finalizeMany` transaction (the worker's batched finalization). */
+  readonly finalizeBatchSize: Histogram;
   readonly httpRequestsTotal: Counter<"route" | "status">;
   /** Adds `amount` base units of `token` (address or symbol) to the exact accumulator. */
   recordEarnings(token: string, amount: bigint): void;
@@ -136,6 +138,13 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
     registers: [registry],
   });
 
+  const finalizeBatchSize = new Histogram({
+    name: "veil_worker_finalize_batch_size",
+    help: "Own jobs settled per escrow finalizeMany transaction",
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [registry],
+  });
+
   const httpRequestsTotal = new Counter({
     name: "veil_worker_http_requests_total",
     help: "HTTP requests served by the worker endpoint",
@@ -154,6 +163,7 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
     chainHeadBlock,
     batchSize,
     postBatchSize,
+    finalizeBatchSize,
     httpRequestsTotal,
     recordEarnings(token: string, amount: bigint): void {
       if (typeof amount !== "bigint" || amount < 0n) throw new RangeError("earnings must be a non-negative bigint");
