@@ -36,20 +36,23 @@ export function deploymentFromIgnition(deployed: Record<string, string>, chainId
   return parseDeployment({ chainId, addresses }, "ignition deployment");
 }
 
-/** Reads an Ignition deployment folder (deployed_addresses.json and the journal's chain id). */
+/**
+ * Reads an Ignition deployment folder: deployed_addresses.json, the journal's chain id, and the first block any of
+ * its transactions was confirmed in (`startBlock`: where the SDK starts event scans, e.g. for recycled jobs).
+ */
 export function readIgnitionDeployment(dir: string): VeilDeployment {
   const deployed = JSON.parse(readFileSync(path.join(dir, "deployed_addresses.json"), "utf8")) as Record<string, string>;
   let chainId: number | undefined;
+  let startBlock: number | undefined;
   for (const line of readFileSync(path.join(dir, "journal.jsonl"), "utf8").split("\n")) {
     if (!line.trim()) continue;
     const entry = JSON.parse(line);
-    if (typeof entry.chainId === "number") {
-      chainId = entry.chainId;
-      break;
-    }
+    if (chainId === undefined && typeof entry.chainId === "number") chainId = entry.chainId;
+    const block = entry.type === "TRANSACTION_CONFIRM" ? entry.receipt?.blockNumber : undefined;
+    if (typeof block === "number" && (startBlock === undefined || block < startBlock)) startBlock = block;
   }
   if (chainId === undefined) throw new Error(`${dir}: no chain id in journal.jsonl`);
-  return deploymentFromIgnition(deployed, chainId);
+  return { ...deploymentFromIgnition(deployed, chainId), startBlock };
 }
 
 /** Writes `<outDir>/<chainId>.json` and returns its path. */

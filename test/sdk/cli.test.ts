@@ -97,6 +97,8 @@ describe("veil CLI (against npx hardhat node)", function () {
     ignitionDir = path.join(root, "ignition/deployments", deploymentId);
     await conn.ignition.deploy(VeilLocal, { deploymentId, displayUi: false } as any);
     const deployment = readIgnitionDeployment(ignitionDir);
+    // The address book records where the deployment starts (event scans of recycled jobs begin there).
+    expect(deployment.startBlock).to.be.a("number").and.to.be.greaterThan(0);
     deploymentFile = writeDeployment(deployment, dir);
     addresses = deployment.addresses;
     await conn.close();
