@@ -311,7 +311,7 @@ contract JobEscrow is JobEscrowStorage, IJobEscrow, AccessManaged, PausableActio
     // ================================================================ views
 
     /// @inheritdoc IJobEscrow
-    function getJob(uint256) external view returns (JobView memory) {
+    function getJob(uint256) external view returns (JobView memory job) {
         // Runs JobEscrowViews.getJob on this contract's storage and returns (or reverts) with its data. The
         // delegatecall only reads: a view cannot express that, hence the cast of a non-view function to a view one.
         function() internal forward = _forwardToViews;
@@ -319,7 +319,8 @@ contract JobEscrow is JobEscrowStorage, IJobEscrow, AccessManaged, PausableActio
         assembly ("memory-safe") {
             asView := forward
         }
-        asView();
+        asView(); // returns or reverts the views' data itself: `job` is never filled here
+        job;
     }
 
     /// @inheritdoc IJobEscrow
