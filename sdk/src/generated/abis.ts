@@ -1541,7 +1541,7 @@ export const jobEscrowAbi = [
           }
         ],
         "internalType": "struct IJobEscrow.JobView",
-        "name": "",
+        "name": "job",
         "type": "tuple"
       }
     ],
