@@ -413,7 +413,8 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
         // Balance delta: a fee-on-transfer staking token would credit more than arrived.
         uint256 before = stakingToken.balanceOf(address(this));
         stakingToken.safeTransferFrom(msg.sender, address(this), amount);
-        require(stakingToken.balanceOf(address(this)) - before == amount, NodeStakingStakeOverflow(amount));
+        uint256 received = stakingToken.balanceOf(address(this)) - before;
+        require(received == amount, NodeStakingTransferMismatch(amount, received));
     }
 
     function _release(address account, Operator storage op, uint256 collateral) private {

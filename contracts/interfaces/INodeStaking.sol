@@ -46,6 +46,8 @@ interface INodeStaking {
     error NodeStakingEndpointTooLong(uint256 length, uint256 max);
     error NodeStakingInsufficientFreeStake(address operator, uint256 requested, uint256 free);
     error NodeStakingStakeOverflow(uint256 stake);
+    /// @notice The staking token delivered less than the amount staked (a fee-on-transfer token is not supported).
+    error NodeStakingTransferMismatch(uint256 expected, uint256 received);
     error NodeStakingUnbondNotReady(address operator, uint40 unbondEnd, uint256 nowTs);
     error NodeStakingNothingToWithdraw(address operator);
     error NodeStakingAlreadyServing(address operator, bytes32 modelId);

@@ -76,6 +76,18 @@ describe("NodeStaking", () => {
       await expect(st.connect(v.fresh).stake(1n)).to.be.revertedWithCustomError(st, "NodeStakingStakeOverflow").withArgs(max + 1n);
     });
 
+    it("a fee-on-transfer staking token is refused (NodeStakingTransferMismatch), nothing is credited", async () => {
+      const fot = await ethers.deployContract("FeeOnTransferERC20");
+      const st = await ethers.deployContract("NodeStaking", [await v.manager.getAddress(), await fot.getAddress(), await v.usdc.getAddress(), await v.registry.getAddress(), MIN, UNBONDING]);
+      await fot.mint(v.fresh.address, MIN * 2n);
+      await fot.connect(v.fresh).approve(await st.getAddress(), ethers.MaxUint256);
+      await st.connect(v.fresh).register("http://a", ethers.ZeroHash);
+      await expect(st.connect(v.fresh).stake(MIN)).to.be.revertedWithCustomError(st, "NodeStakingTransferMismatch").withArgs(MIN, MIN - MIN / 100n);
+      expect((await st.operator(v.fresh.address)).stake).to.equal(0n);
+      expect(await st.totalStaked()).to.equal(0n);
+      expect(await fot.balanceOf(v.fresh.address)).to.equal(MIN * 2n);
+    });
+
     it("constructor and setMinStake bounds", async () => {
       await expect(ethers.deployContract("NodeStaking", [await v.manager.getAddress(), await v.veil.getAddress(), await v.usdc.getAddress(), await v.registry.getAddress(), 0n, UNBONDING]))
         .to.be.revertedWithCustomError(v.staking, "NodeStakingParameterOutOfBounds").withArgs(name("minStake"), 0n, 1n, 2n ** 96n - 1n);
