@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import hre from "hardhat";
-import { custom, type Hex } from "viem";
+import { createPublicClient, custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
 import { createWorker, type CreatedWorker } from "../worker/src/create.js";
@@ -25,6 +25,7 @@ import { nullLogger } from "../worker/src/internal/log.js";
 import { buildMlpModel } from "../worker/src/models/generate.js";
 import { clsSampleInput, loadPretrainedClsModel } from "../worker/src/models/pretrained.js";
 import { localRuntimeProfile, readOnnxModelHeader } from "../worker/src/inference/profile.js";
+import { JOB_STATUSES, getJob } from "../sdk/src/actions/jobs.js";
 import {
   decodeTensors,
   encodeTensors,
@@ -123,6 +124,9 @@ async function main() {
     jobEscrow: (await escrow.getAddress()) as Hex,
     nodeStaking: (await staking.getAddress()) as Hex,
     modelRegistry: (await registry.getAddress()) as Hex,
+    feeToken: (await usdc.getAddress()) as Hex,
+    stakingToken: (await veil.getAddress()) as Hex,
+    accessManager: (await d.manager.getAddress()) as Hex,
     disputeManager: disputeManager ? ((await disputeManager.getAddress()) as Hex) : undefined,
   };
   const transport = custom(connection.provider as never);
@@ -206,33 +210,19 @@ async function main() {
   }
   out(`  submitted ${jobs.length} jobs (${jobs.filter((j) => j.k === 3).length} at k=3, ${jobs.filter((j) => j.paid === "allowance").length} paid by allowance)`);
 
-  // A job that settled without a dispute gives its escrow record to a later submission, after which getJob of its id
-  // reverts (JobEscrowJobRecycled): terminal statuses come from the JobFinalized / JobRefunded events, getJob
-  // answers for open jobs only.
+  // A job that settled without a dispute gives its escrow record to a later submission, after which the contract's
+  // getJob of its id reverts (JobEscrowJobRecycled): the SDK's getJob then reads it from its events. Settled
+  // statuses never change, so they are read once.
+  const reader = createPublicClient({ transport });
   const settled = new Map<bigint, number>();
-  let scannedTo = startBlock - 1;
-  const scanSettled = async () => {
-    const head = await ethers.provider.getBlockNumber();
-    if (head <= scannedTo) return;
-    for (const e of await escrow.queryFilter(escrow.filters.JobFinalized(), scannedTo + 1, head)) settled.set((e as any).args.jobId, 5);
-    for (const e of await escrow.queryFilter(escrow.filters.JobRefunded(), scannedTo + 1, head)) settled.set((e as any).args.jobId, 6);
-    scannedTo = head;
-  };
   const statusOf = async (j: Tracked): Promise<number> => {
     const known = settled.get(j.id);
     if (known !== undefined) return known;
-    try {
-      return Number((await escrow.getJob(j.id)).status);
-    } catch (e) {
-      if (!isRecycled(escrow, e)) throw e;
-      await scanSettled();
-      const status = settled.get(j.id);
-      if (status === undefined) throw new Error(`job ${j.id} was recycled but no JobFinalized/JobRefunded event was found`);
-      return status;
-    }
+    const status = JOB_STATUSES.indexOf((await getJob(reader, { addresses, jobId: j.id, fromBlock: BigInt(startBlock) })).status);
+    if (status >= 5) settled.set(j.id, status); // Finalized, Refunded
+    return status;
   };
   const progress = async (label: string) => {
-    await scanSettled();
     const st = await Promise.all(jobs.map(statusOf));
     const done = st.filter((s) => s >= 3).length;
     const width = 30;
@@ -286,7 +276,6 @@ async function main() {
   }
 
   // ---------------------------------------------------------------- summary
-  await scanSettled();
   const finalStatus = await Promise.all(jobs.map(statusOf));
   const gas = await gasByStep(connection, await escrow.getAddress(), escrow.interface, credits);
   const latencies = jobs.flatMap((j) => (j.proposedAt ? [j.proposedAt - j.submittedAt] : [])).sort((a, b) => a - b);
@@ -311,13 +300,13 @@ async function main() {
     // Verified outputs: fetch the result bytes of the last job, check them against the on-chain hash (its JobFinalized
     // event: the job's record may already hold a later job), decode.
     const last = jobs[jobs.length - 1]!;
-    const finalized = (await escrow.queryFilter(escrow.filters.JobFinalized(last.id)))[0];
-    if (!finalized) throw new Error(`job ${last.id} did not finalize`);
+    const finalized = await getJob(reader, { addresses, jobId: last.id, fromBlock: BigInt(startBlock) });
+    if (finalized.status !== "Finalized") throw new Error(`job ${last.id} did not finalize (${finalized.status})`);
     const rec = workers.flatMap((w) => w.store.jobsByState("finalized", { chainId: w.chainId }).filter((r) => r.jobId === last.id && r.resultBlob))[0];
     const bytes = rec && workers.map((w) => w.store.getBlob(rec.resultBlob!)).find((b) => b);
     if (!bytes) throw new Error(`no worker holds the result of job ${last.id}`);
     const outputs = decodeTensors(bytes);
-    if (resultHash(outputs, { kind: "exact" }) !== (finalized as any).args.resultHash) throw new Error("result bytes do not match the on-chain result hash");
+    if (resultHash(outputs, { kind: "exact" }) !== finalized.result) throw new Error("result bytes do not match the on-chain result hash");
     const invalid = readInvalidInput(outputs);
     if (invalid) throw new Error(`the network answered "invalid input": ${invalid}`);
     summary.outputs = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { type: t.type, dims: t.dims, dataSha256: rawDataSha256(t) }]));
@@ -346,16 +335,6 @@ async function main() {
 const LIFECYCLE_STEPS = new Set(["submitJob", "submitJobFromDeposit", "commit", "reveal", "submitResult", "finalize", "finalizeMany", "claim", "poke"]);
 /** Settle many jobs in one call: each job settled is one step, charged its share of the call. */
 const BATCH_SETTLEMENT = new Set(["finalizeMany", "claim"]);
-
-/** Whether `e` is the escrow's JobEscrowJobRecycled revert (ethers). */
-function isRecycled(escrow: any, e: any): boolean {
-  if (e?.revert?.name) return e.revert.name === "JobEscrowJobRecycled";
-  try {
-    return escrow.interface.parseError(e?.data)?.name === "JobEscrowJobRecycled";
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Average gas of each lifecycle step, and the total per job, read back from every receipt of the run. A step inside

@@ -15,6 +15,7 @@ export type VeilPublicActions = {
   listModels: (p?: Bound<models.ListModelsParameters>) => Promise<models.ListModelsReturnType>;
   getNode: (p: Bound<nodes.GetNodeParameters>) => Promise<nodes.GetNodeReturnType>;
   getJob: (p: Bound<jobs.GetJobParameters>) => Promise<jobs.GetJobReturnType>;
+  getJobHistory: (p: Bound<jobs.GetJobParameters>) => Promise<jobs.Job | undefined>;
   watchJob: (p: Bound<jobs.WatchJobParameters>) => jobs.WatchJobReturnType;
   getJobResult: (p: Bound<jobs.GetJobResultParameters>) => Promise<jobs.GetJobResultReturnType>;
   waitForResult: (p: Bound<jobs.WaitForResultParameters>) => Promise<jobs.WaitForResultReturnType>;
@@ -78,6 +79,7 @@ export function veilPublicActions(config: VeilActionsConfig) {
       listModels: bind(client, a, models.listModels),
       getNode: bind(client, a, nodes.getNode),
       getJob: bind(client, a, jobs.getJob),
+      getJobHistory: bind(client, a, jobs.getJobHistory),
       watchJob: bind(client, a, jobs.watchJob),
       getJobResult: bind(client, a, (c, p: jobs.GetJobResultParameters) => jobs.getJobResult(c, p)),
       waitForResult: bind(client, a, jobs.waitForResult),

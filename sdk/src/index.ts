@@ -79,6 +79,7 @@ export {
   JOB_STATUSES,
   finalizeJob,
   getJob,
+  getJobHistory,
   getJobResult,
   pokeJob,
   submitJob,

@@ -345,7 +345,7 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
     );
   } catch (e) {
     if (!(e instanceof JobEscrowJobRecycledError)) throw e;
-    const job = await getJobFromEvents(client, params);
+    const job = await getJobHistory(client, params);
     if (!job) throw e;
     return job;
   }
@@ -389,9 +389,15 @@ const STATUS_REVEALING = 2;
 
 /**
  * Rebuilds a job from the escrow's events (one `eth_getLogs` for every job event whose jobId topic is the id), in
- * block and log order; undefined when there is no JobSubmitted event of the job from `fromBlock`.
+ * block and log order (`source: "events"`); undefined when there is no JobSubmitted event of the job from
+ * `fromBlock`. {@link getJob} falls back to it for a recycled job; call it directly when the job is known to be
+ * recycled (the worker does) to skip the contract read.
+ *
+ * @example
+ * const job = await getJobHistory(client, { addresses, jobId: (1n << 32n) | 1n, fromBlock: deployment.startBlock })
+ * if (job?.status === "Finalized") console.log(job.result)
  */
-async function getJobFromEvents(client: VeilClient, params: GetJobParameters): Promise<Job | undefined> {
+export async function getJobHistory(client: VeilClient, params: GetJobParameters): Promise<Job | undefined> {
   const { jobId } = params;
   const from = params.fromBlock ?? "earliest";
   const raw = (await decoded(

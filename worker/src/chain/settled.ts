@@ -5,8 +5,9 @@
  * settled for good and its outcome is in its `JobFinalized` or `JobRefunded` log, both indexed by job id. Disputed
  * jobs' records are never reused, so a job read during or after a dispute always reads.
  */
-import { decodeEventLog, encodeEventTopics, numberToHex, pad, type Address, type Chain, type Hex, type Log, type PublicClient, type Transport } from "viem";
-import { jobEscrowAbi } from "../../../sdk/src/generated/abis.js";
+import type { Address, Chain, PublicClient, Transport } from "viem";
+import { getJobHistory } from "../../../sdk/src/actions/jobs.js";
+import type { VeilAddresses } from "../../../sdk/src/addresses.js";
 import { isRevert, revertReason } from "./sender.js";
 
 export type SettledOutcome = "finalized" | "refunded";
@@ -18,14 +19,10 @@ export function isJobRecycled(err: unknown): boolean {
   return errorName === "JobEscrowJobRecycled" || (errorName === undefined && /JobEscrowJobRecycled/.test(reason));
 }
 
-const SETTLED_TOPICS = [
-  encodeEventTopics({ abi: jobEscrowAbi, eventName: "JobFinalized" })[0]!,
-  encodeEventTopics({ abi: jobEscrowAbi, eventName: "JobRefunded" })[0]!,
-] as Hex[];
-
 /**
- * How job `jobId` settled, from its JobFinalized / JobRefunded log (one `eth_getLogs`: the escrow's address, either
- * event's topic, the job id topic). Undefined when the node returns no such log (e.g. it prunes old logs).
+ * How job `jobId` settled, from its event history (the SDK's `getJobHistory`: one `eth_getLogs` over the escrow,
+ * filtered by the job id topic). Undefined when the node returns no such history (e.g. it prunes old logs) or the
+ * job is not settled.
  */
 export async function settledOutcome(
   publicClient: PublicClient<Transport, Chain | undefined>,
@@ -33,18 +30,9 @@ export async function settledOutcome(
   jobId: bigint,
   fromBlock = 0n,
 ): Promise<SettledOutcome | undefined> {
-  const logs = (await publicClient.request({
-    method: "eth_getLogs",
-    params: [{ address: escrow, topics: [SETTLED_TOPICS, pad(numberToHex(jobId), { size: 32 })], fromBlock: numberToHex(fromBlock), toBlock: "latest" }],
-  } as never)) as Log[];
-  for (const log of logs) {
-    try {
-      const d = decodeEventLog({ abi: jobEscrowAbi, data: log.data, topics: log.topics });
-      if (d.eventName === "JobFinalized") return "finalized";
-      if (d.eventName === "JobRefunded") return "refunded";
-    } catch {
-      // not one of ours (another contract cannot log from the escrow's address): ignore
-    }
-  }
+  // getJobHistory reads the escrow's address only.
+  const job = await getJobHistory(publicClient, { addresses: { jobEscrow: escrow } as VeilAddresses, jobId, fromBlock });
+  if (job?.status === "Finalized") return "finalized";
+  if (job?.status === "Refunded") return "refunded";
   return undefined;
 }
