@@ -12,6 +12,8 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
     uint8 public constant MAX_REDUNDANCY = 7;
     uint8 public constant MAX_PRECISION = 18;
     uint16 public constant MAX_ROYALTY_BPS = 10_000;
+    /// @notice Longest I/O signature accepted (bytes of its JSON), so getModel stays a bounded read.
+    uint256 public constant MAX_IO_SIGNATURE_BYTES = 16_384;
 
     /// @dev What the escrow reads per job, one slot each (copies of fields of `_models`, kept in step by every
     /// setter): the submission terms by id, and the payee by compact index.
@@ -53,6 +55,10 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
             ModelRegistryInvalidRedundancy(params.redundancy, MAX_REDUNDANCY)
         );
         require(params.precision <= MAX_PRECISION, ModelRegistryInvalidPrecision(params.precision, MAX_PRECISION));
+        require(
+            bytes(params.ioSignature).length <= MAX_IO_SIGNATURE_BYTES,
+            ModelRegistrySignatureTooLong(bytes(params.ioSignature).length, MAX_IO_SIGNATURE_BYTES)
+        );
         require(_ids.length < type(uint24).max, ModelRegistryTooManyModels());
 
         _ids.push(modelId);
@@ -69,6 +75,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         m.registeredAt = uint40(block.timestamp);
         m.metadataURI = params.metadataURI;
         m.profile = params.profile;
+        m.ioSignature = params.ioSignature;
         _terms[modelId] = Terms(index, params.price, params.redundancy, true);
         _payees[index] = Payee(msg.sender, params.royaltyBps);
         emit ModelRegistered(
@@ -81,7 +88,8 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
             params.comparator,
             params.precision,
             params.metadataURI,
-            params.profile
+            params.profile,
+            params.ioSignature
         );
     }
 

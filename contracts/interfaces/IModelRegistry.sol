@@ -4,8 +4,9 @@ pragma solidity 0.8.30;
 /// @title IModelRegistry
 /// @notice Registry of ONNX models. A model's id is the sha256 of its ONNX bytes: workers hash the file they
 /// serve and refuse a mismatch. Each model has one pool price per job and operator, an owner royalty,
-/// a default redundancy, the runtime profile that decides bit-exactness, and the comparator that decides
-/// what "the same result" means.
+/// a default redundancy, the runtime profile that decides bit-exactness, the comparator that decides
+/// what "the same result" means, and the model's input/output signature. The id, the profile and the signature are
+/// fixed at registration (the bytes they describe cannot change).
 interface IModelRegistry {
     /// @notice How two results are compared: exact canonical bytes, or floats rounded to `precision` decimal
     /// places before hashing (see docs/verification.md).
@@ -31,6 +32,11 @@ interface IModelRegistry {
         uint8 precision; // decimal places, for ComparatorKind.Rounded
         string metadataURI;
         RuntimeProfile profile;
+        /// @dev The model's inputs and outputs (names, dtypes, dims with symbolic dims) as canonical compact JSON,
+        /// `{"inputs":[{"dims":[...],"name":"x","type":"float32"}],"outputs":[...]}` (docs/models.md). Clients check
+        /// job inputs against it before they sign. Empty = not declared (e.g. registered by id without the file):
+        /// clients can then check nothing. Not parsed on-chain; at most MAX_IO_SIGNATURE_BYTES.
+        string ioSignature;
     }
 
     struct Model {
@@ -47,6 +53,7 @@ interface IModelRegistry {
         uint40 registeredAt;
         string metadataURI;
         RuntimeProfile profile;
+        string ioSignature; // immutable, see ModelParams.ioSignature
     }
 
     event ModelRegistered(
@@ -59,7 +66,8 @@ interface IModelRegistry {
         ComparatorKind comparator,
         uint8 precision,
         string metadataURI,
-        RuntimeProfile profile
+        RuntimeProfile profile,
+        string ioSignature
     );
     event ModelPriceUpdated(bytes32 indexed modelId, uint80 oldPrice, uint80 newPrice);
     event ModelRoyaltyUpdated(bytes32 indexed modelId, uint16 royaltyBps);
@@ -78,6 +86,7 @@ interface IModelRegistry {
     error ModelRegistryInvalidPrecision(uint8 precision, uint8 max);
     error ModelRegistryZeroAddress();
     error ModelRegistryTooManyModels();
+    error ModelRegistrySignatureTooLong(uint256 length, uint256 max);
 
     /// @notice Registers a model; the caller becomes its owner. Returns its compact index.
     function registerModel(bytes32 modelId, ModelParams calldata params) external returns (uint24 index);

@@ -39,7 +39,32 @@ export {
   type RegisterModelParameters,
   type RegisterModelReturnType,
   type RuntimeProfile,
+  GRAPH_OPTIMIZATION_LEVELS,
+  InvalidModelRegistrationError,
+  modelRegistrationFromFile,
+  resolveRuntimeProfile,
+  type ModelRegistration,
+  type ModelRegistrationOptions,
+  type RuntimeProfileInput,
 } from "./actions/models.js";
+export { inspectOnnxModel, OnnxModelError, type OnnxModelInfo } from "./onnx.js";
+export {
+  MAX_IO_SIGNATURE_BYTES,
+  InvalidSignatureError,
+  ModelInputError,
+  checkInputs,
+  encodeSignature,
+  formatSignatureDims,
+  formatTensorSignature,
+  parseSignature,
+  validateSignature,
+  type CheckInputsOptions,
+  type InputProblem,
+  type InputProblemKind,
+  type ModelSignature,
+  type SignatureDim,
+  type TensorSignature,
+} from "./signature.js";
 export {
   claimStakerRewards,
   getNode,

@@ -23,6 +23,7 @@ export function modelParams(overrides: Record<string, unknown> = {}) {
     precision: 0,
     metadataURI: "ipfs://model",
     profile: { opset: 17, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true },
+    ioSignature: "",
     ...overrides,
   };
 }

@@ -31,6 +31,7 @@ import {
 import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
 import { decodeTensors, encodeTensors, readInvalidInput, resultHash as hashResult, sha256Hex, type TensorMap } from "../tensor.js";
 import { getModel } from "./models.js";
+import { checkInputs } from "../signature.js";
 import { ensureAllowance, signPermit } from "./tokens.js";
 import { parseEventLogs } from "viem";
 
@@ -102,6 +103,8 @@ export type SubmitJobParameters = WriteParameters & {
   holder?: Address | undefined;
   /** Shortcut for `payment: "permit"`. */
   permit?: boolean | undefined;
+  /** Send NaN/±Infinity in float inputs (refused by default: see checkInputs in sdk/src/signature.ts). */
+  allowNonFinite?: boolean | undefined;
   /** Where inputs above the escrow's inline limit are stored. */
   uploader?: Uploader | undefined;
 };
@@ -142,6 +145,8 @@ async function prepareSubmission(client: VeilClient, params: Omit<SubmitJobParam
       getBlock(client),
     ]),
   );
+  // Inputs the model's registered signature refuses cost nothing: thrown before anything is signed or uploaded.
+  if (model.signature !== null) checkInputs(model.signature, params.inputs, { allowNonFinite: params.allowNonFinite, modelId });
   const k = params.redundancy ?? model.redundancy;
   const maxFee = params.maxFee ?? model.price * BigInt(k);
   const deadline =

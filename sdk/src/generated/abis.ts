@@ -7635,6 +7635,22 @@ export const modelRegistryAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "length",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "max",
+        "type": "uint256"
+      }
+    ],
+    "name": "ModelRegistrySignatureTooLong",
+    "type": "error"
+  },
+  {
     "inputs": [],
     "name": "ModelRegistryTooManyModels",
     "type": "error"
@@ -7885,6 +7901,12 @@ export const modelRegistryAbi = [
         "internalType": "struct IModelRegistry.RuntimeProfile",
         "name": "profile",
         "type": "tuple"
+      },
+      {
+        "indexed": false,
+        "internalType": "string",
+        "name": "ioSignature",
+        "type": "string"
       }
     ],
     "name": "ModelRegistered",
@@ -7917,6 +7939,19 @@ export const modelRegistryAbi = [
         "internalType": "uint8",
         "name": "",
         "type": "uint8"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "MAX_IO_SIGNATURE_BYTES",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
       }
     ],
     "stateMutability": "view",
@@ -8086,6 +8121,11 @@ export const modelRegistryAbi = [
             "internalType": "struct IModelRegistry.RuntimeProfile",
             "name": "profile",
             "type": "tuple"
+          },
+          {
+            "internalType": "string",
+            "name": "ioSignature",
+            "type": "string"
           }
         ],
         "internalType": "struct IModelRegistry.Model",
@@ -8288,6 +8328,11 @@ export const modelRegistryAbi = [
             "internalType": "struct IModelRegistry.RuntimeProfile",
             "name": "profile",
             "type": "tuple"
+          },
+          {
+            "internalType": "string",
+            "name": "ioSignature",
+            "type": "string"
           }
         ],
         "internalType": "struct IModelRegistry.ModelParams",

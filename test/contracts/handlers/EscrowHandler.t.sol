@@ -113,7 +113,8 @@ contract EscrowHandler {
             comparator: IModelRegistry.ComparatorKind.Exact,
             precision: 0,
             metadataURI: "ipfs://m",
-            profile: IModelRegistry.RuntimeProfile(17, "1.30.0", "cpu", 3, true)
+            profile: IModelRegistry.RuntimeProfile(17, "1.30.0", "cpu", 3, true),
+            ioSignature: ""
         });
     }
 
