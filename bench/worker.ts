@@ -41,7 +41,7 @@ async function throughWorker(batching: boolean): Promise<{ jobsPerSec: number; i
   const d = await ignition.deploy(VeilLocal, {});
   const at = async (n: string, c: any) => ethers.getContractAt(n, await c.getAddress());
   const [usdc, veil, registry, staking, escrow] = await Promise.all([at("MockUSDC", d.feeToken), at("VeilToken", d.veil), at("ModelRegistry", d.registry), at("NodeStaking", d.staking), at("JobEscrow", d.escrow)]);
-  await (await registry.connect(owner).registerModel(mlp.modelId, { price: 50_000n, royaltyBps: 0, redundancy: 1, comparator: 0, precision: 0, metadataURI: "", profile: { opset: 17, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true } })).wait();
+  await (await registry.connect(owner).registerModel(mlp.modelId, { price: 50_000n, royaltyBps: 0, redundancy: 1, comparator: 0, precision: 0, metadataURI: "", profile: { opset: 17, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true }, ioSignature: "" })).wait();
   await (await veil.transfer(op.address, 10n ** 24n)).wait();
   await (await veil.connect(op).approve(await staking.getAddress(), ethers.MaxUint256)).wait();
   await (await staking.connect(op).register("http://127.0.0.1:1", ethers.ZeroHash)).wait();

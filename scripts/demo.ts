@@ -26,6 +26,8 @@ import { buildMlpModel } from "../worker/src/models/generate.js";
 import { clsSampleInput, loadPretrainedClsModel } from "../worker/src/models/pretrained.js";
 import { localRuntimeProfile, readOnnxModelHeader } from "../worker/src/inference/profile.js";
 import { JOB_STATUSES, getJob } from "../sdk/src/actions/jobs.js";
+import { inspectOnnxModel } from "../sdk/src/onnx.js";
+import { encodeSignature } from "../sdk/src/signature.js";
 import {
   decodeTensors,
   encodeTensors,
@@ -107,6 +109,7 @@ async function main() {
   for (const m of models) {
     await (await registry.connect(modelOwner).registerModel(m.modelId, {
       price, royaltyBps: 1_000, redundancy: m.redundancy, comparator: 0, precision: 0, metadataURI: `demo://${m.name}`, profile: profile(readOnnxModelHeader(m.bytes).defaultOpset ?? 17),
+      ioSignature: encodeSignature(inspectOnnxModel(m.bytes).signature),
     })).wait();
     out(`  registered model ${m.modelId.slice(0, 18)}… ${m.name} (${(m.bytes.length / 1024).toFixed(0)} KiB)`);
   }

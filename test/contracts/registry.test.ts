@@ -32,6 +32,38 @@ describe("ModelRegistry", () => {
     expect(await v.registry.activeIndex(id)).to.equal(2n);
   });
 
+  it("stores and emits the I/O signature, fixed at registration; empty is allowed; over 16 KiB reverts", async () => {
+    const sig = '{"inputs":[{"dims":["N",16],"name":"x","type":"float32"}],"outputs":[{"dims":["N",4],"name":"y","type":"float32"}]}';
+    const id = randomId();
+    const params = modelParams({ ioSignature: sig, profile: { opset: 9, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true } });
+    await expect(v.registry.connect(v.outsider).registerModel(id, params))
+      .to.emit(v.registry, "ModelRegistered")
+      .withArgs(id, v.outsider.address, 2n, PRICE, 1_000n, 1n, 0n, 0n, "ipfs://model", [9n, "1.30.0", "cpu", 3n, true], sig);
+    const m = await v.registry.getModel(id);
+    expect(m.ioSignature).to.equal(sig);
+    expect(m.profile.opset).to.equal(9n);
+    // No function but registerModel takes the signature: it is as immutable as the bytes it describes.
+    const writers = v.registry.interface.fragments.filter((f) => f.type === "function" && (f as any).stateMutability === "nonpayable");
+    expect(writers.length).to.be.greaterThan(5);
+    for (const f of writers as any[]) {
+      const mentions = JSON.stringify(f.inputs.map((i: any) => i.format("full")));
+      if (f.name !== "registerModel") expect(mentions, f.name).to.not.contain("ioSignature");
+    }
+    await v.registry.connect(v.outsider).setMetadataURI(id, "ipfs://x"); // owner setters leave it alone
+    expect((await v.registry.getModel(id)).ioSignature).to.equal(sig);
+
+    const bare = randomId();
+    await v.registry.connect(v.outsider).registerModel(bare, modelParams({ ioSignature: "" }));
+    expect((await v.registry.getModel(bare)).ioSignature).to.equal("");
+
+    const max = Number(await v.registry.MAX_IO_SIGNATURE_BYTES());
+    expect(max).to.equal(16_384);
+    await v.registry.connect(v.outsider).registerModel(randomId(), modelParams({ ioSignature: "x".repeat(max) }));
+    await expect(v.registry.connect(v.outsider).registerModel(randomId(), modelParams({ ioSignature: "é".repeat(max / 2) + "x" })))
+      .to.be.revertedWithCustomError(v.registry, "ModelRegistrySignatureTooLong")
+      .withArgs(max + 1, max);
+  });
+
   it("registerModel revert paths", async () => {
     const r = v.registry.connect(v.outsider);
     await expect(r.registerModel(ethers.ZeroHash, modelParams())).to.be.revertedWithCustomError(v.registry, "ModelRegistryZeroId");

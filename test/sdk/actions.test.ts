@@ -106,8 +106,8 @@ describe("sdk actions (viem on an in-process chain)", function () {
     const ops = signers.slice(5, 11); // six: a dispute committee of five excludes the job's operator
     const exactId = randomId() as Hex;
     const roundedId = randomId() as Hex;
-    await registerModel(wallet(owner), { addresses: a, modelId: exactId, price: PRICE, royaltyBps: 1_000 });
-    await registerModel(wallet(owner), { addresses: a, modelId: roundedId, price: PRICE, comparator: { kind: "rounded", precision: 3 } });
+    await registerModel(wallet(owner), { addresses: a, modelId: exactId, price: PRICE, royaltyBps: 1_000, profile: { opset: 17 }, signature: null });
+    await registerModel(wallet(owner), { addresses: a, modelId: roundedId, price: PRICE, comparator: { kind: "rounded", precision: 3 }, profile: { opset: 17 }, signature: null });
     for (const op of ops) {
       await writeContract(wallet(adm), { address: a.stakingToken, abi: veilTokenAbi, functionName: "transfer", args: [op, STAKE * 2n], chain: null });
       await registerNode(wallet(op), { addresses: a, endpoint: server.url });
@@ -749,11 +749,11 @@ describe("sdk actions (viem on an in-process chain)", function () {
     it("uses the generic `name value` format for errors without a hand-written message", async () => {
       const err = await requestUnbond(wallet(operators[0]!), { addresses, amount: STAKE * 10n }).catch((e) => e);
       expect(err.shortMessage).to.equal(`NodeStakingInsufficientFreeStake: ${operators[0]} requested ${STAKE * 10n} but has ${STAKE} free stake`);
-      const reg = await registerModel(wallet(modelOwner), { addresses, modelId, price: PRICE }).catch((e) => e);
+      const reg = await registerModel(wallet(modelOwner), { addresses, modelId, price: PRICE, profile: { opset: 17 }, signature: null }).catch((e) => e);
       expect(reg.shortMessage).to.equal(`ModelRegistryAlreadyRegistered: model ${modelId} is already registered`);
-      const zero = await registerModel(wallet(modelOwner), { addresses, modelId: zeroHash, price: PRICE }).catch((e) => e);
+      const zero = await registerModel(wallet(modelOwner), { addresses, modelId: zeroHash, price: PRICE, profile: { opset: 17 }, signature: null }).catch((e) => e);
       expect(zero.shortMessage).to.equal("ModelRegistryZeroId");
-      const royalty = await registerModel(wallet(modelOwner), { addresses, modelId: randomId() as Hex, price: PRICE, royaltyBps: 10_001 }).catch((e) => e);
+      const royalty = await registerModel(wallet(modelOwner), { addresses, modelId: randomId() as Hex, price: PRICE, royaltyBps: 10_001, profile: { opset: 17 }, signature: null }).catch((e) => e);
       expect(royalty.shortMessage).to.match(/^ModelRegistryInvalidRoyalty: royaltyBps 10001, max \d+$/);
     });
   });

@@ -37,7 +37,7 @@ import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { readIgnitionDeployment } from "../../scripts/write-deployment.js";
 import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
-import { joinModel, registerModel, registerNode, stake } from "../../sdk/src/index.js";
+import { joinModel, modelRegistrationFromFile, registerModel, registerNode, stake } from "../../sdk/src/index.js";
 import {
   decodeTensors,
   encodeTensors,
@@ -264,7 +264,7 @@ describe("worker faults (hardhat node + worker processes)", function () {
 
     modelFile = path.join(dir, "mlp-7.onnx");
     writeFileSync(modelFile, mlp.bytes);
-    await registerModel(wallet(OWNER), { addresses, modelId: mlp.modelId, price: PRICE, royaltyBps: 1_000, redundancy: 3 });
+    await registerModel(wallet(OWNER), { addresses, price: PRICE, royaltyBps: 1_000, redundancy: 3, ...modelRegistrationFromFile(mlp.bytes, { ortVersion: ORT_VERSION }) });
     for (const i of [A, B, C, SPARE]) {
       await registerNode(wallet(i), { addresses, endpoint: `http://127.0.0.1:${9000 + i}` });
       if (i === SPARE) continue;
@@ -430,6 +430,7 @@ describe("worker faults (hardhat node + worker processes)", function () {
       modelId: other.modelId,
       price: PRICE,
       profile: { opset: 17, ortVersion: "0.0.1", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true },
+      signature: null,
     });
     const w = spawnWorker("wrong-profile", SPARE, { model: file });
     const { code } = await w.exited;
