@@ -29,6 +29,7 @@ import {
 import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters } from "./internal.js";
 import { getJob, permitSubmitCall, waitForJobOutcome, type Job, type Uploader } from "./actions/jobs.js";
 import { getModel } from "./actions/models.js";
+import { checkInputs } from "./signature.js";
 import { ensureAllowance } from "./actions/tokens.js";
 import {
   PrivacyError,
@@ -126,6 +127,8 @@ export type SubmitPrivateJobParameters = WriteParameters &
     maxFee?: bigint | undefined;
     deadline?: bigint | number | undefined;
     payment?: "transfer" | "deposit" | "permit" | undefined;
+    /** Send NaN/±Infinity in float inputs (refused by default: see checkInputs in sdk/src/signature.ts). */
+    allowNonFinite?: boolean | undefined;
     /** Where envelopes above the escrow's inline limit are stored (the blob host sees ciphertext only). */
     uploader?: Uploader | undefined;
   };
@@ -169,6 +172,8 @@ export async function submitPrivateJob(client: VeilClient, params: SubmitPrivate
       client.chain?.id !== undefined ? Promise.resolve(client.chain.id) : getChainId(client),
     ]),
   );
+  // Inputs the model's registered signature refuses cost nothing: thrown before anything is sealed or signed.
+  if (model.signature !== null) checkInputs(model.signature, params.inputs, { allowNonFinite: params.allowNonFinite, modelId });
   const k = params.redundancy ?? model.redundancy;
   const maxFee = params.maxFee ?? model.price * BigInt(k);
   const deadline =

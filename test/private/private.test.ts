@@ -22,6 +22,8 @@ import {
 } from "../../sdk/src/privacy.js";
 import { canonicalResultBytes, decodeTensors, encodeTensors, resultHash, tensorsEqual, type TensorMap } from "../../sdk/src/tensor.js";
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
+import { encodeSignature } from "../../sdk/src/signature.js";
+import { inspectOnnxModel } from "../../sdk/src/onnx.js";
 
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;
@@ -78,7 +80,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
 
   before(async () => {
     v = await deployVeil(connection, 3);
-    await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 3 }));
+    await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 3, ioSignature: encodeSignature(inspectOnnxModel(mlp.bytes).signature) }));
     const escrow = (await v.escrow.getAddress()) as Address;
     const nodeStaking = (await v.staking.getAddress()) as Address;
     jobKeys = await ethers.getContractAt("JobKeys", await findJobKeys(escrow));
@@ -305,6 +307,20 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
         expect(await v.escrow.earningsOf(o.address)).to.equal(earnings[i]);
       }
     }
+
+    it("an input the model's signature refuses is rejected before anything is sealed or signed", async () => {
+      const nonce = await v.requester.getNonce();
+      const bad: TensorMap = { x: { type: "float32", dims: [1, 8], data: new Float32Array(8) } };
+      let err: unknown;
+      try {
+        await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: bad });
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error)?.name).to.equal("ModelInputError");
+      expect((err as { shortMessage: string }).shortMessage).to.contain("x");
+      expect(await v.requester.getNonce()).to.equal(nonce);
+    });
 
     it("a tampered envelope is refused (DECRYPT_FAILED) and never committed", async () => {
       const s = sealed();

@@ -18,6 +18,7 @@ import { readIgnitionDeployment, writeDeployment } from "../../scripts/write-dep
 import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../sdk/src/index.js";
 import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
 import { resultServer } from "./helpers/viem.js";
+import { buildMlpModel } from "../../worker/src/models/generate.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -135,13 +136,24 @@ describe("veil CLI (against npx hardhat node)", function () {
   });
 
   it("veil models register / list", async () => {
-    const onnx = path.join(dir, "model.onnx");
-    writeFileSync(onnx, Buffer.from("an onnx model's bytes"));
-    modelId = sha256Hex(new Uint8Array(Buffer.from("an onnx model's bytes")));
+    // A real ONNX model (x: float32[N,4] -> y: float32[N,2]); its opset and signature come from the file.
+    const mlp = buildMlpModel({ seed: 3, inputDim: 4, outputDim: 2 });
+    writeFileSync(path.join(dir, "model.onnx"), mlp.bytes);
+    writeFileSync(path.join(dir, "not-a-model.onnx"), Buffer.from("an onnx model's bytes"));
+    const bad = await veil(["models", "register", "--file", "not-a-model.onnx", "--price", "0.05", ...D()], owner);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/^error: UsageError: not-a-model\.onnx: Not a usable ONNX model: /);
+    modelId = mlp.modelId;
     const r = await veil(["models", "register", "--file", "model.onnx", "--price", "0.05", "--royalty-bps", "1000", ...D()], owner);
     expect(r.stderr).to.equal("");
     expect(r.code).to.equal(0);
     expect(r.stdout).to.contain(`registered model ${modelId} (index 1, price 0.05 mUSDC per slot)`);
+    expect(r.stdout).to.match(/profile {4}opset \d+, onnxruntime \d+\.\d+\.\d+, cpu, graph optimisation all, sequential/);
+    expect(r.stdout).to.contain("inputs     x: float32[N,4]");
+    expect(r.stdout).to.contain("outputs    y: float32[N,2]");
+    const show = await veil(["models", "show", modelId, ...D()]);
+    expect(show.code, show.stderr).to.equal(0);
+    expect(show.stdout).to.contain("inputs     x: float32[N,4]");
     const list = await veil(["models", "list", "--json", ...D()]);
     expect(list.code).to.equal(0);
     const { models } = JSON.parse(list.stdout);
@@ -282,7 +294,7 @@ describe("veil CLI (against npx hardhat node)", function () {
     expect(usage.stderr).to.contain("error: UsageError: --model must be 0x followed by 64 hex digits");
     const nokey = await veil(["node", "withdraw", ...D()]);
     expect(nokey.code).to.equal(2);
-    expect(nokey.stderr).to.contain("pass --key or set VEIL_PRIVATE_KEY");
+    expect(nokey.stderr).to.contain("pass --private-key (or --key) or set VEIL_PRIVATE_KEY");
   });
 
   it("veil node start hands over to the worker: --help prints its configuration table, a bad setting exits 2", async () => {

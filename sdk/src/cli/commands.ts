@@ -125,6 +125,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         arg: "transfer|deposit|permit|allowance|auto",
         desc: "how to pay (default: the SDK's: permit when the fee token supports it, else transfer)",
       },
+      "allow-non-finite": { type: "boolean", desc: "send NaN/Infinity values (refused by default: they are almost always a bug upstream)" },
       wait: { type: "boolean", desc: "wait for the verified result and print it" },
       timeout: { type: "string", arg: "<seconds>", desc: "with --wait: give up after this long" },
       output: { type: "string", arg: "<file.json>", desc: "with --wait: write the outputs to a file" },

@@ -276,7 +276,7 @@ const HANDLERS: Record<string, Handler> = {
     try {
       inspected = inspectOnnxModel(bytes);
     } catch (e) {
-      throw new UsageError(`${file} is not a valid ONNX model: ${(e as Error).message}`);
+      throw new UsageError(`${file}: ${(e as { shortMessage?: string }).shortMessage ?? (e as Error).message}`);
     }
     const ortVersion = v["ort-version"] ?? installedOrtVersion();
     if (!ortVersion) throw new UsageError("onnxruntime-node is not installed here: pass --ort-version <x.y.z> (the version operators will run)");
@@ -445,6 +445,7 @@ const HANDLERS: Record<string, Handler> = {
       redundancy: v.redundancy ? Number(uint(v.redundancy, "--redundancy")) : undefined,
       maxFee: v["max-fee"] ? amount(v["max-fee"], fee.decimals, "--max-fee") : undefined,
       payment: pay as "transfer" | "deposit" | "permit" | "allowance" | "auto" | undefined,
+      allowNonFinite: v["allow-non-finite"] === true,
     });
     const pushes = (r as { blobPushes?: { operator: Address; ok: boolean; error?: string }[] }).blobPushes;
     const byRef = r.inputURI
