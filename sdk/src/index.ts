@@ -48,6 +48,7 @@ export {
   type RuntimeProfileInput,
 } from "./actions/models.js";
 export { inspectOnnxModel, OnnxModelError, type OnnxModelInfo } from "./onnx.js";
+export { CONTENT_URI_SCHEME, contentUri, parseContentUri, pushBlob, type BlobPush, type PushBlobParameters, type PushBlobReturnType } from "./blobs.js";
 export {
   MAX_IO_SIGNATURE_BYTES,
   InvalidSignatureError,

@@ -67,7 +67,11 @@ describe("worker/config", function () {
         validator: false,
         spotCheckRate: 0.05,
         autoRegister: false,
-        autoStake: 0n,
+        autoStake: "0",
+        maxConcurrency: 2,
+        maxBlobBytes: 64 * 1024 * 1024,
+        maxPendingBlobBytes: 256 * 1024 * 1024,
+        pendingBlobTtlSeconds: 900,
         dataDir: path.join(dir, ".veil/worker"),
         deploymentsDir: path.join(dir, "deployments"),
       });
@@ -118,19 +122,54 @@ describe("worker/config", function () {
       expect(inline.models[0]!.path).to.equal(path.join(sub, "m.onnx"));
     });
 
-    it("parses booleans, model specs, confirmations and bigint amounts", () => {
+    it("parses booleans, model specs, confirmations and token amounts", () => {
       const other = path.join(dir, "b.onnx");
       writeFileSync(other, "x");
       const c = loadConfig({
-        env: { ...env, VEIL_VALIDATOR: "yes", VEIL_SPOT_CHECK_RATE: "0.5", VEIL_AUTO_STAKE: "1000000000000000000000000" },
+        env: { ...env, VEIL_VALIDATOR: "yes", VEIL_SPOT_CHECK_RATE: "0.5", VEIL_AUTO_STAKE: "5000" },
         argv: ["--no-metrics", "--auto-register", "--public-url", "https://w.example.org/", "--model", `${other}=${MODEL_ID}`, "--model", model, "--confirmations", "12"],
         cwd: dir,
       });
       expect(c).to.include({ metrics: false, validator: true, autoRegister: true, spotCheckRate: 0.5, confirmations: 12 });
       expect(c.publicUrl).to.equal("https://w.example.org");
-      expect(c.autoStake).to.equal(10n ** 24n);
+      expect(c.autoStake).to.equal("5000");
       expect(c.models).to.deep.equal([{ path: other, modelId: MODEL_ID }, { path: model }]);
       expect(loadConfig({ env, argv: ["--metrics=false", "--validator=true"], cwd: dir })).to.include({ metrics: false, validator: true });
+    });
+
+    it("--auto-stake takes VEIL tokens like `veil node stake --amount`, and refuses the old base-unit form", () => {
+      const stake = (v: string) => loadConfig({ env, argv: ["--auto-stake", v], cwd: dir }).autoStake;
+      expect(stake("5000")).to.equal("5000");
+      expect(stake("2500.50")).to.equal("2500.5");
+      expect(stake("0.000000000000000001")).to.equal("0.000000000000000001");
+      expect(stake("0")).to.equal("0");
+      const issue = (v: string) => issuesOf(() => loadConfig({ env, argv: ["--auto-stake", v], cwd: dir }))[0]!;
+      expect(issue("5000000000000000000000").message).to.match(/takes VEIL tokens \(e\.g\. 5000\), not base units/);
+      expect(issue("5e3").message).to.match(/expected an amount of VEIL tokens/);
+      expect(issue("-1").message).to.match(/expected an amount of VEIL tokens/);
+      expect(issue("1.0000000000000000001").message).to.match(/at most 18 decimals/);
+    });
+
+    it("speaks the veil CLI's vocabulary: --deployment, and --rpc / --key / --addresses-file as aliases", () => {
+      const book = path.join(dir, "31337.json");
+      writeFileSync(book, "{}");
+      const base = { VEIL_MODELS: model };
+      const canonical = loadConfigWithSources({ env: base, argv: ["--rpc-url", "http://a:1", "--private-key", PK, "--deployment", book], cwd: dir });
+      const aliases = loadConfigWithSources({ env: base, argv: ["--rpc", "http://a:1", "--key", PK, "--addresses-file", book], cwd: dir });
+      for (const { config } of [canonical, aliases]) {
+        expect(config).to.include({ privateKey: PK, addressesFile: book });
+        expect(config.rpcUrls).to.deep.equal(["http://a:1"]);
+      }
+      // The secret warning names the canonical flag whichever spelling was used.
+      expect(aliases.warnings.join("\n")).to.match(/--private-key exposes a secret/);
+      // The environment: VEIL_DEPLOYMENT (the CLI's) first, VEIL_ADDRESSES_FILE still read.
+      expect(loadConfig({ env: { ...env, VEIL_DEPLOYMENT: book }, cwd: dir }).addressesFile).to.equal(book);
+      expect(loadConfig({ env: { ...env, VEIL_ADDRESSES_FILE: book }, cwd: dir }).addressesFile).to.equal(book);
+      const help = describeConfig();
+      expect(help).to.match(/--deployment <path> \(alias --addresses-file\)/);
+      expect(help).to.match(/--rpc-url <url\[\]> \(alias --rpc\)/);
+      expect(help).to.match(/--private-key <hex32> \(alias --key\)/);
+      expect(help).to.match(/VEIL_DEPLOYMENT \(or VEIL_ADDRESSES_FILE\)/);
     });
 
     it("reports every invalid field at once, with where it came from", () => {

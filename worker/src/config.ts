@@ -60,13 +60,16 @@ export interface WorkerConfig {
   readonly maxPostBatch: number;
   readonly maxFinalizeBatch: number;
   readonly declineMarginSeconds: number;
+  readonly maxBlobBytes: number;
+  readonly maxPendingBlobBytes: number;
+  readonly pendingBlobTtlSeconds: number;
   readonly logLevel: LogLevel;
   readonly metrics: boolean;
   readonly validator: boolean;
   readonly spotCheckRate: number;
   readonly autoRegister: boolean;
-  /** Stake (token base units) to top up to at start-up; 0 = never stake automatically. */
-  readonly autoStake: bigint;
+  /** Stake to top up to at start-up, in staking tokens (a decimal string, e.g. "5000"); "0" = never. */
+  readonly autoStake: string;
   readonly shutdownGraceMs: number;
 }
 
@@ -107,6 +110,10 @@ interface FieldSpec<K extends ConfigKey = ConfigKey> {
   key: K;
   env: string;
   flag: string;
+  /** Older or alternative flags (the `veil` CLI's names), accepted as this one. */
+  flagAliases?: readonly string[];
+  /** Older or alternative environment variables, read when `env` is unset. */
+  envAliases?: readonly string[];
   /** Displayed type. */
   type: string;
   description: string;
@@ -235,6 +242,7 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
     key: "rpcUrls",
     env: "VEIL_RPC_URL",
     flag: "--rpc-url",
+    flagAliases: ["--rpc"],
     type: "url[]",
     list: true,
     description: "JSON-RPC endpoint(s), comma-separated or repeated; later ones are failovers (http, https, ws, wss)",
@@ -256,6 +264,7 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
     key: "privateKey",
     env: "VEIL_PRIVATE_KEY",
     flag: "--private-key",
+    flagAliases: ["--key"],
     type: "hex32",
     secret: true,
     description: "Operator private key (0x + 64 hex). Prefer a keystore; exactly one of privateKey / keystore is required",
@@ -305,10 +314,12 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
   }),
   field({
     key: "addressesFile",
-    env: "VEIL_ADDRESSES_FILE",
-    flag: "--addresses-file",
+    env: "VEIL_DEPLOYMENT",
+    envAliases: ["VEIL_ADDRESSES_FILE"],
+    flag: "--deployment",
+    flagAliases: ["--addresses-file"],
     type: "path",
-    description: "Explicit contract-addresses JSON file; overrides deploymentsDir",
+    description: "Address book (deployments/<chainId>.json format, as the veil CLI's --deployment); overrides deploymentsDir",
     parse: filePath,
   }),
   field({
@@ -465,6 +476,35 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
     parse: int(0, 86_400),
   }),
   field({
+    key: "maxBlobBytes",
+    env: "VEIL_MAX_BLOB_BYTES",
+    flag: "--max-blob-bytes",
+    type: "int",
+    default: 64 * 1024 * 1024,
+    defaultText: "67108864 (64 MiB)",
+    description: "Largest input blob accepted at PUT /blobs/<sha256> or fetched from another operator",
+    parse: int(1024, 2 ** 31),
+  }),
+  field({
+    key: "maxPendingBlobBytes",
+    env: "VEIL_MAX_PENDING_BLOB_BYTES",
+    flag: "--max-pending-blob-bytes",
+    type: "int",
+    default: 256 * 1024 * 1024,
+    defaultText: "268435456 (256 MiB)",
+    description: "Total bytes of uploaded blobs no job of this worker has claimed yet; further unclaimed uploads get HTTP 507",
+    parse: int(0, Number.MAX_SAFE_INTEGER),
+  }),
+  field({
+    key: "pendingBlobTtlSeconds",
+    env: "VEIL_PENDING_BLOB_TTL_SECONDS",
+    flag: "--pending-blob-ttl-seconds",
+    type: "int",
+    default: 900,
+    description: "An uploaded blob no job claims within this time is deleted",
+    parse: int(10, 86_400 * 7),
+  }),
+  field({
     key: "logLevel",
     env: "VEIL_LOG_LEVEL",
     flag: "--log-level",
@@ -520,16 +560,22 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
     key: "autoStake",
     env: "VEIL_AUTO_STAKE",
     flag: "--auto-stake",
-    type: "uint",
-    default: 0n,
+    type: "VEIL",
+    default: "0",
     defaultText: "0 (off)",
-    description: "Top the operator's stake up to this many token base units at start-up (0 = never stake automatically)",
+    description: "Top the operator's stake up to this many VEIL tokens at start-up, e.g. 5000 or 2500.5, as `veil node stake --amount` (0 = never)",
     parse: (raw) => {
-      const s = typeof raw === "number" ? (Number.isSafeInteger(raw) ? String(raw) : "x") : typeof raw === "bigint" ? String(raw) : asString(raw);
-      if (!/^\d+$/.test(s)) throw new Invalid(`expected a non-negative integer amount in base units, got ${show(raw)}`);
-      const v = BigInt(s);
-      if (v >= 1n << 256n) throw new Invalid("exceeds uint256");
-      return v;
+      const s = typeof raw === "number" ? (Number.isFinite(raw) && raw >= 0 ? String(raw) : "x") : asString(raw);
+      const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
+      if (!m) throw new Invalid(`expected an amount of VEIL tokens such as 5000 or 0.5, got ${show(raw)}`);
+      if (m[1]!.replace(/^0+/, "").length > 12) {
+        // Before this flag took tokens it took base units (10^18 per VEIL): refuse what looks like the old form.
+        throw new Invalid(`${s} VEIL is more than 10^12 tokens: --auto-stake takes VEIL tokens (e.g. 5000), not base units`);
+      }
+      if ((m[2]?.length ?? 0) > 18) throw new Invalid(`at most 18 decimals, got ${show(raw)}`);
+      const whole = m[1]!.replace(/^0+(?=\d)/, "");
+      const frac = (m[2] ?? "").replace(/0+$/, "");
+      return frac ? `${whole}.${frac}` : whole;
     },
   }),
   field({
@@ -544,7 +590,7 @@ export const CONFIG_SCHEMA: readonly FieldSpec[] = [
 ];
 
 const BY_KEY = new Map(CONFIG_SCHEMA.map((f) => [f.key as string, f]));
-const BY_FLAG = new Map(CONFIG_SCHEMA.map((f) => [f.flag, f]));
+const BY_FLAG = new Map(CONFIG_SCHEMA.flatMap((f) => [f.flag, ...(f.flagAliases ?? [])].map((flag) => [flag, f] as const)));
 export const CONFIG_FILE_ENV = "VEIL_CONFIG";
 export const CONFIG_FILE_FLAG = "--config";
 const PATH_FIELDS: readonly ConfigKey[] = ["keystorePath", "keystorePasswordFile", "addressesFile"];
@@ -705,8 +751,8 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
   for (const spec of CONFIG_SCHEMA) {
     let raw: RawValue | undefined = flags.values.get(spec.key);
     if (raw) raw.baseDir = cwd;
-    const envValue = env[spec.env];
-    if (!raw && envValue !== undefined && envValue !== "") raw = { value: envValue, source: "env", origin: spec.env, baseDir: cwd };
+    const envName = [spec.env, ...(spec.envAliases ?? [])].find((name) => env[name] !== undefined && env[name] !== "");
+    if (!raw && envName !== undefined) raw = { value: env[envName], source: "env", origin: envName, baseDir: cwd };
     raw ??= file.get(spec.key);
     if (!raw) {
       if (spec.default !== undefined) {
@@ -755,7 +801,7 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
   if (out.autoRegister === true && out.publicUrl === undefined && !failed.has("publicUrl")) {
     add("publicUrl", "required when autoRegister is on (it is the endpoint registered on chain)");
   }
-  if ((out.autoStake as bigint | undefined) !== undefined && (out.autoStake as bigint) > 0n && out.autoRegister !== true) {
+  if (out.autoStake !== undefined && out.autoStake !== "0" && out.autoRegister !== true) {
     warnings.push("autoStake is set but autoRegister is off: staking requires a registered node");
   }
   if (out.validator !== true && sources.spotCheckRate !== undefined && sources.spotCheckRate !== "default") {
@@ -801,7 +847,6 @@ export function redactedConfig(config: WorkerConfig): Record<string, unknown> {
     if (v === undefined) continue;
     if (spec.secret) out[spec.key] = REDACTED;
     else if (spec.key === "rpcUrls") out[spec.key] = (v as readonly string[]).map(redactUrl);
-    else if (typeof v === "bigint") out[spec.key] = v.toString();
     else out[spec.key] = v;
   }
   return out;
@@ -810,11 +855,13 @@ export function redactedConfig(config: WorkerConfig): Record<string, unknown> {
 /** The --help table: name, env var, flag, default, description (secrets marked). */
 export function describeConfig(): string {
   const rows = CONFIG_SCHEMA.map((f) => {
-    const flag = f.boolean ? `${f.flag}, --no-${f.flag.slice(2)}` : `${f.flag} <${f.type}>`;
+    const aliases = f.flagAliases?.length ? ` (alias ${f.flagAliases.join(", ")})` : "";
+    const flag = (f.boolean ? `${f.flag}, --no-${f.flag.slice(2)}` : `${f.flag} <${f.type}>`) + aliases;
     const def =
       f.defaultText ??
       (f.default === undefined ? "-" : Array.isArray(f.default) ? f.default.join(",") : String(f.default));
-    return [f.key + (f.secret ? " (secret)" : ""), f.env, flag, def, f.description];
+    const env = f.envAliases?.length ? `${f.env} (or ${f.envAliases.join(", ")})` : f.env;
+    return [f.key + (f.secret ? " (secret)" : ""), env, flag, def, f.description];
   });
   const header = ["NAME", "ENV", "FLAG", "DEFAULT", "DESCRIPTION"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

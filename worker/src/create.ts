@@ -15,6 +15,7 @@ import { createInferenceEngine, type InferenceEngineOptions } from "./inference/
 import { createLogger, type Logger } from "./internal/log.js";
 import { createMetrics, type WorkerMetrics } from "./internal/metrics.js";
 import { openStore, JOB_STATES } from "./store.js";
+import { BlobInbox, DEFAULT_MAX_BLOB_BYTES } from "./blobs.js";
 import { VeilWorker, type VeilWorkerAddresses, type WorkerModel } from "./worker.js";
 import type { PrivateCodec } from "./private.js";
 
@@ -31,7 +32,10 @@ export interface CreateWorkerOptions {
   engine?: InferenceEngineOptions;
   confirmations?: number;
   pollIntervalMs?: number;
+  /** Jobs in inference at once; waiting jobs hold no slot (worker.ts, "scheduling"). */
   maxConcurrency?: number;
+  /** A job waiting this long for a slot is logged and makes /health "degraded" (default 60 s). */
+  slotWaitWarnMs?: number;
   gasBumpPercent?: number;
   txTimeoutMs?: number;
   startBlock?: bigint;
@@ -49,6 +53,12 @@ export interface CreateWorkerOptions {
   maxFinalizeBatch?: number;
   /** Decline a job whose blob or key has not arrived this long before its commit deadline (default 60). */
   declineMarginSeconds?: number;
+  /** Largest input blob uploaded to (PUT /blobs) or fetched by this worker (default 64 MiB). */
+  maxBlobBytes?: number;
+  /** Total bytes of uploaded blobs no job has claimed yet (default 256 MiB). */
+  maxPendingBlobBytes?: number;
+  /** How long an unclaimed upload is kept (default 15 min). */
+  pendingBlobTtlMs?: number;
 }
 
 export async function createWorker(o: CreateWorkerOptions) {
@@ -58,7 +68,8 @@ export async function createWorker(o: CreateWorkerOptions) {
   const logger = (o.logger ?? createLogger()).child({ operator: o.account.address, chainId });
   const storePath =
     o.dataDir === ":memory:" ? ":memory:" : path.join(o.dataDir, `worker-${chainId}-${o.account.address.toLowerCase()}.sqlite`);
-  const store = openStore({ path: storePath });
+  const store = openStore({ path: storePath, maxBlobBytes: Math.max(o.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_BLOB_BYTES) });
+  const blobs = new BlobInbox({ store, maxBlobBytes: o.maxBlobBytes, maxPendingBytes: o.maxPendingBlobBytes, pendingTtlMs: o.pendingBlobTtlMs });
   const metrics =
     o.metrics ??
     createMetrics({
@@ -79,6 +90,7 @@ export async function createWorker(o: CreateWorkerOptions) {
     confirmations: o.confirmations,
     pollIntervalMs: o.pollIntervalMs,
     maxConcurrency: o.maxConcurrency,
+    slotWaitWarnMs: o.slotWaitWarnMs,
     gasBumpPercent: o.gasBumpPercent,
     txTimeoutMs: o.txTimeoutMs,
     startBlock: o.startBlock,
@@ -90,10 +102,14 @@ export async function createWorker(o: CreateWorkerOptions) {
     maxPostBatch: o.maxPostBatch,
     maxFinalizeBatch: o.maxFinalizeBatch,
     declineMarginSeconds: o.declineMarginSeconds,
+    maxBlobBytes: o.maxBlobBytes,
+    uploads: blobs,
   } as never);
   return {
     worker,
     store,
+    /** Uploaded input blobs (serve it as the HTTP endpoint's `blobs`). */
+    blobs,
     engine,
     metrics,
     logger,

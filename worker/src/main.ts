@@ -10,6 +10,8 @@ import {
   createWalletClient,
   erc20Abi,
   fallback,
+  formatUnits,
+  parseUnits,
   http,
   webSocket,
   type Address,
@@ -19,6 +21,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { nodeStakingAbi } from "../../sdk/src/generated/abis.js";
 import { loadDeployment, loadDeploymentFile } from "../../sdk/src/node.js";
+import { signPermit } from "../../sdk/src/actions/tokens.js";
 import {
   ConfigError,
   describeConfig,
@@ -78,8 +81,9 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     ? loadDeploymentFile(config.addressesFile)
     : loadDeployment(chainId, config.deploymentsDir);
   const a = deployment.addresses;
-  await ensureOperator(config, transport, account, a.nodeStaking, a.stakingToken, logger);
 
+  // Nothing below sends a transaction until the HTTP port is bound and every model is verified: a port in use, a
+  // model file whose sha256 is not the id it was given, or an unregistered model fails here at no cost.
   const created = await createWorker({
     transport,
     account,
@@ -90,7 +94,7 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     maxFinalizeBatch: config.maxFinalizeBatch,
     declineMarginSeconds: config.declineMarginSeconds,
     dataDir: path.resolve(config.dataDir),
-    models: config.models.map((m) => ({ path: m.path })),
+    models: config.models.map((m) => ({ path: m.path, modelId: m.modelId })),
     logger,
     engine: { intraOpNumThreads: config.intraOpThreads || 1, batchWindowMs: config.batchWindowMs, maxBatchRows: config.maxBatch },
     // The config counts the inclusion block as the first confirmation; the worker counts blocks on top of it.
@@ -100,11 +104,16 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     gasBumpPercent: config.gasBumpPercent,
     txTimeoutMs: config.txTimeoutMs,
     startBlock: deployment.startBlock !== undefined ? BigInt(deployment.startBlock) : undefined,
+    maxBlobBytes: config.maxBlobBytes,
+    maxPendingBlobBytes: config.maxPendingBlobBytes,
+    pendingBlobTtlMs: config.pendingBlobTtlSeconds * 1000,
   });
   shutdown.register({ name: "worker", stop: () => created.close() });
-  await created.worker.start();
   const server = await startHttp(config, created, logger);
-  if (server) shutdown.register({ name: "http", stop: () => server.stop() });
+  shutdown.register({ name: "http", stop: () => server.stop() });
+  await created.worker.prepare();
+  await ensureOperator(config, transport, account, a.nodeStaking, a.stakingToken, logger);
+  await created.worker.start();
   logger.info("worker running", { operator: account.address, chainId, models: created.worker.servedModels() });
 }
 
@@ -119,7 +128,7 @@ async function ensureOperator(
 ) {
   const pub = createPublicClient({ transport });
   const wallet = createWalletClient({ transport, account });
-  const op = await pub.readContract({ address: staking, abi: nodeStakingAbi, functionName: "operator", args: [account.address] });
+  let op = await pub.readContract({ address: staking, abi: nodeStakingAbi, functionName: "operator", args: [account.address] });
   const send = async (address: Address, abi: any, functionName: string, args: unknown[]) => {
     const { request } = await pub.simulateContract({ account, address, abi, functionName, args } as never);
     const hash = await wallet.writeContract(request as never);
@@ -129,13 +138,28 @@ async function ensureOperator(
     const endpoint = config.publicUrl ?? `http://${config.httpHost}:${config.httpPort}`;
     await send(staking, nodeStakingAbi, "register", [endpoint, `0x${"0".repeat(64)}` as Hex]);
     logger.info("registered node", { endpoint });
+    op = await pub.readContract({ address: staking, abi: nodeStakingAbi, functionName: "operator", args: [account.address] });
   }
-  if (config.autoStake > op.stake) {
-    const missing = config.autoStake - op.stake;
-    await send(stakingToken, erc20Abi, "approve", [staking, missing]);
-    await send(staking, nodeStakingAbi, "stake", [missing]);
-    logger.info("staked", { amount: missing.toString() });
+  if (config.autoStake === "0") return;
+  const [decimals, symbol, balance] = await Promise.all([
+    pub.readContract({ address: stakingToken, abi: erc20Abi, functionName: "decimals" }),
+    pub.readContract({ address: stakingToken, abi: erc20Abi, functionName: "symbol" }),
+    pub.readContract({ address: stakingToken, abi: erc20Abi, functionName: "balanceOf", args: [account.address] }),
+  ]);
+  const target = parseUnits(config.autoStake, decimals);
+  if (target <= op.stake) return;
+  const missing = target - op.stake;
+  const tokens = (v: bigint) => `${formatUnits(v, decimals)} ${symbol} (${v} base units)`;
+  if (!op.registered) throw new Error(`--auto-stake ${config.autoStake}: ${account.address} is not a registered operator (use --auto-register or \`veil node register\`)`);
+  if (balance < missing) {
+    throw new Error(`--auto-stake ${config.autoStake}: staking ${tokens(missing)} more needs that much, but ${account.address} holds ${tokens(balance)}`);
   }
+  // One transaction, no approval left behind: the staking token's EIP-2612 permit rides along with the stake, and
+  // the call is simulated (permit included) before it is signed and sent.
+  const deadline = (await pub.getBlock({ blockTag: "latest" })).timestamp + 3600n; // chain time, not this machine's
+  const { v, r, s } = await signPermit(wallet as never, account, stakingToken, staking, missing, deadline);
+  await send(staking, nodeStakingAbi, "stakeWithPermit", [missing, deadline, v, r, s]);
+  logger.info("staked", { amount: formatUnits(missing, decimals), symbol, stake: formatUnits(target, decimals) });
 }
 
 async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeof createWorker>>, logger: Logger) {
@@ -144,11 +168,18 @@ async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeo
     host: config.httpHost,
     port: config.httpPort,
     store: created.store,
+    blobs: created.blobs,
     metrics: config.metrics ? created.metrics : undefined,
     logger,
     health: () => created.worker.health(),
     resolveResult: (hash: Hex) => created.worker.resultBlobFor(hash),
   });
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE") throw new Error(`cannot listen on ${config.httpHost}:${config.httpPort}: the port is in use (choose another with --http-port); nothing was sent on chain`, { cause: err });
+    throw err;
+  }
   return server;
 }

@@ -7,13 +7,19 @@
  *                                   against their hash on every read (a corrupted store answers 500, never
  *                                   wrong bytes). `resolveResult` may map another id (e.g. the protocol's
  *                                   result hash) to the blob's sha256.
+ *   PUT /blobs/<0x sha256>          an input blob (raw bytes) for a job by content address (inputURI `sha256:<hex>`):
+ *                                   201 stored, 200 already held, 400 if the body's sha256 is not the path's, 413 over
+ *                                   the size limit (checked on Content-Length before reading, and while reading),
+ *                                   507 when unclaimed uploads are at their bound (blobs.ts). CORS-enabled (OPTIONS).
+ *   GET|HEAD /blobs/<0x sha256>     any blob this worker holds by its sha256 (inputs for the job's other operators),
+ *                                   served like results.
  *   GET|HEAD /health                JSON {status, chainId, operator, headBlock, headLagBlocks, uptimeSeconds, jobs, …}
  *                                   200, or 503 when unhealthy (callback says so, throws, times out, or the chain
  *                                   head is stale / lagging beyond the configured bounds).
  *   GET|HEAD /metrics               Prometheus text of the worker's registry (404 when metrics are off).
  *   anything else                   404 (405 for a known path with another method).
  *
- * Bounded: requests with a body are refused (413), URLs over 2 KiB (414), headers/request/idle timeouts and a
+ * Bounded: requests with a body are refused (413) except blob uploads, URLs over 2 KiB (414), headers/request/idle timeouts and a
  * connection cap apply. `stop()` stops accepting, closes idle keep-alive connections at once and the rest after
  * in-flight responses finish (or a short grace).
  */
@@ -33,6 +39,12 @@ export interface BlobSource {
   blobInfo?(hash: Hex): { size: number } | undefined;
   /** Jobs per state, reported by /health when the health callback does not provide `jobs`. */
   countByState?(): Record<string, number>;
+}
+
+/** Where uploaded blobs go (BlobInbox in blobs.ts satisfies it). */
+export interface BlobSink {
+  readonly maxBlobBytes: number;
+  put(hash: Hex, bytes: Uint8Array): { status: 200 | 201; hash: Hex; pending: boolean } | { status: 400 | 413 | 507; error: string };
 }
 
 export type HealthStatus = "ok" | "degraded" | "unhealthy";
@@ -58,6 +70,8 @@ export interface WorkerServerOptions {
   /** Default 0 (ephemeral). */
   port?: number;
   store?: BlobSource;
+  /** Accepts PUT /blobs/<sha256> (without it, uploads answer 404). */
+  blobs?: BlobSink;
   /** Maps a requested id to the sha256 of the blob to serve (default: the id itself). */
   resolveResult?: (id: Hex) => Hex | undefined;
   health?: () => HealthInput | Promise<HealthInput>;
@@ -95,6 +109,9 @@ export interface WorkerServer {
 
 const RESULT_PATH = /^\/results\/(0x[0-9a-fA-F]{64})$/;
 const RESULTS_PREFIX = "/results/";
+/** Blob paths take the sha256 with or without its 0x. */
+const BLOB_PATH = /^\/blobs\/(?:0x)?([0-9a-fA-F]{64})$/;
+const BLOBS_PREFIX = "/blobs/";
 const MAX_URL = 2048;
 
 function jsonReplacer(_key: string, value: unknown): unknown {
@@ -153,12 +170,12 @@ export function createWorkerServer(options: WorkerServerOptions = {}): WorkerSer
     });
   }
 
-  function serveResult(req: IncomingMessage, res: ServerResponse, head: boolean, rawId: string): number {
+  function serveResult(req: IncomingMessage, res: ServerResponse, head: boolean, rawId: string, what: "result" | "blob" = "result"): number {
     const id = rawId.toLowerCase() as Hex;
     const store = options.store;
-    const hash = store ? (options.resolveResult ? options.resolveResult(id) : id) : undefined;
+    const hash = store ? (options.resolveResult && what === "result" ? options.resolveResult(id) : id) : undefined;
     const notFound = () => {
-      sendJson(res, head, 404, { error: "result not found" }, { "Access-Control-Allow-Origin": "*" });
+      sendJson(res, head, 404, { error: `${what} not found` }, { "Access-Control-Allow-Origin": "*" });
       return 404;
     };
     if (!store || !hash) return notFound();
@@ -196,6 +213,64 @@ export function createWorkerServer(options: WorkerServerOptions = {}): WorkerSer
     });
     res.end(head ? undefined : bytes);
     return 200;
+  }
+
+  const CORS_PUT = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, PUT, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "600",
+  };
+
+  function preflight(res: ServerResponse): number {
+    closeIfStopping(res);
+    res.writeHead(204, CORS_PUT);
+    res.end();
+    return 204;
+  }
+
+  /**
+   * PUT /blobs/<sha256>: reads at most the sink's limit (refusing a larger Content-Length before reading a byte),
+   * then lets the sink check the hash and its bounds. A refused upload closes the connection (its unread body is
+   * never parsed as a request).
+   */
+  async function receiveBlob(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<number> {
+    const fail = (status: number, error: string) => {
+      sendJson(res, false, status, { error }, { ...CORS_PUT, Connection: "close" });
+      req.resume();
+      return status;
+    };
+    const sink = options.blobs;
+    if (!sink) return fail(404, "this worker does not accept blob uploads");
+    const m = BLOB_PATH.exec(pathname);
+    if (!m) return fail(400, "blob id must be a sha256: 64 hex digits, optionally 0x-prefixed");
+    const max = sink.maxBlobBytes;
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > max) return fail(413, `blob of ${declared} bytes exceeds this worker's limit of ${max} bytes`);
+    const body = await new Promise<Buffer | "too large" | "interrupted">((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      const finish = (v: Buffer | "too large" | "interrupted") => {
+        if (!done) (done = true), resolve(v);
+      };
+      req.on("data", (chunk: Buffer) => {
+        if (done) return; // the rest of a refused body is discarded; the connection closes after the answer
+        size += chunk.byteLength;
+        if (size > max) finish("too large");
+        else chunks.push(chunk);
+      });
+      req.once("end", () => finish(Buffer.concat(chunks, size)));
+      req.once("aborted", () => finish("interrupted"));
+      req.once("error", () => finish("interrupted"));
+    });
+    if (body === "too large") return fail(413, `blob exceeds this worker's limit of ${max} bytes`);
+    if (body === "interrupted") return fail(400, "upload interrupted");
+    const size = body.byteLength;
+    const r = sink.put(`0x${m[1]!.toLowerCase()}` as Hex, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    if ("error" in r) return fail(r.status, r.error);
+    sendJson(res, false, r.status, { hash: r.hash, size, pending: r.pending }, CORS_PUT);
+    return r.status;
   }
 
   async function buildHealth(): Promise<{ code: number; body: Record<string, unknown> }> {
@@ -266,22 +341,42 @@ export function createWorkerServer(options: WorkerServerOptions = {}): WorkerSer
       sendJson(res, head, 414, { error: "URL too long" });
       return { route: "other", status: 414 };
     }
-    // No endpoint takes a body: refuse without reading it, and drop the connection so it is never parsed.
+    const q = url.indexOf("?");
+    const pathname = q >= 0 ? url.slice(0, q) : url;
+    if (pathname.startsWith(BLOBS_PREFIX) && (method === "PUT" || method === "OPTIONS")) {
+      return { route: "blobs", status: method === "PUT" ? await receiveBlob(req, res, pathname) : preflight(res) };
+    }
+    // No other endpoint takes a body: refuse without reading it, and drop the connection so it is never parsed.
     const length = req.headers["content-length"];
     if ((length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined) {
       sendJson(res, head, 413, { error: "request bodies are not accepted" }, { Connection: "close" });
       return { route: "other", status: 413 };
     }
-    const q = url.indexOf("?");
-    const pathname = q >= 0 ? url.slice(0, q) : url;
-    const route = pathname === "/health" ? "health" : pathname === "/metrics" ? "metrics" : pathname.startsWith(RESULTS_PREFIX) ? "results" : "other";
+    const route =
+      pathname === "/health"
+        ? "health"
+        : pathname === "/metrics"
+          ? "metrics"
+          : pathname.startsWith(RESULTS_PREFIX)
+            ? "results"
+            : pathname.startsWith(BLOBS_PREFIX)
+              ? "blobs"
+              : "other";
     if (route === "other") {
       sendJson(res, head, 404, { error: "not found" });
       return { route, status: 404 };
     }
     if (method !== "GET" && !head) {
-      sendJson(res, false, 405, { error: "method not allowed" }, { Allow: "GET, HEAD" });
+      sendJson(res, false, 405, { error: "method not allowed" }, { Allow: route === "blobs" ? "GET, HEAD, PUT, OPTIONS" : "GET, HEAD" });
       return { route, status: 405 };
+    }
+    if (route === "blobs") {
+      const m = BLOB_PATH.exec(pathname);
+      if (!m) {
+        sendJson(res, head, 400, { error: "blob id must be a sha256: 64 hex digits, optionally 0x-prefixed" });
+        return { route, status: 400 };
+      }
+      return { route, status: serveResult(req, res, head, `0x${m[1]!}`, "blob") };
     }
     if (route === "results") {
       const m = RESULT_PATH.exec(pathname);

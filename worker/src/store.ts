@@ -444,6 +444,18 @@ const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Blobs received by upload (PUT /blobs/<sha256>) that no job has claimed yet: bounded in total bytes and age.
+    version: 2,
+    sql: `
+      CREATE TABLE blob_uploads (
+        hash        TEXT    PRIMARY KEY CHECK (length(hash) = 66),
+        size        INTEGER NOT NULL CHECK (size >= 0),
+        created_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX blob_uploads_by_age ON blob_uploads (created_at);
+    `,
+  },
 ];
 
 export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -1161,6 +1173,59 @@ export class WorkerStore {
 
   deleteBlob(hash: Hex): boolean {
     return Number(this.#stmt("DELETE FROM blobs WHERE hash = ?").run(hex32(hash, "blob hash")!).changes) === 1;
+  }
+
+  /**
+   * Stores an uploaded blob that no job has claimed yet (see `claimBlob`). A blob already stored (an inline input,
+   * a result, an earlier upload) is not stored again and not counted twice. Returns the hash and whether it is new.
+   */
+  putUploadedBlob(bytes: Uint8Array): { hash: Hex; stored: boolean } {
+    return this.withTransaction(() => {
+      const hash = sha256Hex(bytes);
+      if (this.hasBlob(hash)) return { hash, stored: false };
+      this.putBlob(bytes);
+      this.#stmt("INSERT INTO blob_uploads (hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING").run(
+        hash,
+        bytes.byteLength,
+        this.#clock(),
+      );
+      return { hash, stored: true };
+    });
+  }
+
+  /** Whether an assigned job (one still getting its input) has `hash` as its on-chain input hash. */
+  isInputAwaited(hash: Hex): boolean {
+    return this.#stmt("SELECT 1 FROM jobs WHERE state = 'assigned' AND input_hash = ? LIMIT 1").get(hex32(hash, "input hash")!) !== undefined;
+  }
+
+  /** A job now references the blob: it is no longer an unclaimed upload (and no longer subject to their bounds). */
+  claimBlob(hash: Hex): void {
+    this.#stmt("DELETE FROM blob_uploads WHERE hash = ?").run(hex32(hash, "blob hash")!);
+  }
+
+  /** Unclaimed uploads: how many and their total bytes. */
+  uploadedBlobStats(): { count: number; bytes: number } {
+    const row = this.#stmt("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blob_uploads").get() as Row;
+    return { count: Number(row.n), bytes: Number(row.bytes) };
+  }
+
+  /**
+   * Deletes unclaimed uploads received more than `maxAgeMs` ago (by the store's clock), bytes included unless a job
+   * references them. Returns how many uploads were dropped.
+   */
+  pruneUploadedBlobs(maxAgeMs: number): number {
+    const olderThan = this.#clock() - maxAgeMs;
+    return this.withTransaction(() => {
+      const old = (this.#stmt("SELECT hash FROM blob_uploads WHERE created_at < ?").all(olderThan) as Row[]).map((r) => r.hash as string);
+      for (const hash of old) {
+        this.#stmt(
+          `DELETE FROM blobs WHERE hash = ? AND hash NOT IN (
+             SELECT input_blob FROM jobs WHERE input_blob IS NOT NULL UNION SELECT result_blob FROM jobs WHERE result_blob IS NOT NULL)`,
+        ).run(hash);
+        this.#stmt("DELETE FROM blob_uploads WHERE hash = ?").run(hash);
+      }
+      return old.length;
+    });
   }
 
   /** Deletes blobs created before `olderThan` that no non-terminal job references. Returns how many. */

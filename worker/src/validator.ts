@@ -96,6 +96,11 @@ export interface DisputeValidatorOptions {
   /** How often to look for claimable rewards besides after each resolution. Default 1 hour. */
   claimIntervalMs?: number;
   fetchInput?: (uri: string) => Promise<Uint8Array>;
+  /**
+   * Resolves a job's input URI, `sha256:<hex>` content addresses included (from the job's operators: blobs.ts).
+   * Takes precedence over `fetchInput`.
+   */
+  resolveInput?: (uri: string, jobId: bigint) => Promise<Uint8Array>;
   /** Opens private inputs re-wrapped to this member once drawn (docs/privacy.md); without it a private job is never voted on. */
   privacy?: PrivateCodec;
   signal?: AbortSignal;
@@ -322,7 +327,7 @@ export class DisputeValidator {
     const input = await this.submitted(rec.jobId);
     let envelope: Uint8Array | undefined;
     if (input.input.length > 2) envelope = hexBytes(input.input);
-    else if (input.inputURI) envelope = await (this.o.fetchInput ?? defaultFetch)(input.inputURI);
+    else if (input.inputURI) envelope = await this.resolveInput(input.inputURI, rec.jobId);
     if (!isPrivateEnvelope(envelope)) {
       this.o.store.transition(rec, rec.state, rec.state, { meta: { rewrapped: "not private" } });
       return;
@@ -492,12 +497,16 @@ export class DisputeValidator {
 
   // ---------------------------------------------------------------- re-execution
 
+  private resolveInput(uri: string, jobId: bigint): Promise<Uint8Array> {
+    return this.o.resolveInput ? this.o.resolveInput(uri, jobId) : (this.o.fetchInput ?? defaultFetch)(uri);
+  }
+
   private async fetchInput(rec: JobRecord): Promise<JobRecord> {
     const { store } = this.o;
     const uri = rec.inputUri;
     let blob = rec.meta.inputBlob as Hex | undefined;
     if (!blob && uri) {
-      const bytes = await (this.o.fetchInput ?? defaultFetch)(uri);
+      const bytes = await this.resolveInput(uri, rec.jobId);
       if (sha256Hex(bytes) !== rec.inputHash?.toLowerCase()) {
         // Same deterministic invalid-input result the operators post for a reference that does not match.
         return store.transition(rec, "assigned", "input_ready", { meta: { inputMismatch: true } });

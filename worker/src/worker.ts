@@ -43,7 +43,8 @@ import { isJobRecycled, settledOutcome } from "./chain/settled.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 import { DisputeValidator, isValidatorRecord } from "./validator.js";
-import { defaultFetch, definedOnly, hexBytes, randomBytes32, sameAddress } from "./internal/util.js";
+import { definedOnly, hexBytes, randomBytes32, sameAddress } from "./internal/util.js";
+import { DEFAULT_MAX_BLOB_BYTES, InputResolver, parseContentUri, type BlobInbox } from "./blobs.js";
 
 /** On-chain job status (IJobEscrow.Status). */
 export const JobStatus = { None: 0, Assigned: 1, Revealing: 2, Proposed: 3, Disputed: 4, Finalized: 5, Refunded: 6 } as const;
@@ -60,6 +61,8 @@ export interface WorkerModel {
   /** The ONNX file; its sha256 must be a registered model id. */
   path?: string;
   bytes?: Uint8Array;
+  /** The model id the operator means to serve: start-up fails unless the file's sha256 is exactly this id. */
+  modelId?: Hex;
   /** Micro-batch this model's jobs (only for models whose outputs are batch-exact). */
   batching?: boolean;
 }
@@ -79,8 +82,13 @@ export interface VeilWorkerOptions {
   /** First block to scan when the store has no cursor (default: the current head minus 1,000). */
   startBlock?: bigint;
   maxLogRange?: bigint;
-  /** Jobs advanced in parallel. */
+  /**
+   * Jobs in inference at once (default 8). Jobs that only wait (for a challenge window, the reveal phase, an input
+   * blob) hold no slot; posts and blob fetches have lanes of their own (see "scheduling" in worker.ts).
+   */
   maxConcurrency?: number;
+  /** A job that waits this long for an inference or post slot is logged (once) and reported by /health (default 60 s). */
+  slotWaitWarnMs?: number;
   gasBumpPercent?: number;
   txTimeoutMs?: number;
   /**
@@ -90,8 +98,12 @@ export interface VeilWorkerOptions {
   autoFinalize?: boolean;
   /** Adversarial testing only: alter outputs before hashing (a dishonest operator). */
   tamperOutputs?: boolean;
-  /** Fetches inputs given by URI (default: global fetch). */
+  /** Fetches inputs given by a URI other than `sha256:<hex>` (default: global fetch). */
   fetchInput?: (uri: string) => Promise<Uint8Array>;
+  /** Largest input blob fetched from another operator (default 64 MiB). */
+  maxBlobBytes?: number;
+  /** Uploaded blobs (the HTTP endpoint's PUT /blobs): unclaimed ones are garbage-collected every minute. */
+  uploads?: BlobInbox;
   /** Opens private (encrypted) inputs (private.ts); without it, private jobs are never committed. */
   privacy?: PrivateCodec;
   /** Validator mode (validator.ts): drive disputes of served models, vote when drawn, claim rewards. */
@@ -119,6 +131,7 @@ export interface VeilWorkerOptions {
 interface ModelInfo {
   modelId: Hex;
   comparator: Comparator;
+  path?: string;
 }
 
 const CURSOR_STREAM = "escrow";
@@ -126,8 +139,13 @@ const CURSOR_STREAM = "escrow";
 export class VeilWorker {
   readonly address: Address;
   readonly chainId: number;
-  private readonly o: Required<Omit<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy">> &
-    Pick<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy">;
+  private readonly o: Required<Omit<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy" | "uploads">> &
+    Pick<VeilWorkerOptions, "metrics" | "startBlock" | "fetchInput" | "privacy" | "uploads">;
+  /** A job's input bytes from its URI (blobs.ts). */
+  private readonly inputs: InputResolver;
+  private lastUploadGc = 0;
+  /** The head block's timestamp as of this tick (scheduling compares phase ends against it). */
+  private chainNow = 0n;
   private readonly sender: TxSender;
   /** Results, commits and reveals, batched into escrow multicalls (chain/batcher.ts). */
   private readonly posts: PostBatcher;
@@ -137,6 +155,7 @@ export class VeilWorker {
   private resultBlobsLoaded = false;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
+  private prepared: Promise<void> | undefined;
   private stopped = false;
   private lastHead = 0n;
   /** The latest block's timestamp, read at most once per tick (decline and finalize checks of every job share it). */
@@ -146,6 +165,18 @@ export class VeilWorker {
   private finalizing: Promise<void> | undefined;
   /** Jobs whose last finalizeMany settled nothing or reverted: not retried before `at` (ms), backing off. */
   private readonly finalizeBackoff = new Map<bigint, { failures: number; at: number }>();
+  /** Slots per lane (see "scheduling"). */
+  private readonly lanes: Record<LaneName, Lane>;
+  /** Jobs with a step to run that found no room in its lane, most urgent first. */
+  private queue: Queued[] = [];
+  /** Since when (ms) each queued infer/post job has waited for a slot. */
+  private waitingSince = new Map<string, number>();
+  /** Starved jobs already warned about (once each). */
+  private readonly starvedWarned = new Set<string>();
+  /** Jobs whose last run made no progress: not run again before `at` (ms). */
+  private readonly retry = new Map<string, { failures: number; at: number }>();
+  /** Waiting (served, disputed) jobs: when they were last read from the chain (wall ms, and chain time). */
+  private readonly watched = new Map<string, { at: number; chainTime: bigint }>();
 
   constructor(chainId: number, options: VeilWorkerOptions) {
     this.o = {
@@ -163,13 +194,32 @@ export class VeilWorker {
       maxPostBatch: 20,
       postBatchWindowMs: 25,
       maxFinalizeBatch: 50,
+      slotWaitWarnMs: 60_000,
+      maxBlobBytes: DEFAULT_MAX_BLOB_BYTES,
       ...definedOnly(options),
     } as typeof this.o;
+    if (!Number.isInteger(this.o.maxConcurrency) || this.o.maxConcurrency < 1) {
+      throw new RangeError(`maxConcurrency must be a positive integer, got ${this.o.maxConcurrency}`);
+    }
+    this.lanes = {
+      infer: new Lane(this.o.maxConcurrency),
+      post: new Lane(Math.max(this.o.maxConcurrency, 2 * this.o.maxPostBatch)),
+      fetch: new Lane(FETCH_LANE),
+      watch: new Lane(WATCH_LANE),
+    };
     if (!Number.isInteger(this.o.maxFinalizeBatch) || this.o.maxFinalizeBatch < 1) {
       throw new RangeError(`maxFinalizeBatch must be a positive integer, got ${this.o.maxFinalizeBatch}`);
     }
     this.chainId = chainId;
     this.address = options.walletClient.account.address;
+    this.inputs = new InputResolver({
+      store: options.store,
+      publicClient: options.publicClient,
+      nodeStaking: options.addresses.nodeStaking,
+      self: this.address,
+      fetchUri: options.fetchInput,
+      maxBlobBytes: this.o.maxBlobBytes,
+    });
     this.sender = new TxSender({
       publicClient: options.publicClient,
       walletClient: options.walletClient,
@@ -204,6 +254,10 @@ export class VeilWorker {
         startBlock: options.startBlock,
         maxLogRange: this.o.maxLogRange,
         fetchInput: options.fetchInput,
+        resolveInput: async (uri, jobId) => {
+          const job = await this.chainJob(jobId);
+          return this.inputs.fetch(uri, job === RECYCLED ? [] : job.operators);
+        },
         privacy: options.privacy,
         signal: this.abort.signal,
       });
@@ -214,12 +268,24 @@ export class VeilWorker {
     return this.o.logger;
   }
 
-  /** Settles crashed transactions, verifies and loads every model, then follows the chain until `stop()`. */
+  /**
+   * Verifies and loads every model without sending anything: each file must hash to the id it was given (if any)
+   * and that id must be registered, with a runtime profile this engine reproduces. Idempotent; `start()` calls it.
+   */
+  prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      for (const m of this.o.models) await this.loadModel(m);
+    })();
+    return this.prepared;
+  }
+
+  /** Loads the models (`prepare`), settles crashed transactions, joins the models' pools, then follows the chain until `stop()`. */
   async start(): Promise<void> {
+    await this.prepare();
     const settled = await this.sender.reconcile();
     if (settled) this.log.info("reconciled transactions left by a previous run", { settled });
     await this.checkOperator();
-    for (const m of this.o.models) await this.loadModel(m);
+    for (const modelId of this.models.keys()) await this.joinModel(modelId);
     this.loop = this.run();
   }
 
@@ -254,15 +320,34 @@ export class VeilWorker {
     return [...this.models.keys()];
   }
 
-  /** Health facts for the HTTP endpoint. */
+  /**
+   * Health facts for the HTTP endpoint. "degraded" (HTTP 200, with reasons) while a job has waited longer than
+   * `slotWaitWarnMs` for an inference or post slot: it may miss its window.
+   */
   health() {
+    const now = Date.now();
+    const waits = [...this.waitingSince.values()].map((since) => now - since);
+    const starved = waits.filter((ms) => ms >= this.o.slotWaitWarnMs);
+    const reasons = starved.length
+      ? [
+          `${starved.length} job(s) waiting over ${duration(this.o.slotWaitWarnMs)} for a processing slot ` +
+            `(longest ${duration(Math.max(...starved))}; max-concurrency ${this.o.maxConcurrency})`,
+        ]
+      : undefined;
     return {
+      ...(reasons ? { status: "degraded" as const, reasons } : {}),
       chainId: this.chainId,
       operator: this.address,
       headBlock: this.o.store.getCursor(this.chainId, CURSOR_STREAM)?.blockNumber ?? 0n,
       chainHead: this.lastHead,
       jobs: this.o.store.countByState(this.chainId),
       models: this.servedModels(),
+      slots: {
+        infer: { busy: this.lanes.infer.active, size: this.lanes.infer.size },
+        post: { busy: this.lanes.post.active, size: this.lanes.post.size },
+        waiting: waits.length,
+        longestWaitSeconds: waits.length ? Math.round(Math.max(...waits) / 1000) : 0,
+      },
     };
   }
 
@@ -280,6 +365,13 @@ export class VeilWorker {
   private async loadModel(m: WorkerModel) {
     const bytes = m.bytes ?? new Uint8Array(await readFile(m.path!));
     const modelId = sha256Hex(bytes) as Hex;
+    const file = m.path ?? "(bytes)";
+    if (m.modelId !== undefined && m.modelId.toLowerCase() !== modelId) {
+      throw new Error(
+        `model file ${file} has sha256 ${modelId}, but it was given as model ${m.modelId.toLowerCase()}: ` +
+          "a model's id is the sha256 of its file, so this file cannot serve that model (nothing was sent on chain)",
+      );
+    }
     let model;
     try {
       model = await this.o.publicClient.readContract({
@@ -289,10 +381,7 @@ export class VeilWorker {
         args: [modelId],
       });
     } catch (err) {
-      throw new Error(
-        `model file ${m.path ?? "(bytes)"} has sha256 ${modelId}, which is not a registered model id: refusing to serve it`,
-        { cause: err },
-      );
+      throw new Error(`model file ${file} has sha256 ${modelId}, which is not a registered model id: refusing to serve it`, { cause: err });
     }
     const profile: RuntimeProfile = {
       opset: model.profile.opset,
@@ -303,7 +392,11 @@ export class VeilWorker {
     };
     await this.o.engine.loadModel(modelId, bytes, profile, { batching: m.batching ?? false });
     const comparator: Comparator = model.comparator === 0 ? { kind: "exact" } : { kind: "rounded", precision: model.precision };
-    this.models.set(modelId, { modelId, comparator });
+    this.models.set(modelId, { modelId, comparator, path: m.path });
+  }
+
+  /** Joins the model's operator pool unless this operator already serves it. */
+  private async joinModel(modelId: Hex) {
     const serving = await this.o.publicClient.readContract({
       address: this.o.addresses.nodeStaking,
       abi: nodeStakingAbi,
@@ -313,7 +406,8 @@ export class VeilWorker {
     if (!serving) {
       await this.sender.send({ kind: "other", address: this.o.addresses.nodeStaking, abi: nodeStakingAbi, functionName: "joinModel", args: [modelId] });
     }
-    this.log.info("serving model", { modelId, comparator: comparator.kind, path: m.path });
+    const info = this.models.get(modelId)!;
+    this.log.info("serving model", { modelId, comparator: info.comparator.kind, path: info.path });
   }
 
   private async run() {
@@ -328,36 +422,223 @@ export class VeilWorker {
     }
   }
 
-  /** One pass: ingest confirmed events, then advance every active job. Exposed for tests. */
+  /** One pass: ingest confirmed events, then schedule the jobs that have something to do. Exposed for tests. */
   async tick(): Promise<void> {
     this.headTime = undefined;
     await this.ingest();
-    const active = this.o.store.activeJobs({ chainId: this.chainId });
-    const served: Promise<void>[] = [];
-    for (const job of active) {
-      if (isValidatorRecord(job)) continue; // the validator's own records (validator.ts)
-      const key = keyString(job);
-      if (!this.inFlight.has(key) && this.inFlight.size < this.o.maxConcurrency && !this.stopped) {
-        const p = this.advance(job)
-          .catch((err) => this.onJobError(job, err))
-          .finally(() => this.inFlight.delete(key));
-        this.inFlight.set(key, p);
-      }
-      const p = this.inFlight.get(key);
-      if (p && job.state === "served") served.push(p);
+    this.chainNow = await this.latestTimestamp();
+    this.schedule();
+    if (this.o.uploads && Date.now() - this.lastUploadGc >= 60_000) {
+      this.lastUploadGc = Date.now();
+      const dropped = this.o.uploads.gc();
+      if (dropped) this.log.info("dropped uploaded blobs no job claimed", { count: dropped });
     }
     if (this.o.autoFinalize && !this.stopped) {
-      // After this tick's reads of the served jobs: one that someone else settled is marked first, not batched.
-      this.finalizing ??= Promise.allSettled(served)
-        .then(() => this.finalizeDue())
-        .finally(() => (this.finalizing = undefined));
+      this.finalizing ??= this.finalizeDue().finally(() => (this.finalizing = undefined));
     }
     await this.validator?.tick();
   }
 
-  /** Waits until every active job is idle (tests and the demo). */
+  /** Waits until every active job is idle (tests and the demo), including runs started while waiting. */
   async settle(): Promise<void> {
-    await Promise.allSettled([...this.inFlight.values(), this.finalizing]);
+    while (this.inFlight.size > 0 || this.finalizing) {
+      await Promise.allSettled([...this.inFlight.values(), this.finalizing]);
+    }
+  }
+
+  // ---------------------------------------------------------------- scheduling
+  //
+  // A job's next step runs in one of four lanes, each with its own bound, so that waiting never takes the place of
+  // work (an honest operator whose slots were held by jobs that only wait would miss deadlines and be slashed):
+  //
+  //   infer  `maxConcurrency`: reading an inline input and running the model (assigned, input_ready).
+  //   post   max(maxConcurrency, 2 x maxPostBatch): commits, reveals and k = 1 results (inferred .. revealed). Sends
+  //          share one nonce queue and one multicall batcher; the bound only caps outstanding chain reads.
+  //   fetch  FETCH_LANE: input blobs by reference (network I/O; a failing fetch backs off, see `retry`).
+  //   watch  WATCH_LANE: jobs that wait for the chain: committed (until the reveal phase), and served or disputed
+  //          ones (their settlement comes by events and `finalizeDue`; they are re-read only when their challenge
+  //          end is unknown, or every WATCH_RECHECK_MS as a safety net).
+  //
+  // Within a lane the job whose current phase ends first goes first. A job runs its steps back to back while the
+  // next step's lane has room (a job usually goes from assigned to served in one run), and a finished run hands
+  // its slot on at once (`pump`). A run that makes no progress (a blob or key that has not arrived, a failed RPC)
+  // backs off before its next try, so it cannot hold a lane tick after tick either.
+
+  private schedule() {
+    const now = Date.now();
+    const queue: Queued[] = [];
+    const active = new Set<string>();
+    for (const job of this.o.store.activeJobs({ chainId: this.chainId })) {
+      if (isValidatorRecord(job)) continue; // the validator's own records (validator.ts)
+      const key = keyString(job);
+      active.add(key);
+      if (this.inFlight.has(key)) continue;
+      const lane = this.laneOf(job, now);
+      if (lane) queue.push({ job, lane });
+    }
+    // Forget jobs that are done.
+    for (const map of [this.retry, this.watched]) for (const key of map.keys()) if (!active.has(key)) map.delete(key);
+    queue.sort(byUrgency);
+    this.queue = queue;
+    this.pump(now);
+    this.noteStarved(now);
+  }
+
+  /** Starts queued jobs while their lanes have room; the rest wait for a slot (or the next tick). */
+  private pump(now = Date.now()) {
+    if (this.stopped) return;
+    const left: Queued[] = [];
+    const waiting = new Map<string, number>();
+    for (const q of this.queue) {
+      const key = keyString(q.job);
+      if (this.inFlight.has(key)) continue;
+      const job = this.o.store.getJob(q.job); // fresh: it may have moved since it was queued
+      const lane = job && !isDone(job.state) ? this.laneOf(job, now) : undefined;
+      if (!job || !lane) continue;
+      if (this.lanes[lane].tryAcquire()) {
+        this.launch(job, lane);
+        continue;
+      }
+      left.push({ job, lane });
+      if (lane === "infer" || lane === "post") waiting.set(key, this.waitingSince.get(key) ?? now);
+    }
+    this.queue = left;
+    this.waitingSince = waiting;
+  }
+
+  /** The lane of `job`'s next step, or undefined when it has nothing to do now. */
+  private laneOf(job: JobRecord, now: number): LaneName | undefined {
+    const key = keyString(job);
+    const retry = this.retry.get(key);
+    // A backing-off job is still tried every tick once its decline margin is near, so a decline is never late.
+    if (retry && now < retry.at && !this.nearDecline(job)) return undefined;
+    switch (job.state) {
+      case "assigned":
+        return job.meta.inputBlob || !job.inputUri ? "infer" : "fetch";
+      case "input_ready":
+        return "infer";
+      case "inferred":
+      case "commit_pending":
+      case "reveal_pending":
+      case "revealed":
+        return "post";
+      case "committed":
+        return "watch";
+      case "served":
+      case "disputed": {
+        const end = job.meta.challengeEnd;
+        if (job.state === "served" && typeof end !== "number") return "watch";
+        const last = this.watched.get(key);
+        if (last === undefined) {
+          this.watched.set(key, { at: now, chainTime: this.chainNow }); // first seen: its events drive it
+          return undefined;
+        }
+        // Read again once its challenge window has ended (it is about to be settled, by this worker or another
+        // account: a record reused at once is only noticed by reading), then every WATCH_RECHECK_MS.
+        if (typeof end === "number" && last.chainTime <= BigInt(end) && this.chainNow > BigInt(end)) return "watch";
+        return now - last.at >= WATCH_RECHECK_MS ? "watch" : undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private launch(job: JobRecord, lane: LaneName) {
+    const key = keyString(job);
+    this.waitingSince.delete(key);
+    this.starvedWarned.delete(key);
+    if (lane === "watch") this.watched.set(key, { at: Date.now(), chainTime: this.chainNow });
+    const p = this.drive(job, lane)
+      // A waiting job's read that finds it still waiting is no failure: watch runs are paced by laneOf, not backoff.
+      .then((progressed) => {
+        if (lane === "watch") this.retry.delete(key);
+        else this.noteProgress(key, progressed);
+      })
+      .catch((err) => {
+        this.noteProgress(key, false);
+        this.onJobError(job, err);
+      })
+      .finally(() => {
+        this.inFlight.delete(key);
+        this.pump();
+      });
+    this.inFlight.set(key, p);
+  }
+
+  /**
+   * Runs `job`'s steps back to back, holding a slot of the lane each step belongs to: it stops when the job waits
+   * (watch lane, or a step that changed nothing), is done, or the next step's lane is full (the job is queued).
+   * The chain is read once per lane, not per step: inference changes nothing on chain, and a post re-reads it.
+   * Resolves whether the job moved.
+   */
+  private async drive(job: JobRecord, lane: LaneName): Promise<boolean> {
+    let held = lane;
+    let chain: ChainJob | typeof RECYCLED | undefined;
+    let progressed = false;
+    try {
+      for (;;) {
+        chain ??= await this.chainJob(job.jobId);
+        await this.advance(job, chain);
+        const next = this.o.store.getJob(job);
+        if (!next || next.state === job.state) return progressed;
+        progressed = true;
+        if (isDone(next.state) || this.stopped) return progressed;
+        job = next;
+        const want = this.laneOf(job, Date.now());
+        if (!want || want === "watch" || want === "fetch") return progressed;
+        if (want !== held) {
+          if (!this.lanes[want].tryAcquire()) {
+            this.queue.push({ job, lane: want });
+            this.queue.sort(byUrgency);
+            return progressed;
+          }
+          this.lanes[held].release();
+          held = want;
+          chain = undefined;
+          this.pump(); // the slot just left goes to the next job at once
+        }
+      }
+    } finally {
+      this.lanes[held].release();
+    }
+  }
+
+  /** Whether `job` is within reach of its decline margin (see `declineIfDue`), allowing for the longest backoff. */
+  private nearDecline(job: JobRecord): boolean {
+    const end = job.meta.phaseEnd;
+    if (typeof end !== "number" || this.chainNow === 0n) return true;
+    return this.chainNow + BigInt(this.o.declineMarginSeconds) + BigInt(Math.ceil(RETRY_MAX_MS / 1000)) >= BigInt(end);
+  }
+
+  /** A run that moved its job clears its backoff; one that did not (waiting, or failed) retries later and later. */
+  private noteProgress(key: string, progressed: boolean) {
+    if (progressed) {
+      this.retry.delete(key);
+      return;
+    }
+    const failures = (this.retry.get(key)?.failures ?? 0) + 1;
+    // The first retry is the next tick; then doubling, at most RETRY_MAX_MS (well inside the decline margin).
+    const delay = failures <= 1 ? 0 : Math.min(this.o.pollIntervalMs * 2 ** (failures - 1), RETRY_MAX_MS);
+    this.retry.set(key, { failures, at: Date.now() + delay });
+  }
+
+  /** Jobs that have waited for an infer/post slot longer than `slotWaitWarnMs`: logged once each, and in /health. */
+  private noteStarved(now: number) {
+    for (const key of this.starvedWarned) if (!this.waitingSince.has(key)) this.starvedWarned.delete(key);
+    for (const [key, since] of this.waitingSince) {
+      if (now - since < this.o.slotWaitWarnMs || this.starvedWarned.has(key)) continue;
+      this.starvedWarned.add(key);
+      const q = this.queue.find((x) => keyString(x.job) === key);
+      this.log.warn("job has waited long for a processing slot: raise --max-concurrency or take fewer jobs", {
+        jobId: q?.job.jobId,
+        slot: q?.job.slot,
+        state: q?.job.state,
+        waitedSeconds: Math.round((now - since) / 1000),
+        phaseEnd: q?.job.meta.phaseEnd,
+        busy: { infer: this.lanes.infer.active, post: this.lanes.post.active },
+        maxConcurrency: this.o.maxConcurrency,
+      });
+    }
   }
 
   // ---------------------------------------------------------------- events
@@ -409,6 +690,7 @@ export class VeilWorker {
             if (existing && existing.state !== "reassigned") return; // replayed event
             if (existing) return; // a slot taken away once is never taken back by the same operator
             const inputBlob = s.input.length > 2 ? store.putBlob(hexBytes(s.input)) : undefined;
+            if (inputBlob) store.claimBlob(inputBlob); // uploaded earlier by someone: now a job's input
             store.upsertAssigned({
               ...key,
               redundancy: s.redundancy,
@@ -424,6 +706,12 @@ export class VeilWorker {
         });
         break;
       }
+      case "RevealPhaseStarted":
+        // The end of the phase the job is now in: what its reveal's urgency is ordered by.
+        for (const job of this.jobsOf(a.jobId)) {
+          if (!isDone(job.state)) store.transition(job, job.state, job.state, { meta: { phaseEnd: Number(a.phaseEnd) } });
+        }
+        break;
       case "ResultProposed":
         // When the challenge window ends, the job can be finalized (finalizeDue).
         for (const job of this.jobsOf(a.jobId)) {
@@ -471,8 +759,8 @@ export class VeilWorker {
 
   // ---------------------------------------------------------------- job state machine
 
-  private async advance(job: JobRecord): Promise<void> {
-    const chain = await this.chainJob(job.jobId);
+  /** One step of `job`, given the chain's view of it. */
+  private async advance(job: JobRecord, chain: ChainJob | typeof RECYCLED): Promise<void> {
     if (chain === RECYCLED) return this.settleRecycled(job);
     const onChainOperator = chain.operators[job.slot];
     if (!sameAddress(onChainOperator, this.address)) {
@@ -493,7 +781,8 @@ export class VeilWorker {
         if (chain.status !== JobStatus.Assigned) return this.failIfPast(job, chain);
         return job.redundancy === 1 ? this.postResult(job, chain) : this.commit(job, chain);
       case "committed":
-        if (chain.status === JobStatus.Revealing) return this.reveal(job, chain);
+        // The reveal phase has begun: the reveal is a post like any other (post lane).
+        if (chain.status === JobStatus.Revealing) this.o.store.transition(job, "committed", "reveal_pending");
         return;
       case "reveal_pending":
         if (job.redundancy === 1) return this.postResult(job, chain);
@@ -526,16 +815,27 @@ export class VeilWorker {
     this.log.info("job settled on chain and its record reused", { jobId: job.jobId, slot: job.slot, outcome });
   }
 
+  /**
+   * The job's input: inline (stored at assignment), or by reference. A `sha256:<hex>` reference comes from this
+   * worker's blob store (the requester pushed it) or from the job's other operators (blobs.ts); any other URI is
+   * fetched. Bytes that do not hash to the on-chain inputHash give the deterministic invalid-input result; bytes
+   * that never arrive are retried (backing off) and the slot is declined, without penalty, near its deadline.
+   */
   private async fetchInput(job: JobRecord, chain: ChainJob) {
     const { store } = this.o;
     let blob = job.meta.inputBlob as Hex | undefined;
     if (!blob && job.inputUri) {
-      const fetcher = this.o.fetchInput ?? defaultFetch;
+      const content = parseContentUri(job.inputUri);
+      if (content && content !== job.inputHash?.toLowerCase()) {
+        // The reference names other bytes than the chain's hash: no bytes can satisfy both.
+        store.transition(job, "assigned", "input_ready", { meta: { inputMismatch: true } });
+        return;
+      }
       let bytes: Uint8Array;
       try {
-        bytes = await fetcher(job.inputUri);
+        bytes = await this.inputs.fetch(job.inputUri, chain.operators);
       } catch (err) {
-        // Retried every tick; a blob still unavailable near the end of the commit window is declined, not missed.
+        // Retried (with backoff); a blob still unavailable near the end of the commit window is declined, not missed.
         if (await this.declineIfDue(job, chain, `input unavailable: ${String((err as Error)?.message ?? err)}`, false)) return;
         throw err;
       }
@@ -545,6 +845,7 @@ export class VeilWorker {
         return;
       }
       blob = store.putBlob(bytes);
+      store.claimBlob(blob);
     }
     store.transition(job, "assigned", "input_ready", { inputBlob: blob });
   }
@@ -893,6 +1194,49 @@ function isDone(state: JobState) {
 
 function keyString(k: JobKey) {
   return `${k.chainId}:${k.jobId}:${k.slot}`;
+}
+
+/** 850 ms, 42 s, 3 min 5 s. */
+function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+type LaneName = "infer" | "post" | "fetch" | "watch";
+
+interface Queued {
+  job: JobRecord;
+  lane: LaneName;
+}
+
+/** Concurrent input-blob fetches (network I/O: each is bounded by its own timeout). */
+const FETCH_LANE = 16;
+/** Concurrent chain reads of waiting jobs. */
+const WATCH_LANE = 16;
+/** Served and disputed jobs are moved by events; a chain read every this often is only a safety net. */
+const WATCH_RECHECK_MS = 60_000;
+/** Longest backoff of a job whose runs make no progress (well inside the default 60 s decline margin). */
+const RETRY_MAX_MS = 15_000;
+
+/** Counting slots (non-blocking: a job that finds no room is queued, never awaited). */
+class Lane {
+  active = 0;
+  constructor(readonly size: number) {}
+  tryAcquire(): boolean {
+    if (this.active >= this.size) return false;
+    this.active++;
+    return true;
+  }
+  release(): void {
+    this.active--;
+  }
+}
+
+/** The job whose current phase ends first (meta.phaseEnd, else its deadline) goes first; then by job id and slot. */
+function byUrgency(a: Queued, b: Queued): number {
+  const end = (j: JobRecord) => (typeof j.meta.phaseEnd === "number" ? j.meta.phaseEnd : j.deadline !== undefined ? Number(j.deadline) : Infinity);
+  return end(a.job) - end(b.job) || (a.job.jobId < b.job.jobId ? -1 : a.job.jobId > b.job.jobId ? 1 : a.job.slot - b.job.slot);
 }
 
 

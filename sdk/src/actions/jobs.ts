@@ -32,6 +32,7 @@ import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type
 import { decodeTensors, encodeTensors, readInvalidInput, resultHash as hashResult, sha256Hex, type TensorMap } from "../tensor.js";
 import { getModel } from "./models.js";
 import { checkInputs } from "../signature.js";
+import { contentUri, parseContentUri, pushBlob, type BlobPush } from "../blobs.js";
 import { ensureAllowance, signPermit } from "./tokens.js";
 import { parseEventLogs } from "viem";
 
@@ -105,8 +106,13 @@ export type SubmitJobParameters = WriteParameters & {
   permit?: boolean | undefined;
   /** Send NaN/±Infinity in float inputs (refused by default: see checkInputs in sdk/src/signature.ts). */
   allowNonFinite?: boolean | undefined;
-  /** Where inputs above the escrow's inline limit are stored. */
+  /**
+   * Where inputs above the escrow's inline limit are stored. Without one they go by content address
+   * (`sha256:<hex>`) and are pushed to the drawn operators after the submission is mined (`blobPushes`).
+   */
   uploader?: Uploader | undefined;
+  /** Per-operator timeout of those pushes (default 30 s). */
+  blobPushTimeoutMs?: number | undefined;
 };
 export type SubmitJobReturnType = WriteReturnType & {
   jobId: bigint;
@@ -118,6 +124,11 @@ export type SubmitJobReturnType = WriteReturnType & {
   /** Set when the input went by reference. */
   inputURI: string | undefined;
   approvalHash: Hex | undefined;
+  /**
+   * A content-addressed input (no `uploader`): the push of its bytes to each drawn operator. A failed push is not
+   * fatal (operators fetch from each other; a job none can get is declined and refunded), but worth a retry.
+   */
+  blobPushes?: BlobPush[] | undefined;
 };
 export type SubmitJobErrorType = VeilError;
 
@@ -161,8 +172,9 @@ async function prepareSubmission(client: VeilClient, params: Omit<SubmitJobParam
   if (bytes.length <= escrowParams.maxInputBytes) {
     input = toHex(bytes);
   } else {
-    if (!params.uploader) throw new InputTooLargeError(bytes.length, escrowParams.maxInputBytes);
-    inputURI = await params.uploader.put(bytes);
+    // Without an uploader the input goes by content address (sdk/src/blobs.ts): the chain stores its sha256 and
+    // the bytes are pushed to the drawn operators once the submission is mined.
+    inputURI = params.uploader ? await params.uploader.put(bytes) : contentUri(inputHash);
   }
   const submit = {
     modelId,
@@ -231,7 +243,20 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     inputHash: submitted.args.inputHash,
     inputURI: inputURI || undefined,
     approvalHash,
+    ...(await pushInputBlob(client, params, inputURI, [...assigned.args.operators])),
   };
+}
+
+/** A content-addressed input (no `uploader`): its bytes go to every operator drawn for the job (sdk/src/blobs.ts). */
+async function pushInputBlob(
+  client: VeilClient,
+  params: Pick<SubmitJobParameters, "addresses" | "inputs" | "uploader" | "blobPushTimeoutMs">,
+  inputURI: string,
+  operators: Address[],
+): Promise<{ blobPushes?: BlobPush[] }> {
+  if (params.uploader || !parseContentUri(inputURI)) return {};
+  const bytes = encodeTensors(params.inputs);
+  return { blobPushes: await pushBlob(client, { addresses: params.addresses, bytes, operators, timeoutMs: params.blobPushTimeoutMs }) };
 }
 
 /**
@@ -274,7 +299,7 @@ export type SubmitJobsParameters = WriteParameters & {
   payment?: "deposit" | "transfer" | undefined;
 };
 export type SubmitJobsReturnType = WriteReturnType & {
-  jobs: { jobId: bigint; operators: Address[]; fee: bigint; inputHash: Hex }[];
+  jobs: { jobId: bigint; operators: Address[]; fee: bigint; inputHash: Hex; blobPushes?: BlobPush[] }[];
   approvalHash: Hex | undefined;
 };
 export type SubmitJobsErrorType = VeilError;
@@ -310,6 +335,10 @@ export async function submitJobs(client: VeilClient, params: SubmitJobsParameter
     if (l.eventName !== "JobSubmitted") continue;
     jobs.push({ jobId: l.args.jobId, operators: operators.get(l.args.jobId) ?? [], fee: l.args.fee, inputHash: l.args.inputHash });
   }
+  // Content-addressed inputs go to their jobs' operators (the jobs are in submission order, as the multicall ran them).
+  await Promise.all(
+    jobs.map(async (job, i) => Object.assign(job, await pushInputBlob(client, { ...params.jobs[i]!, addresses }, prepared[i]!.inputURI, job.operators))),
+  );
   return { hash: sent.hash, receipt: sent.receipt, jobs, approvalHash };
 }
 
