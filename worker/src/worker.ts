@@ -489,18 +489,23 @@ export class VeilWorker {
     if (this.stopped) return;
     const left: Queued[] = [];
     const waiting = new Map<string, number>();
-    for (const q of this.queue) {
+    const wait = (q: Queued) => {
+      left.push(q);
       const key = keyString(q.job);
-      if (this.inFlight.has(key)) continue;
+      if (q.lane === "infer" || q.lane === "post") waiting.set(key, this.waitingSince.get(key) ?? now);
+    };
+    for (const q of this.queue) {
+      if (this.inFlight.has(keyString(q.job))) continue;
+      const full = this.lanes[q.lane];
+      if (full.active >= full.size) {
+        wait(q); // no store read for a job that cannot start anyway: a pump runs after every finished job
+        continue;
+      }
       const job = this.o.store.getJob(q.job); // fresh: it may have moved since it was queued
       const lane = job && !isDone(job.state) ? this.laneOf(job, now) : undefined;
       if (!job || !lane) continue;
-      if (this.lanes[lane].tryAcquire()) {
-        this.launch(job, lane);
-        continue;
-      }
-      left.push({ job, lane });
-      if (lane === "infer" || lane === "post") waiting.set(key, this.waitingSince.get(key) ?? now);
+      if (this.lanes[lane].tryAcquire()) this.launch(job, lane);
+      else wait({ job, lane });
     }
     this.queue = left;
     this.waitingSince = waiting;
@@ -588,8 +593,9 @@ export class VeilWorker {
         if (!want || want === "watch" || want === "fetch") return progressed;
         if (want !== held) {
           if (!this.lanes[want].tryAcquire()) {
-            this.queue.push({ job, lane: want });
-            this.queue.sort(byUrgency);
+            const q = { job, lane: want };
+            const at = this.queue.findIndex((x) => byUrgency(q, x) < 0);
+            this.queue.splice(at < 0 ? this.queue.length : at, 0, q);
             return progressed;
           }
           this.lanes[held].release();
