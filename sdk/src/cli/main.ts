@@ -657,7 +657,9 @@ function progress(io: Io) {
         ? `waiting for ${job.redundancy > 1 ? `commitments (${popcount(job.commitMask)}/${job.redundancy})` : "the operator's result"}`
         : job.status === "Revealing"
           ? `waiting for reveals (${popcount(job.revealMask)}/${job.redundancy})`
-          : job.status;
+          : job.status === "Proposed"
+            ? "result posted on-chain; fetching it from the operator and checking its hash"
+            : job.status;
     io.stderr(`[${elapsed()}] job ${job.jobId}: ${job.status}: ${step}\n`);
   };
 }
