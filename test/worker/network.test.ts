@@ -11,6 +11,7 @@ import { jobEscrowAbi } from "../../sdk/src/generated/abis.js";
 import { buildMlpModel } from "../../worker/src/models/generate.js";
 import { encodeTensors, resultHash, decodeTensors, readInvalidInput, sha256Hex } from "../../sdk/src/tensor.js";
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
+import { encodeSignature } from "../../sdk/src/signature.js";
 
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;
@@ -43,6 +44,33 @@ describe("three workers on an in-process chain (generated MLP)", function () {
   });
   after(async () => {
     for (const w of workers) await w.close();
+  });
+
+  it("refuses to serve a model whose registered I/O signature does not describe its file (nothing sent)", async () => {
+    const other = buildMlpModel({ seed: 8 });
+    const lie = { inputs: [{ name: "x", type: "float32" as const, dims: ["N", 8] }], outputs: [{ name: "y", type: "float32" as const, dims: ["N", 4] }] };
+    await v.registry.connect(v.modelOwner).registerModel(other.modelId, modelParams({ ioSignature: encodeSignature(lie) }));
+    const op = v.ops[0]!;
+    const index = (await ethers.getSigners()).findIndex((s) => s.address === op.address);
+    const nonce = await ethers.provider.getTransactionCount(op.address);
+    const w = await createWorker({
+      transport: custom(connection.provider as never),
+      account: mnemonicToAccount(MNEMONIC, { addressIndex: index }),
+      addresses: { jobEscrow: (await v.escrow.getAddress()) as Hex, nodeStaking: (await v.staking.getAddress()) as Hex, modelRegistry: (await v.registry.getAddress()) as Hex },
+      dataDir: ":memory:",
+      models: [{ bytes: other.bytes }],
+      logger: nullLogger(),
+      startBlock: 0n,
+    });
+    try {
+      let err: Error | undefined;
+      await w.worker.prepare().catch((e: Error) => (err = e));
+      expect(err?.message).to.contain("registered input/output signature does not describe file");
+      expect(err?.message).to.contain('"dims":["N",8]');
+      expect(await ethers.provider.getTransactionCount(op.address)).to.equal(nonce);
+    } finally {
+      await w.close();
+    }
   });
 
   async function tickAll(rounds = 4) {

@@ -7,6 +7,8 @@
  * against the chain, then re-reads each active job's on-chain state before doing anything, so a commit or reveal
  * that already landed is never sent twice and an interrupted job resumes where it stopped.
  */
+import { inspectOnnxModel } from "../../sdk/src/onnx.js";
+import { encodeSignature } from "../../sdk/src/signature.js";
 import { readFile } from "node:fs/promises";
 import {
   decodeEventLog,
@@ -382,6 +384,17 @@ export class VeilWorker {
       });
     } catch (err) {
       throw new Error(`model file ${file} has sha256 ${modelId}, which is not a registered model id: refusing to serve it`, { cause: err });
+    }
+    // The registered signature is what requesters' SDKs check inputs against: if it does not describe this file,
+    // honest inputs would be refused by the SDK or the model, so the worker does not serve it.
+    if (model.ioSignature !== "") {
+      const actual = encodeSignature(inspectOnnxModel(bytes).signature);
+      if (actual !== model.ioSignature) {
+        throw new Error(
+          `model ${modelId}'s registered input/output signature does not describe file ${file}: registered ` +
+            `${model.ioSignature.slice(0, 200)}, the file declares ${actual.slice(0, 200)}; refusing to serve it`,
+        );
+      }
     }
     const profile: RuntimeProfile = {
       opset: model.profile.opset,
