@@ -5,9 +5,10 @@
  *   npm run deploy -- --network localhost              # terminal 2: deploys VeilLocal (with a mock stablecoin)
  *   npm run deploy -- --network base                   # a real chain: deploys Veil with ignition/parameters/base.json
  *
- * On chain 31337 the VeilLocal module also deploys MockUSDC as the fee token; elsewhere the `feeToken` parameter
- * (an existing stablecoin) is required. Ignition keeps its journal in ignition/deployments/chain-<id>, so a
- * deployment interrupted half-way resumes where it stopped when run again.
+ * On chain 31337 the VeilLocal module also deploys MockUSDC as the fee token, and this script funds test accounts 1-9
+ * (VEIL and mUSDC) and the compute-credit pool (100,000 mUSDC from the deployer, so `--pay allowance` works);
+ * elsewhere the `feeToken` parameter (an existing stablecoin) is required. Ignition keeps its journal in
+ * ignition/deployments/chain-<id>, so a deployment interrupted half-way resumes where it stopped when run again.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import hre from "hardhat";
@@ -15,6 +16,9 @@ import Veil from "../ignition/modules/Veil.js";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
 import { writeDeployment } from "./write-deployment.js";
 import type { VeilAddresses } from "../sdk/src/addresses.js";
+
+/** Local chains only: mock USDC the deployer puts in the compute-credit pool (100,000 mUSDC, 6 decimals). */
+const LOCAL_POOL_FUNDING = 100_000n * 10n ** 6n;
 
 const connection = await hre.network.getOrCreate();
 const { ethers, ignition } = connection;
@@ -57,6 +61,19 @@ if (local) {
     await (await usdc.mint(s.address, 10_000n * 10n ** 6n)).wait();
   }
   console.log(`funded ${Math.min(9, signers.length - 1)} local test accounts with 100,000 VEIL and 10,000 mUSDC each`);
+  // The compute-credit pool pays the fees of allowance-paid jobs (`veil job submit --pay allowance`); it starts
+  // empty, so the deployer funds it here (ComputeCredits.fundPool) and every `--pay` mode works in the walkthrough.
+  if (addresses.computeCredits) {
+    const credits = await ethers.getContractAt("ComputeCredits", addresses.computeCredits);
+    await (await usdc.mint(signers[0]!.address, LOCAL_POOL_FUNDING)).wait();
+    await (await usdc.connect(signers[0]).approve(addresses.computeCredits, LOCAL_POOL_FUNDING)).wait();
+    await (await credits.connect(signers[0]).fundPool(LOCAL_POOL_FUNDING)).wait();
+    const mUsdc = (v: bigint) => Number(ethers.formatUnits(v, 6)).toLocaleString("en-US");
+    console.log(
+      `funded the compute-credit pool with ${mUsdc(LOCAL_POOL_FUNDING)} mUSDC from the deployer (pool now ` +
+        `${mUsdc(await credits.poolBalance())} mUSDC): it pays the fees of \`veil job submit --pay allowance\``,
+    );
+  }
 }
 const file = writeDeployment({ chainId, addresses, startBlock }, process.env.VEIL_DEPLOYMENTS_DIR ?? "deployments");
 console.log(`deployed Veil to chain ${chainId} (${connection.networkName}); address book: ${file}`);

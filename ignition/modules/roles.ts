@@ -1,5 +1,11 @@
-import { readFileSync } from "node:fs";
-import { Interface } from "ethers";
+import { toFunctionSelector, type Abi, type AbiFunction } from "viem";
+import {
+  computeCreditsAbi,
+  disputeManagerAbi,
+  jobEscrowAbi,
+  modelRegistryAbi,
+  nodeStakingAbi,
+} from "../../sdk/src/generated/abis.js";
 
 /**
  * AccessManager roles of the Veil protocol. ADMIN_ROLE (0) is OpenZeppelin's; it should sit behind a timelock
@@ -40,19 +46,30 @@ export const RESTRICTED: Record<string, Record<string, bigint>> = {
   },
 };
 
-function artifactAbi(contract: string): Interface {
-  const url = new URL(`../../artifacts/contracts/${contract}.sol/${contract}.json`, import.meta.url);
-  return new Interface(JSON.parse(readFileSync(url, "utf8")).abi);
-}
+/**
+ * The ABIs the selectors come from: the SDK's generated ABIs (sdk/src/generated/abis.ts), which are committed and
+ * checked against a fresh compile by test/sdk/abis.test.ts. Reading them, not artifacts/, lets this module (and the
+ * Ignition modules that import it) load on a fresh clone before anything has been compiled.
+ */
+const ABIS: Record<string, Abi> = {
+  ModelRegistry: modelRegistryAbi,
+  NodeStaking: nodeStakingAbi,
+  JobEscrow: jobEscrowAbi,
+  DisputeManager: disputeManagerAbi,
+  ComputeCredits: computeCreditsAbi,
+};
 
-/** Selectors grouped by role for one contract, read from its compiled ABI (never typed by hand). */
+/** Selectors grouped by role for one contract, computed from its ABI (never typed by hand). */
 export function selectorsByRole(contract: string): Map<bigint, string[]> {
-  const iface = artifactAbi(contract);
+  const abi = ABIS[contract];
+  if (!abi) throw new Error(`no ABI for ${contract} in sdk/src/generated/abis.ts`);
   const byRole = new Map<bigint, string[]>();
   for (const [fn, role] of Object.entries(RESTRICTED[contract] ?? {})) {
-    const fragment = iface.getFunction(fn);
-    if (!fragment) throw new Error(`${contract}.${fn} is not in the compiled ABI`);
-    byRole.set(role, [...(byRole.get(role) ?? []), fragment.selector]);
+    const matches = abi.filter((item): item is AbiFunction => item.type === "function" && item.name === fn);
+    if (matches.length !== 1) {
+      throw new Error(`${contract}.${fn}: ${matches.length ? "overloaded" : "not"} in sdk/src/generated/abis.ts (regenerate it: npx hardhat build && npx tsx scripts/generate-abis.ts)`);
+    }
+    byRole.set(role, [...(byRole.get(role) ?? []), toFunctionSelector(matches[0]!)]);
   }
   return byRole;
 }
