@@ -2,11 +2,15 @@
  * Errors of the Veil SDK. Every error the SDK throws extends {@link VeilError}, which carries a one-line
  * `shortMessage`, optional `details`, the `cause` chain, and a multi-line `message` in the style of viem's
  * BaseError. Contract reverts are decoded against every custom error of the protocol ABIs into
- * {@link VeilContractError} (or one of its named subclasses), whose message names the error and its values:
- * `JobEscrowFeeAboveMax: fee 150000 exceeds maxFee 100000`.
+ * {@link VeilContractError} (or one of its named subclasses), whose message names the error and its values, amounts
+ * in tokens (base units in parentheses) and times as ISO 8601 plus relative when the caller supplies
+ * {@link ErrorUnits} (the SDK's write actions do):
+ * `JobEscrowFeeAboveMax: fee 0.15 mUSDC (150000 base units) exceeds maxFee 0.1 mUSDC (100000 base units)`.
+ * Node and transport failures name their cause: {@link InsufficientFundsError} (no ETH for gas),
+ * {@link NonceError}, {@link RpcUnreachableError}, {@link RpcTimeoutError}.
  * @module
  */
-import { BaseError as ViemBaseError, decodeErrorResult, type Abi, type Hex } from "viem";
+import { BaseError as ViemBaseError, decodeErrorResult, formatEther, formatUnits, type Abi, type Address, type Hex } from "viem";
 
 type AbiError = Extract<Abi[number], { type: "error" }>;
 import { formatAbiItem } from "viem/utils";
@@ -110,50 +114,185 @@ function formatValue(v: unknown): string {
   return String(v);
 }
 
+// ---------------------------------------------------------------------------------------------------------------------
+// Units: amounts in tokens, times as ISO plus relative
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** A token's display units. */
+export type TokenUnits = { symbol: string; decimals: number };
+
+/**
+ * What error messages need to show values in the user's units. Decoding is synchronous and knows no token, so the
+ * caller supplies them: the SDK's write actions read each deployment token's symbol and decimals once per client
+ * (cached) and the chain's time, and pass them here. Without units, amounts print in base units and times are
+ * measured from the local clock.
+ */
+export type ErrorUnits = {
+  feeToken?: TokenUnits | undefined;
+  stakingToken?: TokenUnits | undefined;
+  /** ComputeCredits (the credit token itself, 18 decimals). */
+  credits?: TokenUnits | undefined;
+  /**
+   * The token an ERC-20 error (`ERC20InsufficientBalance`, `ERC20InsufficientAllowance`, ...) is about: the one
+   * the failing action moves. Those errors come from the token contract and do not name it.
+   */
+  token?: "feeToken" | "stakingToken" | "credits" | undefined;
+  /** Chain time (unix seconds) that relative times are measured from; default: the local clock. */
+  now?: number | bigint | undefined;
+};
+
+/**
+ * The kind of each argument of an error whose values have units: an amount of a deployment token (`feeToken`,
+ * `stakingToken`, `credits`; `token`: the token the action moves, see {@link ErrorUnits.token}) or a unix `time`.
+ * `time@N`: a time whose reference "now" is argument N of the same error (the chain's time at the revert).
+ */
+type ArgKind = "feeToken" | "stakingToken" | "credits" | "token" | "time" | `time@${number}` | null;
+
+/** Errors whose arguments carry units, by error name (argument kinds in ABI order). */
+export const ERROR_ARG_UNITS: Readonly<Record<string, readonly ArgKind[]>> = {
+  // JobEscrow: fees and deposits are fee-token amounts.
+  JobEscrowFeeAboveMax: ["feeToken", "feeToken"],
+  JobEscrowInsufficientDeposit: [null, "feeToken", "feeToken"],
+  JobEscrowPriceAboveMaximum: [null, "feeToken", "feeToken"],
+  JobEscrowPriceBelowMinimum: [null, "feeToken", "feeToken"],
+  JobEscrowTransferMismatch: ["feeToken", "feeToken"],
+  JobEscrowDeadlineTooSoon: ["time", "time"],
+  JobEscrowDeadlineTooLate: ["time", "time"],
+  JobEscrowWindowOpen: [null, "time@2", "time"],
+  JobEscrowWindowClosed: [null, "time@2", "time"],
+  // NodeStaking: stakes are staking-token amounts.
+  NodeStakingInsufficientFreeStake: [null, "stakingToken", "stakingToken"],
+  NodeStakingUnbondNotReady: [null, "time@2", "time"],
+  NodeStakingStakeOverflow: ["stakingToken"],
+  NodeStakingTransferMismatch: ["stakingToken", "stakingToken"],
+  // ComputeCredits: fees and the pool in the fee token, mint costs in the staking token.
+  ComputeCreditsAgentCapExceeded: [null, null, "feeToken", "feeToken"],
+  ComputeCreditsAllowanceExceeded: [null, "feeToken", "feeToken"],
+  ComputeCreditsPoolInsufficient: ["feeToken", "feeToken"],
+  ComputeCreditsCostAboveMax: ["stakingToken", "stakingToken"],
+  ComputeCreditsReturnBelowMin: ["stakingToken", "stakingToken"],
+  ComputeCreditsSupplyCap: ["credits", "credits"],
+  ComputeCreditsTransferMismatch: ["stakingToken", "stakingToken"],
+  ComputeCreditsNothingUnlocked: [null, "time@2", "time"],
+  // DisputeManager windows.
+  DisputeManagerCommitClosed: [null, "time@2", "time"],
+  DisputeManagerDrawExpired: [null, "time@2", "time"],
+  DisputeManagerNotResolvable: [null, null, "time@3", "time"],
+  DisputeManagerRevealClosed: [null, "time@2", "time"],
+  DisputeManagerRevealNotOpen: [null, "time@2", "time"],
+  DisputeManagerTooLate: [null, "time", "time"],
+  // ERC-20 errors come from the token the action moves.
+  ERC20InsufficientAllowance: [null, "token", "token"],
+  ERC20InsufficientBalance: [null, "token", "token"],
+  ERC2612ExpiredSignature: ["time"],
+};
+
+function tokenOf(kind: "feeToken" | "stakingToken" | "credits" | "token", units: ErrorUnits | undefined): TokenUnits | undefined {
+  if (!units) return undefined;
+  const k = kind === "token" ? units.token : kind;
+  return k ? units[k] : undefined;
+}
+
+/** `5000 VEIL (5000000000000000000000 base units)`; the bare number when the token's units are unknown. */
+export function formatAmount(value: bigint, token: TokenUnits | undefined): string {
+  if (!token) return value.toString();
+  return `${formatUnits(value, token.decimals)} ${token.symbol} (${value} base unit${value === 1n ? "" : "s"})`;
+}
+
+/** `in 59 min`, `12 min ago`, `now`: the distance from `now` to `t` (both unix seconds). */
+export function formatRelative(t: number, now: number): string {
+  const d = t - now;
+  const a = Math.abs(d);
+  if (a < 1) return "now";
+  let text: string;
+  if (a < 120) text = `${Math.round(a)} s`;
+  else if (a < 120 * 60) text = `${Math.round(a / 60)} min`;
+  else if (a < 48 * 3600) {
+    const h = Math.floor(a / 3600);
+    const m = Math.round((a - h * 3600) / 60);
+    text = m ? `${h} h ${m} min` : `${h} h`;
+  } else text = `${Math.round(a / 86400)} days`;
+  return d > 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** `2026-12-03T09:00:00Z (in 59 min)`: a unix time as ISO 8601 (UTC, whole seconds) with its distance from `now`. */
+export function formatTime(t: number | bigint, now?: number | bigint): string {
+  const secs = Number(t);
+  if (!Number.isFinite(secs) || secs < 0 || secs > 8.64e12) return String(t);
+  const iso = new Date(secs * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const ref = now === undefined ? Date.now() / 1000 : Number(now);
+  return `${iso} (${formatRelative(secs, ref)})`;
+}
+
+/** Each argument as text, in the units {@link ERROR_ARG_UNITS} gives it. */
+function formatArgs(errorName: string, args: readonly unknown[], units: ErrorUnits | undefined): string[] {
+  const kinds = ERROR_ARG_UNITS[errorName];
+  return args.map((v, i) => {
+    const kind = kinds?.[i];
+    if (!kind || (typeof v !== "bigint" && typeof v !== "number")) return formatValue(v);
+    if (kind === "time") return formatTime(v, units?.now);
+    if (kind.startsWith("time@")) {
+      const ref = args[Number(kind.slice(5))];
+      return formatTime(v, typeof ref === "bigint" || typeof ref === "number" ? ref : units?.now);
+    }
+    return formatAmount(BigInt(v), tokenOf(kind as "feeToken", units));
+  });
+}
+
 const JOB_STATUS = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
 
-/** Hand-written messages for the errors users meet most; every other error gets `name(param value, ...)`. */
-const MESSAGES: Record<string, (a: readonly any[]) => string> = {
+/**
+ * Hand-written messages for the errors users meet most, from the formatted arguments `a` (amounts and times
+ * already in units) and the raw ones `raw`; every other error gets `name(param value, ...)`.
+ */
+const MESSAGES: Record<string, (a: readonly string[], raw: readonly any[]) => string> = {
   JobEscrowFeeAboveMax: ([fee, maxFee]) => `fee ${fee} exceeds maxFee ${maxFee}`,
-  JobEscrowInsufficientDeposit: ([account, balance, needed]) =>
-    `deposit of ${account} is ${balance}, ${needed} needed`,
+  JobEscrowInsufficientDeposit: ([account, balance, needed]) => `deposit of ${account} is ${balance}, ${needed} needed`,
   JobEscrowModelInactive: ([modelId]) => `model ${modelId} is not active`,
   JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist`,
   JobEscrowJobRecycled: ([jobId]) => `job ${jobId} settled and its record now holds a later job`,
   JobEscrowInputTooLarge: ([size, max]) => `input of ${size} bytes exceeds the inline limit of ${max} bytes`,
   JobEscrowDeadlineTooSoon: ([deadline, earliest]) => `deadline ${deadline} is before the earliest allowed ${earliest}`,
   JobEscrowDeadlineTooLate: ([deadline, latest]) => `deadline ${deadline} is after the latest allowed ${latest}`,
-  JobEscrowWrongStatus: ([jobId, status]) => `job ${jobId} is ${JOB_STATUS[Number(status)] ?? status}`,
-  JobEscrowWindowOpen: ([jobId, phaseEnd, nowTs]) => `job ${jobId}: window open until ${phaseEnd} (now ${nowTs})`,
-  JobEscrowWindowClosed: ([jobId, phaseEnd, nowTs]) => `job ${jobId}: window closed at ${phaseEnd} (now ${nowTs})`,
+  JobEscrowWrongStatus: ([jobId], [, status]) => `job ${jobId} is ${JOB_STATUS[Number(status)] ?? status}`,
+  JobEscrowWindowOpen: ([jobId, phaseEnd]) => `job ${jobId}: window open until ${phaseEnd}`,
+  JobEscrowWindowClosed: ([jobId, phaseEnd]) => `job ${jobId}: window closed at ${phaseEnd}`,
   JobEscrowNotAssigned: ([jobId, slot, caller]) => `${caller} does not hold slot ${slot} of job ${jobId}`,
   JobEscrowNothingToWithdraw: ([account]) => `${account} has nothing to withdraw`,
   NodeStakingNotRegistered: ([op]) => `${op} is not a registered operator`,
   NodeStakingAlreadyRegistered: ([op]) => `${op} is already registered`,
-  NodeStakingInsufficientFreeStake: ([op, requested, free]) =>
-    `${op} requested ${requested} but has ${free} free stake`,
-  NodeStakingUnbondNotReady: ([op, end, nowTs]) => `unbonding of ${op} ends at ${end} (now ${nowTs})`,
+  NodeStakingInsufficientFreeStake: ([op, requested, free]) => `${op} requested ${requested} but has ${free} free stake`,
+  NodeStakingUnbondNotReady: ([op, end]) => `unbonding of ${op} ends at ${end}`,
   NodeStakingNothingToWithdraw: ([op]) => `${op} has nothing unbonded to withdraw`,
   NodeStakingNotEnoughOperators: ([index, requested, available]) =>
     `model #${index} needs ${requested} operators, ${available} available`,
   ModelRegistryAlreadyRegistered: ([id]) => `model ${id} is already registered`,
   ModelRegistryUnknownModel: ([id]) => `model ${id} is not registered`,
   ModelRegistryNotOwner: ([id, caller, owner]) => `${caller} is not the owner of model ${id} (owner ${owner})`,
-  ERC20InsufficientAllowance: ([spender, allowance, needed]) =>
-    `allowance of ${spender} is ${allowance}, ${needed} needed`,
+  ComputeCreditsCostAboveMax: ([cost, maxCost]) => `minting costs ${cost}, above maxCost ${maxCost}`,
+  ComputeCreditsPoolInsufficient: ([fee, pool]) => `the credits pool holds ${pool}, the fee is ${fee}`,
+  ComputeCreditsAllowanceExceeded: ([holder, fee, left]) => `today's allowance of ${holder} has ${left} left, the fee is ${fee}`,
+  ERC20InsufficientAllowance: ([spender, allowance, needed]) => `allowance of ${spender} is ${allowance}, ${needed} needed`,
   ERC20InsufficientBalance: ([sender, balance, needed]) => `balance of ${sender} is ${balance}, ${needed} needed`,
+  ERC2612ExpiredSignature: ([deadline]) => `permit expired at ${deadline}`,
   AccessManagedUnauthorized: ([caller]) => `${caller} is not authorized to call this function`,
 };
 
-function formatContractError(errorName: string, abiItem: AbiError | undefined, args: readonly unknown[]): string {
+function formatContractError(errorName: string, abiItem: AbiError | undefined, args: readonly unknown[], units?: ErrorUnits): string {
+  const formatted = formatArgs(errorName, args, units);
   const custom = MESSAGES[errorName];
-  if (custom) return `${errorName}: ${custom(args)}`;
+  if (custom) return `${errorName}: ${custom(formatted, args)}`;
   if (args.length === 0) return errorName;
-  const parts = args.map((v, i) => {
+  const parts = formatted.map((v, i) => {
     const name = abiItem?.inputs[i]?.name;
-    return name ? `${name} ${formatValue(v)}` : formatValue(v);
+    return name ? `${name} ${v}` : v;
   });
   return `${errorName}: ${parts.join(", ")}`;
+}
+
+/** Whether the error's message changes with units (it has amounts or times). */
+export function hasUnits(errorName: string): boolean {
+  return ERROR_ARG_UNITS[errorName] !== undefined;
 }
 
 export type VeilContractErrorParameters = {
@@ -162,11 +301,13 @@ export type VeilContractErrorParameters = {
   abiItem?: AbiError | undefined;
   data?: Hex | undefined;
   cause?: unknown;
+  /** Token units and chain time for the message (see {@link ErrorUnits}). */
+  units?: ErrorUnits | undefined;
 };
 
 /**
- * A revert with a protocol custom error. `errorName` and `args` are the decoded error; `shortMessage` is
- * `"<errorName>: <values>"`.
+ * A revert with a protocol custom error. `errorName` and `args` are the decoded error (raw values: amounts in base
+ * units, times in unix seconds); `shortMessage` is `"<errorName>: <values>"`, in units when they were known.
  */
 export class VeilContractError extends VeilError {
   override name: string = "VeilContractError";
@@ -174,8 +315,8 @@ export class VeilContractError extends VeilError {
   readonly args: readonly unknown[];
   readonly abiItem: AbiError | undefined;
   readonly data: Hex | undefined;
-  constructor({ errorName, args, abiItem, data, cause }: VeilContractErrorParameters) {
-    super(formatContractError(errorName, abiItem, args), {
+  constructor({ errorName, args, abiItem, data, cause, units }: VeilContractErrorParameters) {
+    super(formatContractError(errorName, abiItem, args, units), {
       cause,
       metaMessages: abiItem ? [`Error: ${formatAbiItem(abiItem, { includeName: true })}`] : undefined,
       details: data ? `revert data ${data}` : undefined,
@@ -285,14 +426,18 @@ function findRevertData(err: unknown): Hex | undefined {
  *   console.error(`error: ${err.name}: ${err.shortMessage}`)
  * }
  */
-export function decodeVeilError(err: unknown): VeilError {
+export function decodeVeilError(err: unknown, units?: ErrorUnits): VeilError {
+  if (err instanceof VeilContractError && units) {
+    // Re-render a contract error with units (e.g. one decoded earlier without them).
+    return contractError({ errorName: err.errorName, args: err.args, abiItem: err.abiItem, data: err.data, cause: err.cause, units });
+  }
   if (err instanceof VeilError) return err;
   // viem already decoded it against the action's ABI.
   const seen = new Set<unknown>();
   for (let e: any = err; e && typeof e === "object" && !seen.has(e); e = e.cause) {
     seen.add(e);
     if (e.name === "ContractFunctionRevertedError" && e.data?.errorName && e.data.abiItem?.type === "error") {
-      return contractError({ errorName: e.data.errorName, args: e.data.args ?? [], abiItem: e.data.abiItem, data: e.raw, cause: err });
+      return contractError({ errorName: e.data.errorName, args: e.data.args ?? [], abiItem: e.data.abiItem, data: e.raw, cause: err, units });
     }
   }
   const data = findRevertData(err);
@@ -300,15 +445,75 @@ export function decodeVeilError(err: unknown): VeilError {
     try {
       const decoded = decodeErrorResult({ abi: veilErrorsAbi as Abi, data });
       if (decoded.abiItem.type === "error" && decoded.errorName !== "Error" && decoded.errorName !== "Panic") {
-        return contractError({ errorName: decoded.errorName, args: decoded.args ?? [], abiItem: decoded.abiItem as AbiError, data, cause: err });
+        return contractError({ errorName: decoded.errorName, args: decoded.args ?? [], abiItem: decoded.abiItem as AbiError, data, cause: err, units });
       }
     } catch {
       // not one of ours: fall through
     }
   }
+  const node = nodeError(err);
+  if (node) return node;
   if (err instanceof ViemBaseError) return new VeilError(err.shortMessage, { cause: err, details: err.details });
   if (err instanceof Error) return new VeilError(err.message.split("\n")[0]!, { cause: err });
   return new VeilError(String(err));
+}
+
+/** Every message and detail string along the cause chain, and the first `sender`/`url` found on it. */
+function chainFacts(err: unknown): { texts: string[]; names: string[]; sender?: Address; url?: string; timeout?: number } {
+  const texts: string[] = [];
+  const names: string[] = [];
+  let sender: Address | undefined;
+  let url: string | undefined;
+  let timeout: number | undefined;
+  const seen = new Set<unknown>();
+  for (let e: any = err; e && typeof e === "object" && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    if (typeof e.name === "string") names.push(e.name);
+    for (const t of [e.shortMessage, e.details, e.message]) if (typeof t === "string" && t) texts.push(t);
+    if (!sender && typeof e.sender === "string") sender = e.sender as Address;
+    if (!sender && typeof e.account?.address === "string") sender = e.account.address as Address;
+    if (!url && typeof e.url === "string") url = e.url;
+    if (timeout === undefined && typeof e.timeout === "number") timeout = e.timeout;
+  }
+  return { texts, names, sender, url, timeout };
+}
+
+/**
+ * Node and transport failures, named by their cause instead of viem's generic wrapper (Hardhat's EDR answers a
+ * transaction from an account without ETH with "Missing or invalid parameters" and the cause only in the details).
+ */
+function nodeError(err: unknown): VeilError | undefined {
+  const f = chainFacts(err);
+  const all = f.texts.join("\n");
+  // Insufficient funds for gas: viem's InsufficientFundsError, EDR's "Sender doesn't have enough funds", geth's
+  // "insufficient funds for gas * price + value", anvil's "Insufficient funds for gas * price + value".
+  if (f.names.includes("InsufficientFundsError") || /doesn't have enough funds|insufficient funds for (gas|transfer)|exceeds the balance of the account/i.test(all)) {
+    const m = /upfront cost is: (\d+) and the sender's balance is: (\d+)/i.exec(all) ?? /have (\d+) want (\d+)/i.exec(all);
+    const [needed, balance] = m ? (m[0].startsWith("have") ? [BigInt(m[2]!), BigInt(m[1]!)] : [BigInt(m[1]!), BigInt(m[2]!)]) : [undefined, undefined];
+    return new InsufficientFundsError({ account: f.sender, balance, needed, cause: err });
+  }
+  if (f.names.includes("NonceTooLowError") || /nonce too low|nonce is too low|transaction already imported|already known/i.test(all)) {
+    const m = /expected nonce to be (\d+) but got (\d+)/i.exec(all) ?? /next nonce (\d+), tx nonce (\d+)/i.exec(all);
+    return new NonceError({ kind: "low", account: f.sender, expected: m ? Number(m[1]) : undefined, got: m ? Number(m[2]) : undefined, cause: err });
+  }
+  if (f.names.includes("NonceTooHighError") || /nonce too high/i.test(all)) {
+    return new NonceError({ kind: "high", account: f.sender, cause: err });
+  }
+  if (f.names.includes("TimeoutError") || /took too long to respond/i.test(all)) {
+    return new RpcTimeoutError({ url: f.url, timeout: f.timeout, cause: err });
+  }
+  if (f.names.includes("HttpRequestError") || f.names.includes("WebSocketRequestError") || f.names.includes("SocketClosedError")) {
+    const status = (function find(e: any, seen = new Set<unknown>()): number | undefined {
+      for (; e && typeof e === "object" && !seen.has(e); e = e.cause) {
+        seen.add(e);
+        if (typeof e.status === "number") return e.status;
+      }
+      return undefined;
+    })(err);
+    const why = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|fetch failed|socket hang up|Failed to fetch/i.exec(all)?.[0];
+    return new RpcUnreachableError({ url: f.url, status, reason: why, cause: err });
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -398,5 +603,85 @@ export class JobNotSettledError extends VeilError {
   override name = "JobNotSettledError";
   constructor(readonly jobId: bigint, readonly status: string) {
     super(`Job ${jobId} has no result yet (status ${status}).`);
+  }
+}
+
+/** The sending account cannot pay for the transaction's gas. Nothing was sent. */
+export class InsufficientFundsError extends VeilError {
+  override name = "InsufficientFundsError";
+  readonly account: Address | undefined;
+  /** The account's ETH balance (wei), when known. */
+  readonly balance: bigint | undefined;
+  /** What the transaction may cost at most (gas limit x max fee per gas, plus value; wei), when known. */
+  readonly needed: bigint | undefined;
+  constructor(p: { account?: Address | undefined; balance?: bigint | undefined; needed?: bigint | undefined; gas?: bigint | undefined; cause?: unknown }) {
+    const who = p.account ? `account ${p.account}` : "the sending account";
+    const has = p.balance === undefined ? "does not have enough ETH for gas" : `has ${formatEther(p.balance)} ETH`;
+    const needs =
+      p.needed === undefined
+        ? ""
+        : `; the transaction needs ~${formatEther(p.needed)} ETH of gas${p.gas === undefined ? "" : ` (${p.gas} gas)`}`;
+    super(`${who} ${has}${needs}. Nothing was sent: fund it with ETH on this chain and retry.`, { cause: p.cause });
+    this.account = p.account;
+    this.balance = p.balance;
+    this.needed = p.needed;
+  }
+}
+
+/** The node refused the transaction's nonce (another transaction from the account got there first, or was replayed). */
+export class NonceError extends VeilError {
+  override name = "NonceError";
+  readonly account: Address | undefined;
+  /** The account's next nonce as the node sees it, when known. */
+  readonly expected: number | undefined;
+  readonly got: number | undefined;
+  constructor(p: { kind: "low" | "high"; account?: Address | undefined; expected?: number | undefined; got?: number | undefined; cause?: unknown }) {
+    const who = p.account ? `account ${p.account}` : "the sending account";
+    const detail = p.got !== undefined && p.expected !== undefined ? ` (transaction nonce ${p.got}, the account's next nonce is ${p.expected})` : "";
+    super(
+      p.kind === "low"
+        ? `nonce too low for ${who}${detail}: another transaction from this account was mined or is pending (a second process or wallet using the same key?). Retry to use the next nonce.`
+        : `nonce too high for ${who}${detail}: an earlier transaction of this account is missing; wait for it or resend it.`,
+      { cause: p.cause },
+    );
+    this.account = p.account;
+    this.expected = p.expected;
+    this.got = p.got;
+  }
+}
+
+/** The RPC endpoint could not be reached (connection refused, DNS, HTTP error). Nothing was sent. */
+export class RpcUnreachableError extends VeilError {
+  override name = "RpcUnreachableError";
+  readonly url: string | undefined;
+  readonly status: number | undefined;
+  constructor(p: { url?: string | undefined; status?: number | undefined; reason?: string | undefined; cause?: unknown }) {
+    const where = p.url ? `RPC ${redactUrl(p.url)}` : "the RPC endpoint";
+    const why = p.status !== undefined ? `HTTP ${p.status}` : (p.reason ?? "no connection");
+    super(`${where} is unreachable (${why}): check the URL (--rpc-url / VEIL_RPC_URL) and that the node is running.`, { cause: p.cause });
+    this.url = p.url;
+    this.status = p.status;
+  }
+}
+
+/** The RPC endpoint did not answer in time. A transaction may or may not have been sent: check the account's nonce. */
+export class RpcTimeoutError extends VeilError {
+  override name = "RpcTimeoutError";
+  readonly url: string | undefined;
+  constructor(p: { url?: string | undefined; timeout?: number | undefined; cause?: unknown }) {
+    const where = p.url ? `RPC ${redactUrl(p.url)}` : "the RPC endpoint";
+    super(`${where} did not answer${p.timeout === undefined ? " in time" : ` within ${p.timeout} ms`}.`, { cause: p.cause });
+    this.url = p.url;
+  }
+}
+
+/** An RPC URL without what may be a secret (API keys in the path or query, credentials). */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const secretPath = u.pathname.split("/").some((part) => part.length >= 20);
+    return `${u.protocol}//${u.host}${secretPath ? "/…" : u.pathname === "/" ? "" : u.pathname}${u.search ? "?…" : ""}`;
+  } catch {
+    return url;
   }
 }

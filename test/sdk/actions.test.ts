@@ -174,7 +174,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
 
     it("stake approves only when the allowance is short", async () => {
       const op = operators[0]!;
-      const first = await stake(wallet(op), { addresses, amount: parseEther("10") });
+      const first = await stake(wallet(op), { addresses, amount: parseEther("10"), approval: "approve" });
       expect(first.approvalHash).to.match(/^0x/);
       await writeContract(wallet(op), { address: addresses.stakingToken, abi: erc20Abi, functionName: "approve", args: [addresses.nodeStaking, parseEther("100")], chain: null });
       const second = await stake(wallet(op), { addresses, amount: parseEther("10") });
@@ -283,7 +283,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await withdrawDeposit(wallet(requester), { addresses, amount: USDC - PRICE });
       expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(0n);
       const err = await submitJob(wallet(requester), { addresses, modelId, inputs, payment: "deposit" }).catch((e) => e);
-      expect(err.shortMessage).to.equal(`JobEscrowInsufficientDeposit: deposit of ${requester} is 0, ${PRICE} needed`);
+      expect(err.shortMessage).to.equal(`JobEscrowInsufficientDeposit: deposit of ${requester} is 0 mUSDC (0 base units), 0.05 mUSDC (${PRICE} base units) needed`);
     });
 
     it("inputs above maxInputBytes go by content address, or through an uploader, referenced by URI and sha256", async () => {
@@ -723,7 +723,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const err = await submitJob(wallet(requester), { addresses, modelId, inputs, maxFee: 1n }).catch((e) => e);
       expect(err).to.be.instanceOf(JobEscrowFeeAboveMaxError);
       expect(err.name).to.equal("JobEscrowFeeAboveMaxError");
-      expect(err.shortMessage).to.equal(`JobEscrowFeeAboveMax: fee ${PRICE} exceeds maxFee 1`);
+      expect(err.shortMessage).to.equal(`JobEscrowFeeAboveMax: fee 0.05 mUSDC (${PRICE} base units) exceeds maxFee 0.000001 mUSDC (1 base unit)`);
       expect(err.fee).to.equal(PRICE);
       expect(err.maxFee).to.equal(1n);
       expect(err.message).to.contain("Error: JobEscrowFeeAboveMax(uint256 fee, uint256 maxFee)");
@@ -751,7 +751,9 @@ describe("sdk actions (viem on an in-process chain)", function () {
 
     it("uses the generic `name value` format for errors without a hand-written message", async () => {
       const err = await requestUnbond(wallet(operators[0]!), { addresses, amount: STAKE * 10n }).catch((e) => e);
-      expect(err.shortMessage).to.equal(`NodeStakingInsufficientFreeStake: ${operators[0]} requested ${STAKE * 10n} but has ${STAKE} free stake`);
+      expect(err.shortMessage).to.equal(
+        `NodeStakingInsufficientFreeStake: ${operators[0]} requested 50000 VEIL (${STAKE * 10n} base units) but has 5000 VEIL (${STAKE} base units) free stake`,
+      );
       const reg = await registerModel(wallet(modelOwner), { addresses, modelId, price: PRICE, profile: { opset: 17 }, signature: null }).catch((e) => e);
       expect(reg.shortMessage).to.equal(`ModelRegistryAlreadyRegistered: model ${modelId} is already registered`);
       const zero = await registerModel(wallet(modelOwner), { addresses, modelId: zeroHash, price: PRICE, profile: { opset: 17 }, signature: null }).catch((e) => e);

@@ -3,7 +3,7 @@ import { readContract } from "viem/actions";
 import { computeCreditsAbi } from "../generated/abis.js";
 import type { VeilError } from "../errors.js";
 import { decoded, eventArgs, requireAddress, resolveAccount, send, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
-import { ensureAllowance } from "./tokens.js";
+import { sendPaying } from "./tokens.js";
 
 // ---------------------------------------------------------------------------------------------------------------- mintCredits
 
@@ -17,7 +17,10 @@ export type MintCreditsReturnType = WriteReturnType & { cost: bigint; approvalHa
 export type MintCreditsErrorType = VeilError;
 
 /**
- * Mints compute credits by locking staking tokens on the price curve (approves the staking token when needed).
+ * Mints compute credits by locking staking tokens on the price curve. ComputeCredits has no permit path, so the
+ * mint is simulated first with an allowance of `maxCost` (a mint that would fail throws its named error with
+ * nothing signed), then an approval of exactly `maxCost` (by default the current cost) is sent, then the mint. An
+ * allowance that already covers `maxCost` is used as is.
  *
  * @example
  * const { cost } = await mintCredits(wallet, { addresses, credits: parseEther("10") })
@@ -27,8 +30,13 @@ export async function mintCredits(client: VeilClient, params: MintCreditsParamet
   const address = requireAddress(params.addresses, "computeCredits");
   const maxCost =
     params.maxCost ?? (await decoded(readContract(client, { address, abi: computeCreditsAbi, functionName: "mintCost", args: [params.credits] })));
-  const approvalHash = await ensureAllowance(client, account, params.addresses.stakingToken, address, maxCost);
-  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "mint", args: [params.credits, maxCost] });
+  const { hash, receipt, approvalHash } = await sendPaying(client, account, {
+    addresses: params.addresses,
+    token: params.addresses.stakingToken,
+    spender: address,
+    amount: maxCost,
+    call: { address, abi: computeCreditsAbi, functionName: "mint", args: [params.credits, maxCost] },
+  });
   return { hash, receipt, cost: eventArgs(computeCreditsAbi, receipt, address, "Minted").cost as bigint, approvalHash };
 }
 
@@ -53,7 +61,7 @@ export async function burnCredits(client: VeilClient, params: BurnCreditsParamet
   const address = requireAddress(params.addresses, "computeCredits");
   const minReturn =
     params.minReturn ?? (await decoded(readContract(client, { address, abi: computeCreditsAbi, functionName: "burnReturn", args: [params.credits] })));
-  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "burn", args: [params.credits, minReturn] });
+  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "burn", args: [params.credits, minReturn] }, { addresses: params.addresses, moves: "credits" });
   // From the event, not the simulation: the unlock time depends on the block the burn landed in.
   const burned = eventArgs(computeCreditsAbi, receipt, address, "Burned");
   return { hash, receipt, stakeReturned: burned.stakeReturned as bigint, unlockTime: Number(burned.unlockTime) };
@@ -74,7 +82,7 @@ export type WithdrawUnlockedCreditsErrorType = VeilError;
 export async function withdrawUnlockedCredits(client: VeilClient, params: WithdrawUnlockedCreditsParameters): Promise<WithdrawUnlockedCreditsReturnType> {
   const account = resolveAccount(client, params.account, "withdrawUnlockedCredits");
   const address = requireAddress(params.addresses, "computeCredits");
-  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "withdrawUnlocked", args: [params.to ?? account.address] });
+  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "withdrawUnlocked", args: [params.to ?? account.address] }, { addresses: params.addresses, moves: "stakingToken" });
   return { hash, receipt, amount: eventArgs(computeCreditsAbi, receipt, address, "Unlocked").amount as bigint };
 }
 
@@ -137,7 +145,7 @@ export type GrantAgentErrorType = VeilError;
 export async function grantAgent(client: VeilClient, params: GrantAgentParameters): Promise<GrantAgentReturnType> {
   const account = resolveAccount(client, params.account, "grantAgent");
   const address = requireAddress(params.addresses, "computeCredits");
-  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "grantAgent", args: [params.agent, params.dailyCap] });
+  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "grantAgent", args: [params.agent, params.dailyCap] }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -154,6 +162,6 @@ export type RevokeAgentErrorType = VeilError;
 export async function revokeAgent(client: VeilClient, params: RevokeAgentParameters): Promise<RevokeAgentReturnType> {
   const account = resolveAccount(client, params.account, "revokeAgent");
   const address = requireAddress(params.addresses, "computeCredits");
-  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "revokeAgent", args: [params.agent] });
+  const { hash, receipt } = await send(client, account, { address, abi: computeCreditsAbi, functionName: "revokeAgent", args: [params.agent] }, { addresses: params.addresses });
   return { hash, receipt };
 }

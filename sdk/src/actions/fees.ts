@@ -1,9 +1,9 @@
-import type { Address, Hex } from "viem";
+import { encodeFunctionData, type Address, type Hex } from "viem";
 import { readContract } from "viem/actions";
 import { jobEscrowAbi } from "../generated/abis.js";
 import { decoded, eventArgs, resolveAccount, send, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
 import type { VeilError } from "../errors.js";
-import { ensureAllowance } from "./tokens.js";
+import { sendPaying, type ApprovalMode } from "./tokens.js";
 
 // ---------------------------------------------------------------------------------------------------------------- getEarnings
 
@@ -40,7 +40,7 @@ export async function withdrawEarnings(client: VeilClient, params: WithdrawEarni
     abi: jobEscrowAbi,
     functionName: "withdrawEarnings",
     args: [params.to ?? account.address],
-  });
+  }, { addresses: params.addresses, moves: "feeToken" });
   return { hash, receipt, amount: eventArgs(jobEscrowAbi, receipt, params.addresses.jobEscrow, "EarningsWithdrawn").amount as bigint };
 }
 
@@ -51,13 +51,21 @@ export type DepositParameters = WriteParameters & {
   amount: bigint;
   /** Credit another account's deposit (default: the sender's). */
   for?: Address | undefined;
+  /**
+   * `"auto"` (default: an EIP-2612 permit in the same transaction, the escrow's multicall of `permitFeeToken` and
+   * the deposit, when the fee token supports one), `"permit"`, or `"approve"` (an approval of exactly `amount`,
+   * sent after the deposit simulated successfully).
+   */
+  approval?: ApprovalMode | undefined;
 };
 export type DepositReturnType = WriteReturnType & { approvalHash: Hex | undefined };
 export type DepositErrorType = VeilError;
 
 /**
- * Prepays fees into the escrow (approving the fee token when needed); jobs can then be paid with
- * `submitJob({ payment: "deposit" })` and refunds land there too.
+ * Prepays fees into the escrow; jobs can then be paid with `submitJob({ payment: "deposit" })` and refunds land
+ * there too. Simulated first with the allowance it needs (a failing deposit throws its named error with nothing
+ * signed), then paid by a permit in the same transaction, or by an approval of exactly `amount` for a token
+ * without permit.
  *
  * @example
  * await deposit(wallet, { addresses, amount: 10_000_000n }) // 10 USDC
@@ -65,10 +73,26 @@ export type DepositErrorType = VeilError;
 export async function deposit(client: VeilClient, params: DepositParameters): Promise<DepositReturnType> {
   const account = resolveAccount(client, params.account, "deposit");
   const { addresses, amount } = params;
-  const approvalHash = await ensureAllowance(client, account, addresses.feeToken, addresses.jobEscrow, amount);
-  const { hash, receipt } = params.for
-    ? await send(client, account, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "depositFor", args: [params.for, amount] })
-    : await send(client, account, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "deposit", args: [amount] });
+  const escrow = addresses.jobEscrow;
+  const inner = params.for
+    ? encodeFunctionData({ abi: jobEscrowAbi, functionName: "depositFor", args: [params.for, amount] })
+    : encodeFunctionData({ abi: jobEscrowAbi, functionName: "deposit", args: [amount] });
+  const { hash, receipt, approvalHash } = await sendPaying(client, account, {
+    addresses,
+    token: addresses.feeToken,
+    spender: escrow,
+    amount,
+    call: params.for
+      ? { address: escrow, abi: jobEscrowAbi, functionName: "depositFor", args: [params.for, amount] }
+      : { address: escrow, abi: jobEscrowAbi, functionName: "deposit", args: [amount] },
+    withPermit: (p) => ({
+      address: escrow,
+      abi: jobEscrowAbi,
+      functionName: "multicall",
+      args: [[encodeFunctionData({ abi: jobEscrowAbi, functionName: "permitFeeToken", args: [p.value, p.deadline, p.v, p.r, p.s] }), inner]],
+    }),
+    approval: params.approval,
+  });
   return { hash, receipt, approvalHash };
 }
 
@@ -91,7 +115,7 @@ export async function withdrawDeposit(client: VeilClient, params: WithdrawDeposi
     abi: jobEscrowAbi,
     functionName: "withdrawDeposit",
     args: [params.amount, params.to ?? account.address],
-  });
+  }, { addresses: params.addresses, moves: "feeToken" });
   return { hash, receipt };
 }
 

@@ -15,7 +15,7 @@ import {
   type RpcLog,
 } from "viem";
 import { getBlock, getContractEvents, readContract } from "viem/actions";
-import { computeCreditsAbi, jobEscrowAbi, nodeStakingAbi } from "../generated/abis.js";
+import { computeCreditsAbi, jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "../generated/abis.js";
 import {
   InputTooLargeError,
   JobDisputedError,
@@ -28,12 +28,23 @@ import {
   refundReasonName,
   type VeilError,
 } from "../errors.js";
-import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import {
+  decoded,
+  resolveAccount,
+  send,
+  submissionGasBound,
+  toBytes32,
+  type AddressesParameter,
+  type ContractCall,
+  type VeilClient,
+  type WriteParameters,
+  type WriteReturnType,
+} from "../internal.js";
 import { decodeTensors, encodeTensors, readInvalidInput, resultHash as hashResult, sha256Hex, type TensorMap } from "../tensor.js";
 import { getModel } from "./models.js";
 import { checkInputs } from "../signature.js";
 import { contentUri, parseContentUri, pushBlob, type BlobPush } from "../blobs.js";
-import { ensureAllowance, signPermit } from "./tokens.js";
+import { sendPaying, signPermit, type ApprovalMode, type SendPayingReturnType } from "./tokens.js";
 import { parseEventLogs } from "viem";
 
 export const JOB_STATUSES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
@@ -94,12 +105,16 @@ export type SubmitJobParameters = WriteParameters & {
   /** Latest time a result may be proposed, unix seconds (default: now + min(1 hour, maxJobDuration)). */
   deadline?: bigint | number | undefined;
   /**
-   * How the fee is paid: `"transfer"` (approve, then transferFrom: the default), `"deposit"` (from the prepaid
-   * deposit), `"permit"` (an EIP-2612 permit signed by the wallet, no approval transaction), `"allowance"` (the
-   * sender's daily compute-credit allowance, through ComputeCredits), or `"auto"`: the protocol's spend order,
-   * allowance first when today's allowance (and the pool) covers the whole fee, otherwise the deposit.
+   * How the fee is paid: `"transfer"` (the default: the fee pulled from the sender's balance, authorised by an
+   * EIP-2612 permit in the same transaction when the fee token supports one, otherwise by an approval of exactly
+   * the fee, sent only after the submission simulated successfully; see `approval`), `"deposit"` (from the prepaid
+   * deposit), `"permit"` (a permit, required), `"allowance"` (the sender's daily compute-credit allowance, through
+   * ComputeCredits), or `"auto"`: the protocol's spend order, allowance first when today's allowance (and the pool)
+   * covers the whole fee, otherwise the deposit.
    */
   payment?: "transfer" | "deposit" | "permit" | "allowance" | "auto" | undefined;
+  /** With `"transfer"`: `"auto"` (default: a permit when the token has one), `"permit"`, or `"approve"` (an approval transaction). */
+  approval?: ApprovalMode | undefined;
   /** With `"allowance"`/`"auto"` for an agent: the holder whose allowance pays (default: the sender). */
   holder?: Address | undefined;
   /** Shortcut for `payment: "permit"`. */
@@ -193,7 +208,7 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
   const { addresses } = params;
   const { submit, maxFee, deadline, inputURI, escrow } = await prepareSubmission(client, params);
 
-  let payment = params.permit ? "permit" : (params.payment ?? "transfer");
+  let payment: SubmissionPayment = params.permit ? "permit" : (params.payment ?? "transfer");
   const credits = addresses.computeCredits;
   const holder = params.holder ?? account.address;
   if (payment === "auto") {
@@ -213,19 +228,8 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     }
     payment = credits && allowance >= maxFee ? "allowance" : "deposit";
   }
-  let approvalHash: Hex | undefined;
-  let sent;
-  if (payment === "allowance") {
-    if (!credits) throw new Error("submitJob: payment 'allowance' needs addresses.computeCredits");
-    sent = await send(client, account, { address: credits, abi: computeCreditsAbi, functionName: "submitJob", args: [holder, submit] });
-  } else if (payment === "deposit") {
-    sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit] });
-  } else if (payment === "permit") {
-    sent = await send(client, account, await permitSubmitCall(client, account, addresses, submit, maxFee, deadline));
-  } else {
-    approvalHash = await ensureAllowance(client, account, addresses.feeToken, escrow, maxFee);
-    sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submit] });
-  }
+  const sent = await sendSubmissions(client, account, { addresses, submits: [submit], payment, holder, approval: params.approval });
+  const approvalHash = sent.approvalHash;
   const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter(
     (l) => l.address.toLowerCase() === escrow.toLowerCase(),
   );
@@ -257,6 +261,100 @@ async function pushInputBlob(
   if (params.uploader || !parseContentUri(inputURI)) return {};
   const bytes = encodeTensors(params.inputs);
   return { blobPushes: await pushBlob(client, { addresses: params.addresses, bytes, operators, timeoutMs: params.blobPushTimeoutMs }) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- sendSubmissions
+
+/**
+ * How submissions are paid: `"transfer"` (the fee pulled from the sender: by an EIP-2612 permit in the same
+ * transaction when the fee token supports one, otherwise by an approval of exactly the fee sent after a successful
+ * simulation), `"permit"` (the same, permit required), `"deposit"`, `"allowance"` (compute credits; one job only).
+ */
+export type SubmissionPayment = "transfer" | "permit" | "deposit" | "allowance" | "auto";
+
+export type SendSubmissionsParameters = AddressesParameter & {
+  /** The escrow's SubmitParams of each job (one job: a plain call; several: the escrow's multicall). */
+  submits: readonly SubmitArgs[];
+  payment: Exclude<SubmissionPayment, "auto">;
+  /** With `"allowance"`: the holder whose allowance pays (default: the sender). */
+  holder?: Address | undefined;
+  /** With `"transfer"`: force a permit or an approval (default `"auto"`: a permit when the token supports it). */
+  approval?: ApprovalMode | undefined;
+};
+
+/**
+ * Pays for and sends submissions, with nothing signed before they have been simulated with the payment they need
+ * (sdk/src/actions/tokens.ts `sendPaying`), and a gas limit that holds whatever block they land in: the node's
+ * estimate plus the bound of each job's operator draw and record ({@link submissionGasBound}). The exact fee
+ * (price x k of each job, read from the registry) is what is permitted or approved. Used by submitJob,
+ * submitJobs and the private flow.
+ */
+export async function sendSubmissions(client: VeilClient, account: Account, p: SendSubmissionsParameters): Promise<SendPayingReturnType> {
+  const { addresses, submits } = p;
+  const escrow = addresses.jobEscrow;
+  if (submits.length === 0) throw new Error("sendSubmissions: no jobs");
+  // Each job's terms (model index, price, default k) give its exact fee and its draw's gas bound.
+  const terms = new Map<string, readonly [number, bigint, number, boolean]>();
+  await decoded(
+    Promise.all(
+      [...new Set(submits.map((s) => s.modelId.toLowerCase()))].map(async (id) => {
+        terms.set(id, await readContract(client, { address: addresses.modelRegistry, abi: modelRegistryAbi, functionName: "jobTerms", args: [id as Hex] }));
+      }),
+    ),
+  );
+  let fee = 0n;
+  const bounds = await Promise.all(
+    submits.map((s) => {
+      const [index, price, defaultK] = terms.get(s.modelId.toLowerCase())!;
+      const k = s.redundancy === 0 ? defaultK : s.redundancy;
+      fee += price * BigInt(k);
+      // An inactive model or an impossible k reverts in simulation; the bound only has to be a number.
+      return k >= 1 && k <= 7 ? submissionGasBound(client, addresses, { modelIndex: index, k }).catch(() => 0n) : Promise.resolve(0n);
+    }),
+  );
+  const extraGas = bounds.reduce((a, b) => a + b, 0n);
+  const options = { addresses, extraGas, moves: "feeToken" as const };
+  const none = { approvalHash: undefined, paidWith: "allowance" as const };
+
+  if (p.payment === "allowance") {
+    const credits = addresses.computeCredits;
+    if (!credits) throw new Error("submitJob: payment 'allowance' needs addresses.computeCredits");
+    if (submits.length !== 1) throw new Error("submitJobs: payment 'allowance' takes one job at a time");
+    const sent = await send(client, account, { address: credits, abi: computeCreditsAbi, functionName: "submitJob", args: [p.holder ?? account.address, submits[0]!] }, options);
+    return { ...sent, ...none };
+  }
+  const calls = (fn: "submitJob" | "submitJobFromDeposit") => submits.map((s) => encodeFunctionData({ abi: jobEscrowAbi, functionName: fn, args: [s] }));
+  if (p.payment === "deposit") {
+    const call =
+      submits.length === 1
+        ? { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submits[0]!] }
+        : { address: escrow, abi: jobEscrowAbi, functionName: "multicall", args: [calls("submitJobFromDeposit")] };
+    return { ...(await send(client, account, call as ContractCall, options)), ...none };
+  }
+  const call =
+    submits.length === 1
+      ? { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submits[0]!] }
+      : { address: escrow, abi: jobEscrowAbi, functionName: "multicall", args: [calls("submitJob")] };
+  return sendPaying(client, account, {
+    ...options,
+    token: addresses.feeToken,
+    spender: escrow,
+    amount: fee,
+    call: call as ContractCall,
+    // One transaction: the escrow's multicall of permitFeeToken and the submissions.
+    withPermit: (permit) => ({
+      address: escrow,
+      abi: jobEscrowAbi,
+      functionName: "multicall",
+      args: [
+        [
+          encodeFunctionData({ abi: jobEscrowAbi, functionName: "permitFeeToken", args: [permit.value, permit.deadline, permit.v, permit.r, permit.s] }),
+          ...calls("submitJob"),
+        ],
+      ],
+    }),
+    approval: p.payment === "permit" ? "permit" : (p.approval ?? "auto"),
+  });
 }
 
 /**
@@ -295,8 +393,14 @@ export type SubmitArgs = {
 export type SubmitJobsParameters = WriteParameters & {
   /** The jobs, each as for submitJob (inputs, model, redundancy, max fee, deadline, uploader). */
   jobs: readonly Omit<SubmitJobParameters, "addresses" | "account" | "payment" | "permit" | "holder">[];
-  /** `"deposit"` (default: from the prepaid deposit) or `"transfer"` (one approval for the whole batch). */
+  /**
+   * `"deposit"` (default: from the prepaid deposit) or `"transfer"` (the batch's total fee, by one permit in the
+   * same multicall when the fee token supports one, otherwise one approval of exactly that total, sent after the
+   * batch simulated successfully).
+   */
   payment?: "deposit" | "transfer" | undefined;
+  /** With `"transfer"`: `"auto"` (default), `"permit"` or `"approve"`. */
+  approval?: ApprovalMode | undefined;
 };
 export type SubmitJobsReturnType = WriteReturnType & {
   jobs: { jobId: bigint; operators: Address[]; fee: bigint; inputHash: Hex; blobPushes?: BlobPush[] }[];
@@ -317,14 +421,8 @@ export async function submitJobs(client: VeilClient, params: SubmitJobsParameter
   const { addresses } = params;
   const prepared = await Promise.all(params.jobs.map((job) => prepareSubmission(client, { ...job, addresses })));
   const payment = params.payment ?? "deposit";
-  let approvalHash: Hex | undefined;
-  if (payment === "transfer") {
-    const total = prepared.reduce((sum, p) => sum + p.maxFee, 0n);
-    approvalHash = await ensureAllowance(client, account, addresses.feeToken, addresses.jobEscrow, total);
-  }
-  const fn = payment === "transfer" ? "submitJob" : "submitJobFromDeposit";
-  const data = prepared.map((p) => encodeFunctionData({ abi: jobEscrowAbi, functionName: fn, args: [p.submit] }));
-  const sent = await send(client, account, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "multicall", args: [data] });
+  const sent = await sendSubmissions(client, account, { addresses, submits: prepared.map((p) => p.submit), payment, approval: params.approval });
+  const approvalHash = sent.approvalHash;
   const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter(
     (l) => l.address.toLowerCase() === addresses.jobEscrow.toLowerCase(),
   );

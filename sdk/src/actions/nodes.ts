@@ -3,7 +3,7 @@ import { readContract } from "viem/actions";
 import { nodeStakingAbi } from "../generated/abis.js";
 import { decoded, eventArgs, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
 import type { VeilError } from "../errors.js";
-import { ensureAllowance } from "./tokens.js";
+import { sendPaying, type ApprovalMode } from "./tokens.js";
 
 /** An operator's state in NodeStaking, with its free stake and pending staker rewards. */
 export type Node = {
@@ -51,7 +51,7 @@ export async function registerNode(client: VeilClient, params: RegisterNodeParam
     abi: nodeStakingAbi,
     functionName: "register",
     args: [params.endpoint, toBytes32(params.encryptionKey ?? zeroHash)],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -60,12 +60,21 @@ export async function registerNode(client: VeilClient, params: RegisterNodeParam
 export type StakeParameters = WriteParameters & {
   /** Staking-token base units (18 decimals). */
   amount: bigint;
+  /**
+   * How NodeStaking gets the tokens: `"auto"` (default: an EIP-2612 permit in the same transaction,
+   * `stakeWithPermit`, when the staking token supports one), `"permit"`, or `"approve"` (an approval of exactly
+   * `amount`, sent after the stake simulated successfully).
+   */
+  approval?: ApprovalMode | undefined;
 };
 export type StakeReturnType = WriteReturnType & { approvalHash: Hex | undefined };
 export type StakeErrorType = VeilError;
 
 /**
- * Adds `amount` to the sender's stake, approving the staking token first when the allowance is short.
+ * Adds `amount` to the sender's stake. Simulated first with the allowance it needs, so a stake that would fail
+ * throws its named error with nothing signed; then paid by a permit in the same transaction (`stakeWithPermit`), or,
+ * for a token without permit, an approval of exactly `amount` followed by the stake. An allowance that already
+ * covers `amount` is used as is.
  *
  * @example
  * await stake(wallet, { addresses, amount: parseEther("5000") })
@@ -73,12 +82,15 @@ export type StakeErrorType = VeilError;
 export async function stake(client: VeilClient, params: StakeParameters): Promise<StakeReturnType> {
   const account = resolveAccount(client, params.account, "stake");
   const { addresses, amount } = params;
-  const approvalHash = await ensureAllowance(client, account, addresses.stakingToken, addresses.nodeStaking, amount);
-  const { hash, receipt } = await send(client, account, {
-    address: addresses.nodeStaking,
-    abi: nodeStakingAbi,
-    functionName: "stake",
-    args: [amount],
+  const staking = addresses.nodeStaking;
+  const { hash, receipt, approvalHash } = await sendPaying(client, account, {
+    addresses,
+    token: addresses.stakingToken,
+    spender: staking,
+    amount,
+    call: { address: staking, abi: nodeStakingAbi, functionName: "stake", args: [amount] },
+    withPermit: (p) => ({ address: staking, abi: nodeStakingAbi, functionName: "stakeWithPermit", args: [amount, p.deadline, p.v, p.r, p.s] }),
+    approval: params.approval,
   });
   return { hash, receipt, approvalHash };
 }
@@ -102,7 +114,7 @@ export async function requestUnbond(client: VeilClient, params: RequestUnbondPar
     abi: nodeStakingAbi,
     functionName: "requestUnbond",
     args: [params.amount],
-  });
+  }, { addresses: params.addresses, moves: "stakingToken" });
   return { hash, receipt, unbondEnd: Number(eventArgs(nodeStakingAbi, receipt, params.addresses.nodeStaking, "UnbondRequested").unbondEnd) };
 }
 
@@ -125,7 +137,7 @@ export async function withdrawUnbonded(client: VeilClient, params: WithdrawUnbon
     abi: nodeStakingAbi,
     functionName: "withdrawUnbonded",
     args: [],
-  });
+  }, { addresses: params.addresses, moves: "stakingToken" });
   return { hash, receipt, amount: eventArgs(nodeStakingAbi, receipt, params.addresses.nodeStaking, "UnbondWithdrawn").amount as bigint };
 }
 
@@ -148,7 +160,7 @@ export async function joinModel(client: VeilClient, params: JoinModelParameters)
     abi: nodeStakingAbi,
     functionName: "joinModel",
     args: [toBytes32(params.modelId)],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -169,7 +181,7 @@ export async function leaveModel(client: VeilClient, params: LeaveModelParameter
     abi: nodeStakingAbi,
     functionName: "leaveModel",
     args: [toBytes32(params.modelId)],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -233,6 +245,6 @@ export async function claimStakerRewards(client: VeilClient, params: ClaimStaker
     abi: nodeStakingAbi,
     functionName: "claimRewards",
     args: [params.to ?? account.address],
-  });
+  }, { addresses: params.addresses, moves: "feeToken" });
   return { hash, receipt, amount: eventArgs(nodeStakingAbi, receipt, params.addresses.nodeStaking, "RewardsClaimed").amount as bigint };
 }
