@@ -472,6 +472,8 @@ function chainFacts(err: unknown): { texts: string[]; names: string[]; sender?: 
     for (const t of [e.shortMessage, e.details, e.message]) if (typeof t === "string" && t) texts.push(t);
     if (!sender && typeof e.sender === "string") sender = e.sender as Address;
     if (!sender && typeof e.account?.address === "string") sender = e.account.address as Address;
+    // viem's TransactionExecutionError names the sender only in its request arguments ("from: 0x...").
+    if (!sender && Array.isArray(e.metaMessages)) sender = /\bfrom:\s+(0x[0-9a-fA-F]{40})\b/.exec(e.metaMessages.join("\n"))?.[1] as Address | undefined;
     if (!url && typeof e.url === "string") url = e.url;
     if (timeout === undefined && typeof e.timeout === "number") timeout = e.timeout;
   }

@@ -20,6 +20,8 @@ import {
   InsufficientFundsError,
   MissingAddressError,
   NonceError,
+  RpcTimeoutError,
+  RpcUnreachableError,
   TransactionRevertedError,
   VeilContractError,
   decodeVeilError,
@@ -166,6 +168,10 @@ export async function explainError(client: VeilClient, account: Account | undefi
     } else if (err instanceof InsufficientFundsError && account && err.balance === undefined) {
       const balance = await getBalance(client, { address: account.address });
       err = new InsufficientFundsError({ account: account.address, balance, needed: err.needed, cause: err.cause });
+    } else if (err instanceof RpcTimeoutError || err instanceof RpcUnreachableError) {
+      // The transport knows its URL and timeout when the error does not.
+      const t = client.transport as { url?: string; timeout?: number };
+      if (err instanceof RpcTimeoutError && t.timeout !== undefined) err = new RpcTimeoutError({ url: err.url ?? t.url, timeout: t.timeout, cause: err.cause });
     } else if (err instanceof NonceError && account && err.expected === undefined) {
       const expected = await getTransactionCount(client, { address: account.address, blockTag: "pending" });
       err = new NonceError({ kind: /too high/.test(err.shortMessage) ? "high" : "low", account: account.address, expected, cause: err.cause });
