@@ -12,7 +12,8 @@
  */
 export type { VeilAddresses, VeilDeployment } from "./addresses.js";
 export { parseDeployment } from "./addresses.js";
-export type { AddressesParameter, VeilClient, WriteParameters, WriteReturnType } from "./internal.js";
+export type { AddressesParameter, SendOptions, VeilClient, WriteParameters, WriteReturnType } from "./internal.js";
+export { drawGasBound, gasLimit, submissionGasBound } from "./internal.js";
 export {
   veilActions,
   veilPublicActions,
@@ -121,6 +122,9 @@ export {
   type DeclineJobParameters,
   type DeclineJobReturnType,
   type SubmitArgs,
+  sendSubmissions,
+  type SendSubmissionsParameters,
+  type SubmissionPayment,
   waitForResult,
   waitForJobOutcome,
   type WaitForJobOutcomeParameters,
@@ -226,10 +230,29 @@ export {
   type RevealVoteParameters,
   type RevealVoteReturnType,
 } from "./actions/disputes.js";
-export { ensureAllowance, signPermit } from "./actions/tokens.js";
+export {
+  ensureAllowance,
+  permitDomain,
+  PermitUnsupportedError,
+  sendPaying,
+  signPermit,
+  type ApprovalMode,
+  type SendPayingParameters,
+  type SendPayingReturnType,
+  type SignedPermit,
+} from "./actions/tokens.js";
 export {
   AccountNotFoundError,
+  ERROR_ARG_UNITS,
   InputTooLargeError,
+  InsufficientFundsError,
+  NonceError,
+  RpcTimeoutError,
+  RpcUnreachableError,
+  formatAmount,
+  formatTime,
+  type ErrorUnits,
+  type TokenUnits,
   JobDisputedError,
   JobEscrowFeeAboveMaxError,
   JobEscrowInsufficientDepositError,
