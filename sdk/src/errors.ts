@@ -199,20 +199,23 @@ export function formatAmount(value: bigint, token: TokenUnits | undefined): stri
   return `${formatUnits(value, token.decimals)} ${token.symbol} (${value} base unit${value === 1n ? "" : "s"})`;
 }
 
+/** `45 s`, `59 min`, `3 h 12 min`, `21 d 4 h`: a duration in seconds for people (two units at most). */
+export function formatDuration(seconds: number): string {
+  const s = Math.abs(Math.round(seconds));
+  if (s < 120) return `${s} s`;
+  const min = Math.floor(s / 60);
+  if (min < 120) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return min % 60 ? `${h} h ${min % 60} min` : `${h} h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
 /** `in 59 min`, `12 min ago`, `now`: the distance from `now` to `t` (both unix seconds). */
 export function formatRelative(t: number, now: number): string {
   const d = t - now;
-  const a = Math.abs(d);
-  if (a < 1) return "now";
-  let text: string;
-  if (a < 120) text = `${Math.round(a)} s`;
-  else if (a < 120 * 60) text = `${Math.round(a / 60)} min`;
-  else if (a < 48 * 3600) {
-    const h = Math.floor(a / 3600);
-    const m = Math.round((a - h * 3600) / 60);
-    text = m ? `${h} h ${m} min` : `${h} h`;
-  } else text = `${Math.round(a / 86400)} days`;
-  return d > 0 ? `in ${text}` : `${text} ago`;
+  if (Math.abs(d) < 1) return "now";
+  return d > 0 ? `in ${formatDuration(d)}` : `${formatDuration(d)} ago`;
 }
 
 /** `2026-12-03T09:00:00Z (in 59 min)`: a unix time as ISO 8601 (UTC, whole seconds) with its distance from `now`. */
@@ -542,7 +545,7 @@ export class MissingAddressError extends VeilError {
 export class InputTooLargeError extends VeilError {
   override name = "InputTooLargeError";
   constructor(readonly size: number, readonly maxInputBytes: number) {
-    super(`Input is ${size} bytes, above the inline limit of ${maxInputBytes} bytes: pass an \`uploader\`.`);
+    super(`Input is ${size} bytes, above the inline limit of ${maxInputBytes} bytes: send it by content address (the default) or through an \`uploader\`.`);
   }
 }
 

@@ -27,10 +27,10 @@ import {
   VeilError,
 } from "./errors.js";
 import { decoded, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters } from "./internal.js";
-import { getJob, permitSubmitCall, waitForJobOutcome, type Job, type Uploader } from "./actions/jobs.js";
+import { contentUri, parseContentUri, pushBlob, type BlobPush } from "./blobs.js";
+import { getJob, sendSubmissions, waitForJobOutcome, type Job, type Uploader } from "./actions/jobs.js";
 import { getModel } from "./actions/models.js";
 import { checkInputs } from "./signature.js";
-import { ensureAllowance } from "./actions/tokens.js";
 import {
   PrivacyError,
   createJobContext,
@@ -129,8 +129,13 @@ export type SubmitPrivateJobParameters = WriteParameters &
     payment?: "transfer" | "deposit" | "permit" | undefined;
     /** Send NaN/±Infinity in float inputs (refused by default: see checkInputs in sdk/src/signature.ts). */
     allowNonFinite?: boolean | undefined;
-    /** Where envelopes above the escrow's inline limit are stored (the blob host sees ciphertext only). */
+    /**
+     * Where envelopes above the escrow's inline limit are stored (the blob host sees ciphertext only). Without one
+     * they go by content address (`sha256:<hex>`) and are pushed to the drawn operators (`blobPushes`).
+     */
     uploader?: Uploader | undefined;
+    /** How long each push of a content-addressed envelope may take (default: pushBlob's). */
+    blobPushTimeoutMs?: number | undefined;
   };
 export type SubmitPrivateJobReturnType = {
   jobId: bigint;
@@ -146,6 +151,8 @@ export type SubmitPrivateJobReturnType = {
   submitHash: Hex;
   submitGasUsed: bigint;
   keys: PublishJobKeysReturnType;
+  /** Set when the envelope went by content address: how each operator's push went. */
+  blobPushes: BlobPush[] | undefined;
 };
 export type SubmitPrivateJobErrorType = VeilError;
 
@@ -188,20 +195,19 @@ export async function submitPrivateJob(client: VeilClient, params: SubmitPrivate
   if (envelope.length <= escrowParams.maxInputBytes) {
     input = bytesToHex(envelope);
   } else {
-    if (!params.uploader) throw new InputTooLargeError(envelope.length, escrowParams.maxInputBytes);
-    inputURI = await params.uploader.put(envelope);
+    // Without an uploader the envelope goes by content address and is pushed to the drawn operators once they are
+    // known (ciphertext only, like any blob host would see).
+    inputURI = params.uploader ? await params.uploader.put(envelope) : contentUri(envelopeHash(envelope));
   }
   const submit = { modelId, redundancy: k, maxFee, deadline: Number(deadline), input, inputURI, inputHash: inputURI ? envelopeHash(envelope) : zeroHash };
 
-  let sent;
-  if (params.payment === "deposit") {
-    sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submit] });
-  } else if (params.payment === "permit") {
-    sent = await send(client, account, await permitSubmitCall(client, account, addresses, submit, maxFee, deadline));
-  } else {
-    await ensureAllowance(client, account, addresses.feeToken, escrow, maxFee);
-    sent = await send(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submit] });
-  }
+  // Simulated with the payment it needs before anything is signed; a permit in the same transaction where the fee
+  // token has one, else an exact approval sent only after the simulation passed (as submitJob does).
+  const sent = await sendSubmissions(client, account, {
+    addresses,
+    submits: [submit],
+    payment: params.payment === "deposit" ? "deposit" : params.payment === "permit" ? "permit" : "transfer",
+  });
   const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter((l) => l.address.toLowerCase() === escrow.toLowerCase());
   const submitted = logs.find((l) => l.eventName === "JobSubmitted");
   const assigned = logs.find((l) => l.eventName === "OperatorsAssigned");
@@ -210,6 +216,7 @@ export async function submitPrivateJob(client: VeilClient, params: SubmitPrivate
   }
   const jobId = submitted.args.jobId;
   const operators = [...assigned.args.operators];
+  const blobPushes = parseContentUri(inputURI) ? await pushBlob(client, { addresses, bytes: envelope, operators, timeoutMs: params.blobPushTimeoutMs }) : undefined;
   const keys = await publishJobKeys(client, {
     addresses,
     account,
@@ -230,6 +237,7 @@ export async function submitPrivateJob(client: VeilClient, params: SubmitPrivate
     submitHash: sent.hash,
     submitGasUsed: sent.receipt.gasUsed,
     keys,
+    blobPushes,
   };
 }
 

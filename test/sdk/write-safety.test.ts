@@ -405,7 +405,7 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       expect(formatTime(t, t - 59 * 60)).to.equal("2026-12-03T09:00:00Z (in 59 min)");
       expect(formatTime(t, t + 12 * 60)).to.equal("2026-12-03T09:00:00Z (12 min ago)");
       expect(formatTime(t, t + 3 * 3600 + 5 * 60)).to.equal("2026-12-03T09:00:00Z (3 h 5 min ago)");
-      expect(formatTime(t, t - 21 * 86400)).to.equal("2026-12-03T09:00:00Z (in 21 days)");
+      expect(formatTime(t, t - 21 * 86400)).to.equal("2026-12-03T09:00:00Z (in 21 d)");
       // Without units (synchronous decoding), the values stay in base units.
       const raw = decodeVeilError({ name: "ContractFunctionRevertedError", data: { errorName: "JobEscrowFeeAboveMax", args: [PRICE, 1n], abiItem: { type: "error", name: "JobEscrowFeeAboveMax", inputs: [] } } });
       expect(raw).to.be.instanceOf(VeilContractError);

@@ -44,7 +44,7 @@ export async function challenge(client: VeilClient, params: ChallengeParameters)
   const address = requireAddress(params.addresses, "disputeManager");
   const p = await decoded(readContract(client, { address, abi: disputeManagerAbi, functionName: "params" }));
   const approvalHash = await ensureAllowance(client, account, params.addresses.stakingToken, address, p.challengeBond);
-  const { hash, receipt } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "challenge", args: [params.jobId] });
+  const { hash, receipt } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "challenge", args: [params.jobId] }, { addresses: params.addresses });
   return { hash, receipt, bond: p.challengeBond, approvalHash };
 }
 
@@ -75,7 +75,7 @@ export async function commitVote(client: VeilClient, params: CommitVoteParameter
   const commitment = await decoded(
     readContract(client, { address, abi: disputeManagerAbi, functionName: "voteCommitment", args: [params.jobId, account.address, toBytes32(params.vote), toBytes32(params.salt)] }),
   );
-  const { hash, receipt } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "commitVote", args: [params.jobId, params.index, commitment] });
+  const { hash, receipt } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "commitVote", args: [params.jobId, params.index, commitment] }, { addresses: params.addresses });
   return { hash, receipt, commitment };
 }
 
@@ -97,7 +97,7 @@ export async function revealVote(client: VeilClient, params: RevealVoteParameter
     abi: disputeManagerAbi,
     functionName: "revealVote",
     args: [params.jobId, params.index, toBytes32(params.vote), toBytes32(params.salt)],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -114,7 +114,7 @@ export type DisputeJobParameters = WriteParameters & { jobId: bigint };
 export async function drawCommittee(client: VeilClient, params: DisputeJobParameters): Promise<WriteReturnType & { drawn: boolean }> {
   const account = resolveAccount(client, params.account, "drawCommittee");
   const address = requireAddress(params.addresses, "disputeManager");
-  const { hash, receipt, result } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "drawCommittee", args: [params.jobId] });
+  const { hash, receipt, result } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "drawCommittee", args: [params.jobId] }, { addresses: params.addresses });
   return { hash, receipt, drawn: result as boolean };
 }
 
@@ -127,7 +127,7 @@ export async function drawCommittee(client: VeilClient, params: DisputeJobParame
 export async function resolveDispute(client: VeilClient, params: DisputeJobParameters): Promise<WriteReturnType> {
   const account = resolveAccount(client, params.account, "resolveDispute");
   const address = requireAddress(params.addresses, "disputeManager");
-  const { hash, receipt } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "resolve", args: [params.jobId] });
+  const { hash, receipt } = await send(client, account, { address, abi: disputeManagerAbi, functionName: "resolve", args: [params.jobId] }, { addresses: params.addresses });
   return { hash, receipt };
 }
 

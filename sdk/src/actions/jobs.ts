@@ -32,6 +32,7 @@ import {
   decoded,
   resolveAccount,
   send,
+  drawGasBound,
   submissionGasBound,
   toBytes32,
   type AddressesParameter,
@@ -836,12 +837,22 @@ export type PokeJobErrorType = VeilError;
  */
 export async function pokeJob(client: VeilClient, params: PokeJobParameters): Promise<PokeJobReturnType> {
   const account = resolveAccount(client, params.account, "pokeJob");
+  // A poke may draw replacement operators for missed slots: the gas limit covers the draw's worst case, whatever
+  // block it lands in (as for submissions), not just the node's estimate.
+  const before = await getJob(client, params);
+  let extraGas = 0n;
+  if (before.status === "Assigned" || before.status === "Revealing") {
+    const [modelIndex] = await decoded(
+      readContract(client, { address: params.addresses.modelRegistry, abi: modelRegistryAbi, functionName: "jobTerms", args: [before.modelId] }),
+    );
+    extraGas = await drawGasBound(client, params.addresses, { modelIndex, k: before.redundancy, exclude: before.redundancy }).catch(() => 0n);
+  }
   const { hash, receipt } = await send(client, account, {
     address: params.addresses.jobEscrow,
     abi: jobEscrowAbi,
     functionName: "poke",
     args: [params.jobId],
-  });
+  }, { addresses: params.addresses, extraGas });
   const { status } = await getJob(client, params);
   return { hash, receipt, status };
 }
@@ -863,7 +874,7 @@ export async function finalizeJob(client: VeilClient, params: FinalizeJobParamet
     abi: jobEscrowAbi,
     functionName: "finalize",
     args: [params.jobId],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -886,7 +897,7 @@ export async function submitResult(client: VeilClient, params: SubmitResultParam
     abi: jobEscrowAbi,
     functionName: "submitResult",
     args: [params.jobId, toBytes32(params.resultHash)],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }
 
@@ -943,6 +954,6 @@ export async function declineJob(client: VeilClient, params: DeclineJobParameter
     abi: jobEscrowAbi,
     functionName: "decline",
     args: [params.jobId, params.slot],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt };
 }

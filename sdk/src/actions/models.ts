@@ -201,7 +201,7 @@ export async function registerModel(client: VeilClient, params: RegisterModelPar
         ioSignature,
       },
     ],
-  });
+  }, { addresses: params.addresses });
   return { hash, receipt, index: Number(eventArgs(modelRegistryAbi, receipt, params.addresses.modelRegistry, "ModelRegistered").index) };
 }
 

@@ -1,23 +1,7 @@
-/** Times and durations in the CLI's output and flags: ISO dates with a relative part, and `1h30m`-style durations. */
+/** Times and durations in the CLI: output as ISO dates with a relative part, flags as `1h30m`-style durations. */
 
-/** `3 h 12 min`, `59 min`, `45 s`, `21 d 4 h`: a duration in seconds for people (rounded down to its two units). */
-export function formatDuration(seconds: number): string {
-  const s = Math.abs(Math.round(seconds));
-  if (s < 120) return `${s} s`;
-  const min = Math.floor(s / 60);
-  if (min < 120) return `${min} min`;
-  const h = Math.floor(min / 60);
-  if (h < 48) return min % 60 ? `${h} h ${min % 60} min` : `${h} h`;
-  const d = Math.floor(h / 24);
-  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
-}
-
-/** `2026-12-03T09:00:00Z (in 59 min)` or `(... ago)`, relative to `now` (unix seconds, e.g. the chain's time). */
-export function formatWhen(unix: number, now: number): string {
-  const iso = new Date(unix * 1000).toISOString().replace(".000Z", "Z");
-  const d = unix - now;
-  return `${iso} (${d === 0 ? "now" : d > 0 ? `in ${formatDuration(d)}` : `${formatDuration(-d)} ago`})`;
-}
+// One formatting of durations and times for the whole SDK: errors and CLI output read the same.
+export { formatDuration, formatTime as formatWhen } from "../errors.js";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, min: 60, h: 3600, d: 86_400, w: 604_800 };
 
