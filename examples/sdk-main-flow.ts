@@ -14,14 +14,18 @@ const veil = createWalletClient({
   .extend(publicActions)
   .extend(veilActions({ addresses }));
 
-// Submit named tensors: they are encoded canonically, sent inline, and the fee is approved and escrowed.
-const { jobId, operators, fee } = await veil.submitJob({
+// Submit named tensors: they are checked against the model's registered signature and encoded canonically before
+// anything is signed; the fee is paid by permit (or an exact approval) and escrowed. This input (a 3 x 48 x 192
+// image for the PaddleOCR classifier, 110 KB) is above the 16 KiB inline limit, so it goes by content address:
+// the chain stores its sha256 and the bytes are pushed to the drawn operators.
+const { jobId, operators, fee, blobPushes } = await veil.submitJob({
   modelId: process.env.VEIL_MODEL as Hex,
-  inputs: { x: { type: "float32", dims: [1, 16], data: new Float32Array(16).fill(0.5) } },
+  inputs: { x: { type: "float32", dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) } },
 });
-console.log(`job ${jobId}: fee ${fee} escrowed, operators ${operators.join(", ")}`);
+console.log(`job ${jobId}: fee ${fee} escrowed, operators ${operators.join(", ")}; input pushed to ${blobPushes?.filter((p) => p.ok).length ?? 0} of them`);
 
 // Wait for the operators' result, fetch it from an operator, check it against the on-chain hash, decode it.
 const { outputs, resultHash } = await veil.waitForResult({ jobId });
-const y = outputs.y!;
-console.log(`verified result ${resultHash}: y ${y.type}[${y.dims.join(",")}] = ${Array.from(y.data as Float32Array).join(", ")}`);
+for (const [name, t] of Object.entries(outputs)) {
+  console.log(`verified result ${resultHash}: ${name} ${t.type}[${t.dims.join(",")}] = ${Array.from(t.data as Float32Array).join(", ")}`);
+}

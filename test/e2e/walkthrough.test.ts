@@ -185,6 +185,18 @@ describe("multi-process local network walkthrough (README, pretrained model, wor
       const slashed = await getContractEvents(client, { address: addresses.nodeStaking, abi: nodeStakingAbi, eventName: "Slashed", fromBlock: 0n });
       expect(slashed).to.have.length(0);
 
+      // The README's SDK main flow (examples/sdk-main-flow.ts, embedded verbatim in README.md) against the same network.
+      const sdk = await new Promise<Run>((resolve) =>
+        execFile(path.join(BIN, "tsx"), ["examples/sdk-main-flow.ts"], { cwd: ROOT, env: { ...env, VEIL_PRIVATE_KEY: KEYS.requester, VEIL_MODEL: PRETRAINED_CLS.modelId } }, (err, stdout, stderr) =>
+          resolve({ code: err ? 1 : 0, stdout, stderr }),
+        ),
+      );
+      if (log) appendFileSync(log, `$ npx tsx examples/sdk-main-flow.ts\n${sdk.stdout}${sdk.stderr}\n`);
+      expect(sdk.code, sdk.stderr).to.equal(0);
+      // Job 1's record was recycled once it settled: the next job is generation 1 of record 1.
+      expect(sdk.stdout).to.match(new RegExp(`^job 4294967297: fee 50000 escrowed, operators ${OPERATOR}; input pushed to 1 of them`, "m"));
+      expect(sdk.stdout).to.match(/verified result 0x[0-9a-f]{64}: softmax_0\.tmp_0 float32\[1,2\] = /);
+
       const health = await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json();
       expect(health.operator).to.equal(OPERATOR);
     } finally {
