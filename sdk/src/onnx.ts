@@ -217,6 +217,47 @@ function toSignature(values: RawValue[], role: "input" | "output"): TensorSignat
   });
 }
 
+/** `ir_version` and `opset_import` of a model, read without decoding the graph (what a runtime checks first). */
+export type OnnxModelHeader = {
+  irVersion: number;
+  /** `opset_import` entries; the default domain is "" (or "ai.onnx"). */
+  opsets: { domain: string; version: number }[];
+  /** Version imported for the default domain, if any. */
+  defaultOpset: number | undefined;
+};
+
+/**
+ * Reads `ir_version` (field 1) and `opset_import` (field 8) of a serialized ModelProto, skipping everything else:
+ * the graph and its weights are not decoded, nothing is validated beyond the protobuf framing. Throws RangeError
+ * on malformed protobuf. {@link inspectOnnxModel} reads the same fields and the signature, and validates them.
+ */
+export function readOnnxModelHeader(bytes: Uint8Array): OnnxModelHeader {
+  let irVersion = 0;
+  const opsets: { domain: string; version: number }[] = [];
+  const m = new Reader(bytes, 0, bytes.length);
+  while (!m.done) {
+    const { field, wire } = m.key();
+    if (field === 1 && wire === 0) irVersion = m.small();
+    else if (field === 8 && wire === 2) opsets.push(readOpset(m.sub()));
+    else m.skip(wire);
+  }
+  const def = opsets.find((o) => o.domain === "" || o.domain === "ai.onnx");
+  return { irVersion, opsets, defaultOpset: def?.version };
+}
+
+/** OperatorSetIdProto { domain = 1; version = 2 } */
+function readOpset(o: Reader): { domain: string; version: number } {
+  let domain = "";
+  let version = 0;
+  while (!o.done) {
+    const k = o.key();
+    if (k.field === 1 && k.wire === 2) domain = o.string();
+    else if (k.field === 2 && k.wire === 0) version = o.small();
+    else o.skip(k.wire);
+  }
+  return { domain, version };
+}
+
 /**
  * Reads a model file's id, default-domain opset and I/O signature. Throws {@link OnnxModelError} if the bytes are
  * not a well-formed ONNX ModelProto, import no default-domain opset, or declare an input or output that is not a
@@ -244,18 +285,8 @@ export function inspectOnnxModel(bytes: Uint8Array): OnnxModelInfo {
     while (!m.done) {
       const { field, wire } = m.key();
       if (field === 1 && wire === 0) irVersion = m.small();
-      else if (field === 8 && wire === 2) {
-        const o = m.sub();
-        let domain = "";
-        let version = 0;
-        while (!o.done) {
-          const k = o.key();
-          if (k.field === 1 && k.wire === 2) domain = o.string();
-          else if (k.field === 2 && k.wire === 0) version = o.small();
-          else o.skip(k.wire);
-        }
-        opsets.push({ domain, version });
-      } else if (field === 7 && wire === 2) {
+      else if (field === 8 && wire === 2) opsets.push(readOpset(m.sub()));
+      else if (field === 7 && wire === 2) {
         graphs++;
         // GraphProto { initializer = 5; input = 11; output = 12; sparse_initializer = 15 }
         const g = m.sub();
