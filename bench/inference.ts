@@ -16,11 +16,11 @@ import { parseArgs } from "node:util";
 
 import ort from "onnxruntime-node";
 
-import { encodeTensors, type TensorMap } from "../sdk/src/tensor.js";
-import { toOrtFeeds } from "../worker/src/inference/convert.js";
-import { createInferenceEngine, ORT_VERSION, type InferenceEngine } from "../worker/src/inference/index.js";
-import { buildMlpModel } from "../worker/src/models/generate.js";
-import { clsSampleInput, loadPretrainedClsModel, PRETRAINED_CLS } from "../worker/src/models/pretrained.js";
+import { encodeTensors, type TensorMap } from "../packages/sdk/src/tensor.js";
+import { toOrtFeeds } from "../packages/worker/src/inference/convert.js";
+import { createInferenceEngine, ORT_VERSION, type InferenceEngine } from "../packages/worker/src/inference/index.js";
+import { buildMlpModel } from "../packages/worker/src/models/generate.js";
+import { clsSampleInput, loadPretrainedClsModel, PRETRAINED_CLS } from "../packages/worker/src/models/pretrained.js";
 
 const { values: args } = parseArgs({
   options: {

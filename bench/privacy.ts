@@ -21,7 +21,7 @@ import {
   keyedResultHash,
   unwrapContentKey,
   wrapContentKey,
-} from "../sdk/src/privacy.js";
+} from "../packages/sdk/src/privacy.js";
 
 const OPERATORS = 3;
 const iterationsArg = Number(process.argv[2] ?? "");

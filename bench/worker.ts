@@ -11,10 +11,10 @@ import * as ort from "onnxruntime-node";
 import { custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
-import { createWorker } from "../worker/src/create.js";
-import { nullLogger } from "../worker/src/internal/log.js";
-import { buildMlpModel } from "../worker/src/models/generate.js";
-import { encodeTensors } from "../sdk/src/tensor.js";
+import { createWorker } from "../packages/worker/src/create.js";
+import { nullLogger } from "../packages/worker/src/internal/log.js";
+import { buildMlpModel } from "../packages/worker/src/models/generate.js";
+import { encodeTensors } from "../packages/sdk/src/tensor.js";
 
 const { values } = parseArgs({ options: { jobs: { type: "string", default: "64" } } });
 const N = Number(values.jobs);

@@ -9,7 +9,7 @@
  * The JSON is the SDK's tensor form: {"x": {"type": "float32", "dims": [1, 3, 48, 192], "data": [...]}}, about
  * 110 KB of canonical input bytes: above the escrow's 16 KiB inline limit, so it travels as a content-addressed blob.
  */
-import { tensorsToJson, type TensorMap } from "../sdk/src/tensor.js";
+import { tensorsToJson, type TensorMap } from "@veil/sdk";
 
 // 5x7 glyphs, one string of 7 rows of 5 bits each ("#" on).
 const FONT: Record<string, string> = {

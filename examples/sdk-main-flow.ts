@@ -1,8 +1,8 @@
 import { createWalletClient, http, publicActions, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
-import { veilActions } from "../sdk/src/index.js";
-import { loadDeploymentFile } from "../sdk/src/node.js";
+import { veilActions } from "@veil/sdk";
+import { loadDeploymentFile } from "@veil/sdk/node";
 
 // The address book written by `npm run deploy`, a funded account, and a registered model id.
 const { addresses } = loadDeploymentFile(process.env.VEIL_DEPLOYMENT ?? "deployments/31337.json");

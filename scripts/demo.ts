@@ -20,14 +20,14 @@ import hre from "hardhat";
 import { createPublicClient, custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
-import { createWorker, type CreatedWorker } from "../worker/src/create.js";
-import { nullLogger } from "../worker/src/internal/log.js";
-import { buildMlpModel } from "../worker/src/models/generate.js";
-import { clsSampleInput, loadPretrainedClsModel } from "../worker/src/models/pretrained.js";
-import { localRuntimeProfile, readOnnxModelHeader } from "../worker/src/inference/profile.js";
-import { JOB_STATUSES, getJob } from "../sdk/src/actions/jobs.js";
-import { inspectOnnxModel } from "../sdk/src/onnx.js";
-import { encodeSignature } from "../sdk/src/signature.js";
+import { createWorker, type CreatedWorker } from "../packages/worker/src/create.js";
+import { nullLogger } from "../packages/worker/src/internal/log.js";
+import { buildMlpModel } from "../packages/worker/src/models/generate.js";
+import { clsSampleInput, loadPretrainedClsModel } from "../packages/worker/src/models/pretrained.js";
+import { localRuntimeProfile, readOnnxModelHeader } from "../packages/worker/src/inference/profile.js";
+import { JOB_STATUSES, getJob } from "../packages/sdk/src/actions/jobs.js";
+import { inspectOnnxModel } from "../packages/sdk/src/onnx.js";
+import { encodeSignature } from "../packages/sdk/src/signature.js";
 import {
   decodeTensors,
   encodeTensors,
@@ -38,7 +38,7 @@ import {
   tensorsFromJson,
   tensorsToJson,
   type TensorMap,
-} from "../sdk/src/tensor.js";
+} from "../packages/sdk/src/tensor.js";
 
 const { values: args } = parseArgs({
   options: {

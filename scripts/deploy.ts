@@ -15,7 +15,7 @@ import hre from "hardhat";
 import Veil from "../ignition/modules/Veil.js";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
 import { writeDeployment } from "./write-deployment.js";
-import type { VeilAddresses } from "../sdk/src/addresses.js";
+import type { VeilAddresses } from "../packages/sdk/src/addresses.js";
 
 /** Local chains only: mock USDC the deployer puts in the compute-credit pool (100,000 mUSDC, 6 decimals). */
 const LOCAL_POOL_FUNDING = 100_000n * 10n ** 6n;

@@ -1,5 +1,5 @@
 /**
- * Generates sdk/src/generated/abis.ts from the Hardhat artifacts: one `as const` ABI per protocol contract,
+ * Generates packages/contracts/src/abis.ts from the Hardhat artifacts: one `as const` ABI per protocol contract,
  * so every SDK and worker call is typed end to end. Run after compiling: `npx hardhat build && npx tsx scripts/generate-abis.ts`.
  * `npm test` checks that the committed file is up to date (test/sdk/abis.test.ts).
  */
@@ -40,7 +40,7 @@ export function renderAbis(): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const out = path.join(root, "sdk/src/generated/abis.ts");
+  const out = path.join(root, "packages/contracts/src/abis.ts");
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, renderAbis());
   console.log(`wrote ${path.relative(root, out)}`);

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseDeployment, type VeilAddresses, type VeilDeployment } from "../sdk/src/addresses.js";
+import { parseDeployment, type VeilAddresses, type VeilDeployment } from "../packages/sdk/src/addresses.js";
 
 /** Ignition contract names (the part after `<Module>#`) and the address-book key each fills. */
 const KEYS: Record<string, keyof VeilAddresses> = {

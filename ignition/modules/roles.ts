@@ -5,7 +5,7 @@ import {
   jobEscrowAbi,
   modelRegistryAbi,
   nodeStakingAbi,
-} from "../../sdk/src/generated/abis.js";
+} from "../../packages/contracts/src/abis.js";
 
 /**
  * AccessManager roles of the Veil protocol. ADMIN_ROLE (0) is OpenZeppelin's; it should sit behind a timelock

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as ort from "onnxruntime-node";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
-import { rawDataSha256, type Tensor } from "../../sdk/src/tensor.js";
+import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { rawDataSha256, type Tensor } from "../../packages/sdk/src/tensor.js";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "../..");

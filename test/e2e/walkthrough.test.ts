@@ -17,10 +17,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createPublicClient, http, type Hex } from "viem";
 import { getContractEvents } from "viem/actions";
-import { nodeStakingAbi } from "../../sdk/src/generated/abis.js";
-import { getJob } from "../../sdk/src/index.js";
-import { loadDeploymentFile } from "../../sdk/src/node.js";
-import { PRETRAINED_CLS } from "../../worker/src/models/pretrained.js";
+import { nodeStakingAbi } from "../../packages/contracts/src/abis.js";
+import { getJob } from "../../packages/sdk/src/index.js";
+import { loadDeploymentFile } from "../../packages/sdk/src/node.js";
+import { PRETRAINED_CLS } from "../../packages/worker/src/models/pretrained.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "node_modules/.bin");
@@ -187,7 +187,7 @@ describe("multi-process local network walkthrough (README, pretrained model, wor
 
       // The README's SDK main flow (examples/sdk-main-flow.ts, embedded verbatim in README.md) against the same network.
       const sdk = await new Promise<Run>((resolve) =>
-        execFile(path.join(BIN, "tsx"), ["examples/sdk-main-flow.ts"], { cwd: ROOT, env: { ...env, VEIL_PRIVATE_KEY: KEYS.requester, VEIL_MODEL: PRETRAINED_CLS.modelId } }, (err, stdout, stderr) =>
+        execFile(path.join(BIN, "tsx"), ["--conditions=veil-source", "examples/sdk-main-flow.ts"], { cwd: ROOT, env: { ...env, VEIL_PRIVATE_KEY: KEYS.requester, VEIL_MODEL: PRETRAINED_CLS.modelId } }, (err, stdout, stderr) =>
           resolve({ code: err ? 1 : 0, stdout, stderr }),
         ),
       );

@@ -2,7 +2,7 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { randomBytes } from "node:crypto";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { DEFAULTS } from "../../ignition/modules/Veil.js";
-import { resultCommitment } from "../../sdk/src/actions/jobs.js";
+import { resultCommitment } from "../../packages/sdk/src/actions/jobs.js";
 
 export const E18 = 10n ** 18n;
 export const USDC = 10n ** 6n;

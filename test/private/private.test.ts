@@ -2,11 +2,11 @@ import { expect } from "chai";
 import hre, { network } from "hardhat";
 import { createPublicClient, createWalletClient, custom, getAddress, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
-import { nullLogger } from "../../worker/src/internal/log.js";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
-import { PrivateCodec, isPrivateEnvelope, operatorEncryptionKeyPair } from "../../worker/src/private.js";
-import { submitPrivateJob, waitForPrivateResult, publishJobKeys, PrivateJobError } from "../../sdk/src/private.js";
+import { createWorker, type CreatedWorker } from "../../packages/worker/src/create.js";
+import { nullLogger } from "../../packages/worker/src/internal/log.js";
+import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { PrivateCodec, isPrivateEnvelope, operatorEncryptionKeyPair } from "../../packages/worker/src/private.js";
+import { submitPrivateJob, waitForPrivateResult, publishJobKeys, PrivateJobError } from "../../packages/sdk/src/private.js";
 import {
   PrivacyError,
   WRAPPED_KEY_LENGTH,
@@ -19,11 +19,11 @@ import {
   unwrapContentKey,
   wrapContentKey,
   type KeyRole,
-} from "../../sdk/src/privacy.js";
-import { canonicalResultBytes, decodeTensors, encodeTensors, resultHash, tensorsEqual, type TensorMap } from "../../sdk/src/tensor.js";
+} from "../../packages/sdk/src/privacy.js";
+import { canonicalResultBytes, decodeTensors, encodeTensors, resultHash, tensorsEqual, type TensorMap } from "../../packages/sdk/src/tensor.js";
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
-import { encodeSignature } from "../../sdk/src/signature.js";
-import { inspectOnnxModel } from "../../sdk/src/onnx.js";
+import { encodeSignature } from "../../packages/sdk/src/signature.js";
+import { inspectOnnxModel } from "../../packages/sdk/src/onnx.js";
 
 const connection = await network.create();
 const { ethers, networkHelpers } = connection;

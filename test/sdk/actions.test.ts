@@ -61,8 +61,8 @@ import {
   type Job,
   type TensorMap,
   type VeilAddresses,
-} from "../../sdk/src/index.js";
-import { computeCreditsAbi, jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+} from "../../packages/sdk/src/index.js";
+import { computeCreditsAbi, jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import { P, PRICE, STAKE, USDC, randomId, type Connection } from "../helpers/fixture.js";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { resultServer, viemClients } from "./helpers/viem.js";
@@ -256,7 +256,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await answer(jobId, outputs);
       await networkHelpers.time.increase(P.challengeWindow + 1n);
       await finalizeJob(wallet(outsider), { addresses, jobId });
-      await writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: (await import("../../sdk/src/generated/abis.js")).jobEscrowAbi, functionName: "distributeStakerRewards", chain: null });
+      await writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: (await import("../../packages/contracts/src/abis.js")).jobEscrowAbi, functionName: "distributeStakerRewards", chain: null });
       const pending = (await getNode(publicClient, { addresses, address: operators[0]! })).pendingRewards;
       expect(pending > 0n).to.equal(true);
       const { amount } = await claimStakerRewards(wallet(operators[0]!), { addresses });

@@ -18,9 +18,9 @@ import { network } from "hardhat";
 import { createPublicClient, createWalletClient, encodeAbiParameters, http, keccak256, parseEther, toFunctionSelector, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { estimateContractGas, readContract, writeContract } from "viem/actions";
-import { TransactionRevertedError, joinModel, registerModel, registerNode, sendSubmissions, stake, submitJob, type TensorMap, type VeilAddresses } from "../../sdk/src/index.js";
-import { drawGasBound, submissionGasBound } from "../../sdk/src/internal.js";
-import { jobEscrowAbi, mockUsdcAbi, modelRegistryAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { TransactionRevertedError, joinModel, registerModel, registerNode, sendSubmissions, stake, submitJob, type TensorMap, type VeilAddresses } from "../../packages/sdk/src/index.js";
+import { drawGasBound, submissionGasBound } from "../../packages/sdk/src/internal.js";
+import { jobEscrowAbi, mockUsdcAbi, modelRegistryAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import { readIgnitionDeployment } from "../../scripts/write-deployment.js";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { PRICE, USDC, randomId } from "../helpers/fixture.js";
@@ -216,7 +216,7 @@ describe(`gas limits on ${chain}: SDK submissions never run out of gas`, functio
     // k = 1 draw skips them until it hits the large one. The leaves drawn follow from the seed (join order: 40,000,
     // 5,000, 5,000), so gas = base + x * attempts + y * distinct leaves (each brings its cold owner, operator and
     // tree-node reads) is fitted by least squares over many seeds.
-    const { nodeStakingAbi } = await import("../../sdk/src/generated/abis.js");
+    const { nodeStakingAbi } = await import("../../packages/contracts/src/abis.js");
     const total = await readContract(client, { address: a.nodeStaking, abi: nodeStakingAbi, functionName: "modelWeight", args: [BigInt(index)] });
     const samples: [number, number, number][] = [];
     for (let seed = 1n; seed <= 150n; seed++) {

@@ -33,15 +33,15 @@ function importGraph(entry: string) {
 
 describe("SDK core entry is browser-safe", () => {
   it("sdk/src/index.ts imports no node:* or Node built-in module, directly or transitively", () => {
-    const { files, external } = importGraph(path.join(root, "sdk/src/index.ts"));
+    const { files, external } = importGraph(path.join(root, "packages/sdk/src/index.ts"));
     expect(files.size).to.be.greaterThan(5); // the walk really follows the graph
     const offenders = [...external].filter(([spec]) => spec.startsWith("node:") || NODE_BUILTINS.has(spec.split("/")[0]!));
     expect(offenders, offenders.map(([s, f]) => `${f} imports ${s}`).join("\n")).to.deep.equal([]);
-    expect([...files].map((f) => path.relative(root, f))).to.not.include("sdk/src/node.ts");
+    expect([...files].map((f) => path.relative(root, f))).to.not.include("packages/sdk/src/node.ts");
   });
 
   it("the scanner does catch node imports (sdk/src/node.ts, the Node-only entry)", () => {
-    const { external } = importGraph(path.join(root, "sdk/src/node.ts"));
+    const { external } = importGraph(path.join(root, "packages/sdk/src/node.ts"));
     expect([...external.keys()]).to.include.members(["node:fs", "node:path"]);
   });
 });

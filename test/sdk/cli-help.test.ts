@@ -3,9 +3,9 @@
  * the old names as aliases, durations and times in people's units.
  */
 import { expect } from "chai";
-import { main } from "../../sdk/src/cli/main.js";
-import { COMMANDS, GLOBAL_OPTIONS } from "../../sdk/src/cli/commands.js";
-import { formatDuration, formatWhen, parseDuration } from "../../sdk/src/cli/time.js";
+import { main } from "../../packages/cli/src/main.js";
+import { COMMANDS, GLOBAL_OPTIONS } from "../../packages/cli/src/commands.js";
+import { formatDuration, formatWhen, parseDuration } from "../../packages/cli/src/time.js";
 
 async function run(argv: string[]) {
   let stdout = "";

@@ -15,13 +15,13 @@ import { createPublicClient, createWalletClient, http, parseEther, type Address,
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { readIgnitionDeployment, writeDeployment } from "../../scripts/write-deployment.js";
-import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../sdk/src/index.js";
-import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../packages/sdk/src/index.js";
+import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import { resultServer } from "./helpers/viem.js";
-import { buildIdentityModel, buildMlpModel } from "../../worker/src/models/generate.js";
-import { createWorker } from "../../worker/src/create.js";
-import { nullLogger } from "../../worker/src/internal/log.js";
-import { inspectOnnxModel } from "../../sdk/src/onnx.js";
+import { buildIdentityModel, buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { createWorker } from "../../packages/worker/src/create.js";
+import { nullLogger } from "../../packages/worker/src/internal/log.js";
+import { inspectOnnxModel } from "../../packages/sdk/src/onnx.js";
 import { createRequire } from "node:module";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

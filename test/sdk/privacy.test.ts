@@ -41,7 +41,7 @@ import {
   type JobContext,
   type KeyRole,
   type PrivacyErrorCode,
-} from "../../sdk/src/privacy.js";
+} from "../../packages/sdk/src/privacy.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -28,9 +28,9 @@ import {
   type ModelSignature,
   type TensorMap,
   type VeilAddresses,
-} from "../../sdk/src/index.js";
-import { buildIdentityModel, buildIntModel, buildMlpModel } from "../../worker/src/models/generate.js";
-import { clsSampleInput, loadPretrainedClsModel, pretrainedClsModelPath } from "../../worker/src/models/pretrained.js";
+} from "../../packages/sdk/src/index.js";
+import { buildIdentityModel, buildIntModel, buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { clsSampleInput, loadPretrainedClsModel, pretrainedClsModelPath } from "../../packages/worker/src/models/pretrained.js";
 import { deployVeil, PRICE, USDC, type Connection } from "../helpers/fixture.js";
 import { addressesOf, viemClients } from "./helpers/viem.js";
 

@@ -33,7 +33,7 @@ import {
   type Tensor,
   type TensorErrorCode,
   type TensorMap,
-} from "../../sdk/src/tensor.js";
+} from "../../packages/sdk/src/tensor.js";
 
 const nodeSha = (b: Uint8Array) => `0x${createHash("sha256").update(b).digest("hex")}`;
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -471,7 +471,7 @@ describe("sdk/tensor", () => {
   });
 
   it("is browser-safe: no node:* imports, no Buffer", () => {
-    const src = readFileSync(new URL("../../sdk/src/tensor.ts", import.meta.url), "utf8")
+    const src = readFileSync(new URL("../../packages/sdk/src/tensor.ts", import.meta.url), "utf8")
       .replace(/\/\*[\s\S]*?\*\//g, "")
       .replace(/\/\/.*$/gm, "");
     const imports = [...src.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);

@@ -21,7 +21,7 @@ import {
   type VeilContractError,
   type VeilError,
   type SubmitJobErrorType,
-} from "../../sdk/src/index.js";
+} from "../../packages/sdk/src/index.js";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const assertType = <T extends true>(_ok?: T) => {};

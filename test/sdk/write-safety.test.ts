@@ -46,11 +46,11 @@ import {
   submitJobs,
   type TensorMap,
   type VeilAddresses,
-} from "../../sdk/src/index.js";
-import { formatAmount, formatTime } from "../../sdk/src/errors.js";
-import { allowanceOverride, drawBoundFor, submissionGasBound } from "../../sdk/src/internal.js";
-import { permitDomain } from "../../sdk/src/actions/tokens.js";
-import { mockUsdcAbi, modelRegistryAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
+} from "../../packages/sdk/src/index.js";
+import { formatAmount, formatTime } from "../../packages/sdk/src/errors.js";
+import { allowanceOverride, drawBoundFor, submissionGasBound } from "../../packages/sdk/src/internal.js";
+import { permitDomain } from "../../packages/sdk/src/actions/tokens.js";
+import { mockUsdcAbi, modelRegistryAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import Veil from "../../ignition/modules/Veil.js";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { PRICE, STAKE, USDC, randomId, type Connection } from "../helpers/fixture.js";

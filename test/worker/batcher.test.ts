@@ -2,11 +2,11 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import { createPublicClient, createWalletClient, custom, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { jobEscrowAbi } from "../../sdk/src/generated/abis.js";
-import { PostBatcher } from "../../worker/src/chain/batcher.js";
-import { TxRevertedError, TxSender } from "../../worker/src/chain/sender.js";
-import { nullLogger } from "../../worker/src/internal/log.js";
-import { openStore } from "../../worker/src/store.js";
+import { jobEscrowAbi } from "../../packages/contracts/src/abis.js";
+import { PostBatcher } from "../../packages/worker/src/chain/batcher.js";
+import { TxRevertedError, TxSender } from "../../packages/worker/src/chain/sender.js";
+import { nullLogger } from "../../packages/worker/src/internal/log.js";
+import { openStore } from "../../packages/worker/src/store.js";
 import { deployVeil, randomId, submit, type Veil } from "../helpers/fixture.js";
 
 // The worker's post batcher against a real chain: posts ready together share one JobEscrow.multicall; a batch

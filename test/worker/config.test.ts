@@ -19,8 +19,8 @@ import {
   resolvePrivateKey,
   wantsHelp,
   type ConfigIssue,
-} from "../../worker/src/config.js";
-import { createLogger } from "../../worker/src/internal/log.js";
+} from "../../packages/worker/src/config.js";
+import { createLogger } from "../../packages/worker/src/internal/log.js";
 
 // Hardhat's well-known dev key #1 — never a real secret.
 const PK = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";

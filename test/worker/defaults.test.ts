@@ -7,8 +7,8 @@ import { expect } from "chai";
 import path from "node:path";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
-import { decodeTensors, encodeTensors, resultHash } from "../../sdk/src/tensor.js";
+import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { decodeTensors, encodeTensors, resultHash } from "../../packages/sdk/src/tensor.js";
 import { modelParams, P, STATUS } from "../helpers/fixture.js";
 import { freePort, nodeKey, startLocalNode, startWorkerProcess, type LocalNode, type WorkerProcess } from "./fixtures/local-node.js";
 

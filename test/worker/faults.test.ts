@@ -36,8 +36,8 @@ import {
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { readIgnitionDeployment } from "../../scripts/write-deployment.js";
-import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../sdk/src/generated/abis.js";
-import { joinModel, modelRegistrationFromFile, registerModel, registerNode, stake } from "../../sdk/src/index.js";
+import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
+import { joinModel, modelRegistrationFromFile, registerModel, registerNode, stake } from "../../packages/sdk/src/index.js";
 import {
   decodeTensors,
   encodeTensors,
@@ -45,11 +45,11 @@ import {
   resultHash,
   sha256Hex,
   type TensorEncodingError,
-} from "../../sdk/src/tensor.js";
-import { openStore } from "../../worker/src/store.js";
-import { createInferenceEngine } from "../../worker/src/inference/engine.js";
-import { ORT_VERSION } from "../../worker/src/inference/profile.js";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
+} from "../../packages/sdk/src/tensor.js";
+import { openStore } from "../../packages/worker/src/store.js";
+import { createInferenceEngine } from "../../packages/worker/src/inference/engine.js";
+import { ORT_VERSION } from "../../packages/worker/src/inference/profile.js";
+import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
 import { DEFAULTS } from "../../ignition/modules/Veil.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

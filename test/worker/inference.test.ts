@@ -11,7 +11,7 @@ import {
   tensorsHash,
   type Tensor,
   type TensorMap,
-} from "../../sdk/src/tensor.js";
+} from "../../packages/sdk/src/tensor.js";
 import {
   createInferenceEngine,
   EngineClosedError,
@@ -26,15 +26,15 @@ import {
   RuntimeProfileMismatchError,
   type InferenceEngine,
   type RuntimeProfile,
-} from "../../worker/src/inference/index.js";
+} from "../../packages/worker/src/inference/index.js";
 import {
   buildColumnSumModel,
   buildIdentityModel,
   buildIntModel,
   buildMlpModel,
   referenceMlp,
-} from "../../worker/src/models/generate.js";
-import { clsSampleInput, loadPretrainedClsModel, PRETRAINED_CLS, pretrainedClsModelPath } from "../../worker/src/models/pretrained.js";
+} from "../../packages/worker/src/models/generate.js";
+import { clsSampleInput, loadPretrainedClsModel, PRETRAINED_CLS, pretrainedClsModelPath } from "../../packages/worker/src/models/pretrained.js";
 
 const f32 = (dims: number[], data: ArrayLike<number>): Tensor => ({ type: "float32", dims, data: Float32Array.from(data) });
 const mlpInput = (rows: number, seed: number): TensorMap => ({

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createLogger, isSecretFieldName, redactUrl, type LogLevel } from "../../worker/src/internal/log.js";
+import { createLogger, isSecretFieldName, redactUrl, type LogLevel } from "../../packages/worker/src/internal/log.js";
 
 function capture(level: LogLevel = "trace") {
   const lines: string[] = [];

@@ -19,7 +19,7 @@ import {
   isRetryableRpcError,
   retryAfterMs,
   withRetry,
-} from "../../worker/src/internal/retry.js";
+} from "../../packages/worker/src/internal/retry.js";
 
 type Reply =
   | { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number }

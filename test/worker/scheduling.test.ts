@@ -7,10 +7,10 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import { custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { createWorker, type CreatedWorker } from "../../worker/src/create.js";
-import { createLogger } from "../../worker/src/internal/log.js";
-import { buildMlpModel } from "../../worker/src/models/generate.js";
-import { encodeTensors } from "../../sdk/src/tensor.js";
+import { createWorker, type CreatedWorker } from "../../packages/worker/src/create.js";
+import { createLogger } from "../../packages/worker/src/internal/log.js";
+import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { encodeTensors } from "../../packages/sdk/src/tensor.js";
 import { deployVeil, modelParams, STATUS, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create();

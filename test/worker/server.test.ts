@@ -6,10 +6,10 @@ import { createRequire } from "node:module";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createLogger } from "../../worker/src/internal/log.js";
-import { createMetrics, type WorkerMetrics } from "../../worker/src/internal/metrics.js";
-import { createWorkerServer, type HealthInput, type WorkerServer } from "../../worker/src/server.js";
-import { JOB_STATES, openStore, type Hex, type WorkerStore } from "../../worker/src/store.js";
+import { createLogger } from "../../packages/worker/src/internal/log.js";
+import { createMetrics, type WorkerMetrics } from "../../packages/worker/src/internal/metrics.js";
+import { createWorkerServer, type HealthInput, type WorkerServer } from "../../packages/worker/src/server.js";
+import { JOB_STATES, openStore, type Hex, type WorkerStore } from "../../packages/worker/src/store.js";
 
 interface Res {
   status: number;

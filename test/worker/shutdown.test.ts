@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { createLogger } from "../../worker/src/internal/log.js";
-import { createShutdown, type StopContext } from "../../worker/src/internal/shutdown.js";
+import { createLogger } from "../../packages/worker/src/internal/log.js";
+import { createShutdown, type StopContext } from "../../packages/worker/src/internal/shutdown.js";
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -162,7 +162,7 @@ describe("worker/internal/shutdown", function () {
     this.timeout(15_000);
     let dir: string;
     const tsxLoader = import.meta.resolve("tsx/esm");
-    const shutdownUrl = pathToFileURL(path.resolve("worker/src/internal/shutdown.ts")).href;
+    const shutdownUrl = pathToFileURL(path.resolve("packages/worker/src/internal/shutdown.ts")).href;
 
     before(() => {
       dir = mkdtempSync(path.join(tmpdir(), "veil-shutdown-"));

@@ -20,7 +20,7 @@ import {
   type JobKey,
   type TransitionEvent,
   type WorkerStore,
-} from "../../worker/src/store.js";
+} from "../../packages/worker/src/store.js";
 
 const require = createRequire(import.meta.url);
 // Raw access to the same file, to check what is really on disk (and to tamper with it).
@@ -459,7 +459,7 @@ describe("worker/store", function () {
     this.timeout(20_000);
 
     const tsxLoader = import.meta.resolve("tsx/esm");
-    const storeUrl = pathToFileURL(path.resolve("worker/src/store.ts")).href;
+    const storeUrl = pathToFileURL(path.resolve("packages/worker/src/store.ts")).href;
 
     /**
      * Child writer: each transaction creates job i, advances it to commit_pending with a fresh 128 KiB result blob,

@@ -2,7 +2,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createPublicClient, createWalletClient, custom, type Address, type Hex } from "viem";
-import type { VeilAddresses } from "../../../sdk/src/addresses.js";
+import type { VeilAddresses } from "../../../packages/sdk/src/addresses.js";
 import type { Connection, Veil } from "../../helpers/fixture.js";
 
 export function viemClients(connection: Connection) {
