@@ -39,8 +39,13 @@ async function throughWorker(batching: boolean): Promise<{ jobsPerSec: number; i
   const [, requester, owner] = signers;
   const op = signers[5]!;
   const d = await ignition.deploy(VeilLocal, {});
-  const at = async (n: string, c: any) => ethers.getContractAt(n, await c.getAddress());
-  const [usdc, veil, registry, staking, escrow] = await Promise.all([at("MockUSDC", d.feeToken), at("VeilToken", d.veil), at("ModelRegistry", d.registry), at("NodeStaking", d.staking), at("JobEscrow", d.escrow)]);
+  const [usdc, veil, registry, staking, escrow] = await Promise.all([
+    ethers.getContractAt("MockUSDC", d.feeToken),
+    ethers.getContractAt("VeilToken", d.veil),
+    ethers.getContractAt("ModelRegistry", d.registry),
+    ethers.getContractAt("NodeStaking", d.staking),
+    ethers.getContractAt("JobEscrow", d.escrow),
+  ]);
   await (await registry.connect(owner).registerModel(mlp.modelId, { price: 50_000n, royaltyBps: 0, redundancy: 1, comparator: 0, precision: 0, metadataURI: "", profile: { opset: 17, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true }, ioSignature: "" })).wait();
   await (await veil.transfer(op.address, 10n ** 24n)).wait();
   await (await veil.connect(op).approve(await staking.getAddress(), ethers.MaxUint256)).wait();
@@ -51,7 +56,7 @@ async function throughWorker(batching: boolean): Promise<{ jobsPerSec: number; i
   await (await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256)).wait();
   await (await escrow.connect(requester).deposit(10n ** 11n)).wait();
   const w = await createWorker({
-    transport: custom(connection.provider as never),
+    transport: custom(connection.provider),
     account: mnemonicToAccount(MNEMONIC, { addressIndex: 5 }),
     addresses: { jobEscrow: (await escrow.getAddress()) as Hex, nodeStaking: (await staking.getAddress()) as Hex, modelRegistry: (await registry.getAddress()) as Hex },
     dataDir: ":memory:",

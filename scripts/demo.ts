@@ -19,7 +19,9 @@ import type { AddressInfo } from "node:net";
 import hre from "hardhat";
 import { createPublicClient, custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
+import type { HardhatEthersProvider } from "@nomicfoundation/hardhat-ethers/types";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
+import type { ComputeCredits, JobEscrow, NodeStaking } from "../types/ethers-contracts/index.js";
 import { createWorker, type CreatedWorker } from "../packages/worker/src/create.js";
 import { nullLogger } from "../packages/worker/src/internal/log.js";
 import { buildMlpModel } from "../packages/worker/src/models/generate.js";
@@ -75,13 +77,12 @@ async function main() {
 
   out("Veil demo: in-process Hardhat network (chain 31337)");
   const d = await ignition.deploy(VeilLocal, { parameters: { VeilLocal: { treasury: treasury.address } } });
-  const at = async (name: string, c: { getAddress(): Promise<string> }) => ethers.getContractAt(name, await c.getAddress());
-  const usdc = await at("MockUSDC", d.feeToken);
-  const veil = await at("VeilToken", d.veil);
-  const registry = await at("ModelRegistry", d.registry);
-  const staking = await at("NodeStaking", d.staking);
-  const escrow = await at("JobEscrow", d.escrow);
-  const credits = "credits" in d ? await at("ComputeCredits", (d as any).credits) : undefined;
+  const usdc = await ethers.getContractAt("MockUSDC", d.feeToken);
+  const veil = await ethers.getContractAt("VeilToken", d.veil);
+  const registry = await ethers.getContractAt("ModelRegistry", d.registry);
+  const staking = await ethers.getContractAt("NodeStaking", d.staking);
+  const escrow = await ethers.getContractAt("JobEscrow", d.escrow);
+  const credits = await ethers.getContractAt("ComputeCredits", d.credits);
   out(`  deployed JobEscrow ${await escrow.getAddress()}, NodeStaking ${await staking.getAddress()}`);
 
   // ---------------------------------------------------------------- models
@@ -122,7 +123,7 @@ async function main() {
     await (await staking.connect(op).register(`http://127.0.0.1:${7100 + i}`, ethers.ZeroHash)).wait();
     await (await staking.connect(op).stake(stake)).wait();
   }
-  const disputeManager = "disputeManager" in d ? await at("DisputeManager", (d as any).disputeManager) : undefined;
+  const disputeManager = await ethers.getContractAt("DisputeManager", d.disputeManager);
   const addresses = {
     jobEscrow: (await escrow.getAddress()) as Hex,
     nodeStaking: (await staking.getAddress()) as Hex,
@@ -130,9 +131,9 @@ async function main() {
     feeToken: (await usdc.getAddress()) as Hex,
     stakingToken: (await veil.getAddress()) as Hex,
     accessManager: (await d.manager.getAddress()) as Hex,
-    disputeManager: disputeManager ? ((await disputeManager.getAddress()) as Hex) : undefined,
+    disputeManager: (await disputeManager.getAddress()) as Hex,
   };
-  const transport = custom(connection.provider as never);
+  const transport = custom(connection.provider);
   const workers: CreatedWorker[] = [];
   const liar = args.adversarial ? operators[0]!.address : undefined;
   for (const op of operators) {
@@ -146,7 +147,7 @@ async function main() {
       logger: nullLogger(),
       startBlock: 0n,
       tamperOutputs: op.address === liar,
-      validator: args.adversarial && !!disputeManager,
+      validator: args.adversarial,
     });
     await w.worker.start();
     workers.push(w);
@@ -157,8 +158,7 @@ async function main() {
   await (await usdc.mint(requester.address, 1_000n * 10n ** 6n)).wait();
   await (await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256)).wait();
   await (await escrow.connect(requester).deposit(100n * 10n ** 6n)).wait();
-  let allowancePaid = false;
-  if (credits) {
+  {
     // Lock VEIL for 1 compute credit ($1 of jobs per day) and fund the allowance pool.
     await (await veil.connect(deployer).transfer(requester.address, 1_000n * 10n ** 18n)).wait();
     await (await veil.connect(requester).approve(await credits.getAddress(), ethers.MaxUint256)).wait();
@@ -169,9 +169,8 @@ async function main() {
     // Move to the next UTC day so the freshly minted credit counts (allowance is checkpointed at day start).
     const next = await credits.nextReset();
     await networkHelpers.time.increaseTo(next + 1n);
-    allowancePaid = true;
     out(`  requester: 1 compute credit (allowance ${Number(await credits.allowanceLeft(requester.address)) / 1e6} mUSDC/day) + 100 mUSDC deposit`);
-  } else out("  requester: 100 mUSDC deposit");
+  }
 
   // ---------------------------------------------------------------- jobs
   // Inputs over the escrow's inline limit go by URI + sha256: a requester-side blob host on loopback.
@@ -202,8 +201,8 @@ async function main() {
       modelId: model.modelId, redundancy: k, maxFee: price * BigInt(k), deadline: (await now()) + 3_600n,
       input: byUri ? "0x" : ethers.hexlify(input), inputURI: byUri ? `${blobBase}/${hash}` : "", inputHash: byUri ? hash : ethers.ZeroHash,
     };
-    const useAllowance = allowancePaid && i % 2 === 0 && (await credits!.allowanceLeft(requester.address)) >= price * BigInt(k);
-    const tx = useAllowance ? await credits!.connect(requester).submitJob(requester.address, params) : await escrow.connect(requester).submitJobFromDeposit(params);
+    const useAllowance = i % 2 === 0 && (await credits.allowanceLeft(requester.address)) >= price * BigInt(k);
+    const tx = useAllowance ? await credits.connect(requester).submitJob(requester.address, params) : await escrow.connect(requester).submitJobFromDeposit(params);
     const receipt = (await tx.wait())!;
     const parsed = receipt.logs.map((l) => { try { return escrow.interface.parseLog(l); } catch { return null; } });
     const ev = parsed.find((e) => e?.name === "JobSubmitted")!;
@@ -257,7 +256,7 @@ async function main() {
   // Disputes: validators start them, a committee is drawn from a block 64 blocks later, members re-run the job and
   // vote by commit-reveal, and the majority's result is paid while the liar is slashed.
   const disputedIds = new Set((await Promise.all(jobs.map(statusOf))).flatMap((s, i) => (s === 4 ? [jobs[i]!.id] : [])));
-  if (disputedIds.size && disputeManager) {
+  if (disputedIds.size) {
     const dp = await disputeManager.params();
     await tickAll(); // start the disputes
     await networkHelpers.mine(Number(dp.drawDelayBlocks) + 1);
@@ -280,10 +279,16 @@ async function main() {
 
   // ---------------------------------------------------------------- summary
   const finalStatus = await Promise.all(jobs.map(statusOf));
-  const gas = await gasByStep(connection, await escrow.getAddress(), escrow.interface, credits);
+  const gas = await gasByStep(ethers.provider, escrow, credits);
   const latencies = jobs.flatMap((j) => (j.proposedAt ? [j.proposedAt - j.submittedAt] : [])).sort((a, b) => a - b);
   const pct = (q: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!) : 0);
   const slashes = await slashEvents(staking);
+  const fees = {
+    operators: Object.fromEntries(await Promise.all(operators.map(async (o) => [o.address, (await escrow.earningsOf(o.address)).toString()] as const))),
+    modelOwner: (await escrow.earningsOf(modelOwner.address)).toString(),
+    treasury: (await escrow.treasuryAccrued()).toString(),
+    stakers: (await escrow.stakerRewardsAccrued()).toString(),
+  };
   const summary: Record<string, unknown> = {
     jobsSubmitted: jobs.length,
     jobsFinalized: finalStatus.filter((s) => s === 5).length,
@@ -292,12 +297,7 @@ async function main() {
     gasPerJob: gas,
     latencyMs: { p50: pct(0.5), p95: pct(0.95) },
     slashes,
-    fees: {
-      operators: Object.fromEntries(await Promise.all(operators.map(async (o) => [o.address, (await escrow.earningsOf(o.address)).toString()]))),
-      modelOwner: (await escrow.earningsOf(modelOwner.address)).toString(),
-      treasury: (await escrow.treasuryAccrued()).toString(),
-      stakers: (await escrow.stakerRewardsAccrued()).toString(),
-    },
+    fees,
   };
   if (args.model) {
     // Verified outputs: fetch the result bytes of the last job, check them against the on-chain hash (its JobFinalized
@@ -319,12 +319,11 @@ async function main() {
 
   const expectedTerminal = finalStatus.every((s, i) => (disputedIds.has(jobs[i]!.id) ? s === 6 || s === 5 : s === 5));
   // The liar must be caught: every job it served ended in a dispute, and it (and only it) was slashed.
-  const liarCaught = !args.adversarial || (disputedIds.size > 0 && slashes.length > 0 && slashes.every((x: { operator: string }) => x.operator === liar));
+  const liarCaught = !args.adversarial || (disputedIds.size > 0 && slashes.length > 0 && slashes.every((x) => x.operator === liar));
   out("\nSummary");
   out(`  jobs: ${summary.jobsSubmitted} submitted, ${summary.jobsFinalized} finalized, ${summary.jobsRefunded} refunded, ${summary.jobsDisputed} disputed`);
   out(`  latency submit→result: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms (wall clock, in-process chain)`);
   out(`  gas by step (average per call; a call inside a multicall, and each job a finalizeMany settles, is charged its share): ${Object.entries(gas).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  const fees = summary.fees as any;
   out(`  fees earned (mUSDC base units): operators ${Object.values(fees.operators).join(" / ")}, model owner ${fees.modelOwner}, treasury ${fees.treasury}, stakers ${fees.stakers}`);
   out(`  slashes: ${slashes.length ? slashes.map((s) => `${s.operator.slice(0, 10)}… ${s.amount} VEIL-wei`).join(", ") : "none"}`);
   for (const w of workers) await w.close();
@@ -344,36 +343,38 @@ const BATCH_SETTLEMENT = new Set(["finalizeMany", "claim"]);
  * a multicall (workers batch their posts) is charged its share of that transaction, and so is each job settled by a
  * `finalizeMany` (workers settle their jobs in one per tick): its gas is shown per job settled.
  */
-async function gasByStep(connection: any, escrow: string, iface: any, credits?: any): Promise<Record<string, number>> {
-  const { ethers } = connection;
-  const creditsAddress = credits ? (await credits.getAddress()).toLowerCase() : undefined;
-  const latest = await ethers.provider.getBlockNumber();
+async function gasByStep(provider: HardhatEthersProvider, escrowContract: JobEscrow, credits: ComputeCredits): Promise<Record<string, number>> {
+  const escrow = (await escrowContract.getAddress()).toLowerCase();
+  const iface = escrowContract.interface;
+  const creditsAddress = (await credits.getAddress()).toLowerCase();
+  const latest = await provider.getBlockNumber();
   const byStep = new Map<string, { gas: bigint; n: number }>();
   const finalizedTopic = iface.getEvent("JobFinalized").topicHash;
   let submissions = 0;
   let total = 0n;
   for (let b = 0; b <= latest; b++) {
-    const block = await ethers.provider.getBlock(b, true);
+    const block = await provider.getBlock(b, true);
     for (const tx of block?.prefetchedTransactions ?? []) {
       const to = tx.to?.toLowerCase();
       // Each call of the transaction with its share of the gas: a worker's multicall of n posts counts n steps.
-      let steps: string[] = [];
-      if (to === escrow.toLowerCase()) {
+      let steps: (string | undefined)[] = [];
+      if (to === escrow) {
         const call = iface.parseTransaction({ data: tx.data });
-        steps = call?.name === "multicall" ? call.args[0].map((d: string) => iface.parseTransaction({ data: d })?.name) : [call?.name];
+        steps = call?.name === "multicall" ? (call.args[0] as string[]).map((d) => iface.parseTransaction({ data: d })?.name) : [call?.name];
       } else if (to && to === creditsAddress && credits.interface.parseTransaction({ data: tx.data })?.name === "submitJob") steps = ["submitJob(allowance)"];
-      steps = steps.filter((step) => step && (LIFECYCLE_STEPS.has(step) || step === "submitJob(allowance)"));
-      if (steps.length === 0) continue;
-      const r = await ethers.provider.getTransactionReceipt(tx.hash);
+      let named = steps.filter((step): step is string => !!step && (LIFECYCLE_STEPS.has(step) || step === "submitJob(allowance)"));
+      if (named.length === 0) continue;
+      const r = await provider.getTransactionReceipt(tx.hash);
+      if (!r) throw new Error(`no receipt for mined transaction ${tx.hash}`);
       // A finalizeMany of n jobs counts n steps (the JobFinalized events it emitted), each with 1/n of its gas.
-      steps = steps.flatMap((step) => {
+      named = named.flatMap((step) => {
         if (!BATCH_SETTLEMENT.has(step)) return [step];
-        const settled = r.logs.filter((l: any) => l.address.toLowerCase() === escrow.toLowerCase() && l.topics[0] === finalizedTopic).length;
-        return Array(Math.max(1, settled)).fill(step);
+        const settled = r.logs.filter((l) => l.address.toLowerCase() === escrow && l.topics[0] === finalizedTopic).length;
+        return Array<string>(Math.max(1, settled)).fill(step);
       });
-      for (const step of steps) {
+      for (const step of named) {
         const s = byStep.get(step) ?? { gas: 0n, n: 0 };
-        s.gas += r.gasUsed / BigInt(steps.length);
+        s.gas += r.gasUsed / BigInt(named.length);
         s.n++;
         byStep.set(step, s);
         if (step.startsWith("submitJob")) submissions++;
@@ -387,9 +388,9 @@ async function gasByStep(connection: any, escrow: string, iface: any, credits?: 
   return avg;
 }
 
-async function slashEvents(staking: any) {
+async function slashEvents(staking: NodeStaking) {
   const logs = await staking.queryFilter(staking.filters.Slashed());
-  return logs.map((l: any) => ({ operator: l.args.operator as string, amount: l.args.amount.toString(), recipient: l.args.recipient as string }));
+  return logs.map((l) => ({ operator: l.args.operator, amount: l.args.amount.toString(), recipient: l.args.recipient }));
 }
 
 main().catch((e) => {

@@ -1,10 +1,10 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { deployVeil, jobParams, randomId, E18, P, PRICE, STATUS, USDC, type Veil } from "../helpers/fixture.js";
+import { deployVeil, fieldsOf, jobParams, randomId, E18, P, PRICE, STATUS, USDC, type Veil } from "../helpers/fixture.js";
 import { CREDITS_DEFAULTS as D } from "../../ignition/modules/parts/credits.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const { time } = networkHelpers;
 const DAY = 86_400n;
@@ -330,7 +330,7 @@ describe("ComputeCredits", () => {
     it("test_pool_fedByTheEscrowTreasuryShare", async () => {
       const { credits, v, holder } = c;
       // Governance points the escrow treasury at the pool: withdrawTreasury then funds allowances.
-      const params = { ...(await v.escrow.params()).toObject(), treasury: await credits.getAddress() };
+      const params = { ...fieldsOf(await v.escrow.params()), treasury: await credits.getAddress() };
       await v.escrow.connect(v.admin).setParams(params);
       await credits.connect(holder).mint(E18, ethers.MaxUint256);
       await startOfNextDay(credits);

@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
-import { deployVeil, commitmentOf, submit, STATUS, PRICE, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, fieldsOf, commitmentOf, submit, STATUS, PRICE, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
 import { DISPUTE_DEFAULTS as D } from "../../ignition/modules/parts/disputes.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 
 const DSTATUS = { None: 0n, Drawing: 1n, Voting: 2n, Resolved: 3n };
@@ -126,7 +126,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     expect(await v.staking.isProtocolContract(dm)).to.equal(true);
     const p = await v.dm.params();
     expect(p.operatorSlash).to.equal(D.operatorSlash);
-    const fields = { ...p.toObject() };
+    const fields = fieldsOf(p);
     await expect(v.dm.connect(v.outsider).setParams(fields)).to.be.revertedWithCustomError(v.dm, "AccessManagedUnauthorized");
     // The three windows must fit inside the escrow's dispute window (3 days) minus the 1-hour resolve grace.
     await expect(v.dm.setParams({ ...fields, commitWindow: 3n * 86400n })).to.be.revertedWithCustomError(v.dm, "DisputeManagerParameterOutOfBounds");
@@ -337,7 +337,7 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     const lie = randomId();
     const { jobId, operators } = await runJob([truth, truth, lie]);
     await v.dm.startDisagreement(jobId);
-    const fields = { ...(await v.dm.params()).toObject() };
+    const fields = fieldsOf(await v.dm.params());
     await v.dm.setParams({ ...fields, operatorSlash: 3n * D.operatorSlash });
     const members = await draw(jobId);
     // A non-member stakes more after the draw: it still cannot vote.

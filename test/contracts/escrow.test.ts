@@ -1,7 +1,6 @@
 import { expect } from "chai";
-import type { Result } from "ethers";
 import { network } from "hardhat";
-import { deployVeil, commitmentOf, submit, jobParams, modelParams, now, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, modelParams, now, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
@@ -13,7 +12,6 @@ const PHASE = { Assigned: 1n, Revealing: 2n };
 const BPS = 10_000n;
 /** A struct returned by ethers as a plain object (to pass back as an argument). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const plain = (r: unknown): any => (r as Result).toObject();
 /** Per-operator share at the default split (10% royalty, 5% treasury, 5% stakers) of `fee` among `n`. */
 const perOp = (fee: bigint, n: bigint) => (fee - (fee * 1000n) / BPS - (fee * 500n) / BPS - (fee * 500n) / BPS) / n;
 
@@ -489,7 +487,7 @@ describe("JobEscrow", () => {
     });
 
     it("miss penalty destination: the keeper (Caller) or the burn address", async () => {
-      const params = { ...plain(await v.escrow.params()), missSlashTo: 2n };
+      const params = { ...fieldsOf(await v.escrow.params()), missSlashTo: 2n };
       await v.escrow.setParams(params);
       const { jobId } = await submit(connection, v);
       await time.increase(P.commitWindow + 1n);
@@ -503,7 +501,7 @@ describe("JobEscrow", () => {
     it("only the mapped roles can call restricted functions (random callers)", async () => {
       const p = await v.escrow.params();
       const calls: [any, string, unknown[]][] = [
-        [v.escrow, "setParams", [plain(p)]],
+        [v.escrow, "setParams", [fieldsOf(p)]],
         [v.escrow, "setCreditsPool", [v.outsider.address]],
         [v.escrow, "setPaused", [0, true]],
         [v.escrow, "openDispute", [1n]],
@@ -579,7 +577,7 @@ describe("JobEscrow", () => {
 
     it("reentrancy through a callback fee token on withdraw paths is rejected", async () => {
       const token = await ethers.deployContract("CallbackERC20");
-      const escrow2 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), plain(await v.escrow.params())]);
+      const escrow2 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
       const e2 = await escrow2.getAddress();
       await token.mint(await token.getAddress(), 1_000n);
       await token.execute(await token.getAddress(), token.interface.encodeFunctionData("approve", [e2, ethers.MaxUint256]));
@@ -611,7 +609,7 @@ describe("JobEscrow", () => {
 
     it("a fee-on-transfer fee token is rejected (JobEscrowTransferMismatch)", async () => {
       const token = await ethers.deployContract("FeeOnTransferERC20");
-      const escrow3 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), plain(await v.escrow.params())]);
+      const escrow3 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
       await token.mint(v.requester.address, 10_000n);
       await token.connect(v.requester).approve(await escrow3.getAddress(), ethers.MaxUint256);
       await expect(escrow3.connect(v.requester).deposit(10_000n)).to.be.revertedWithCustomError(escrow3, "JobEscrowTransferMismatch").withArgs(10_000n, 9_900n);

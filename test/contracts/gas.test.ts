@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import hre, { network } from "hardhat";
-import type { ContractTransactionResponse } from "ethers";
+import type { TransactionResponse } from "ethers";
 import { deployVeil, commitmentOf, submit, jobParams, P, PRICE, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
@@ -69,7 +69,7 @@ function checkSnapshot(steps: [string, bigint][]) {
   expect(off, "gas moved from the snapshot").to.deep.equal([]);
 }
 
-async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> {
+async function gasOf(tx: Promise<TransactionResponse>): Promise<bigint> {
   return (await (await tx).wait())!.gasUsed;
 }
 

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import { deployVeil, commitmentOf, submit, STATUS, P, PRICE, salt, randomId, type Veil } from "../helpers/fixture.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 
 /** Defined once, so loadFixture deploys once and reverts to the snapshot before each test. */

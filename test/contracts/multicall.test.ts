@@ -1,11 +1,9 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import type { Result } from "ethers";
-import { deployVeil, commitmentOf, submit, jobParams, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
-const plain = (r: unknown): any => (r as Result).toObject();
 type Op = Veil["ops"][number];
 
 /** Defined once, so loadFixture deploys once and reverts to the snapshot before each test. */
@@ -97,7 +95,7 @@ describe("JobEscrow multicall (batched posts)", () => {
 
   it("a multicall re-entering during a token transfer still reverts (the guard is held by the outer call)", async () => {
     const token = await ethers.deployContract("CallbackERC20");
-    const escrow2 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), plain(await v.escrow.params())]);
+    const escrow2 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
     const e2 = await escrow2.getAddress();
     const self = await token.getAddress();
     await token.mint(self, 1_000n);

@@ -1,3 +1,4 @@
+import { Result } from "ethers";
 import type { NetworkConnection } from "hardhat/types/network";
 import { randomBytes } from "node:crypto";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
@@ -10,7 +11,21 @@ export const PRICE = 50_000n; // 0.05 mUSDC per slot
 export const STAKE = 5_000n * E18;
 export const P = DEFAULTS.escrowParams;
 
+/** The connection tests open with `network.create({ network: "hardhat", chainType: "l1" })` (hardhat.config.ts's chain type). */
 export type Connection = NetworkConnection<"l1">;
+
+/** The named fields of a struct a contract returned (typechain's `...StructOutput`: a tuple with named members). */
+export type StructFields<T> = { [K in Exclude<keyof T, keyof unknown[] | `${number}`>]: T[K] };
+
+/**
+ * A struct read from a contract as a plain object of its named fields, ready to be modified and passed back (e.g.
+ * `setParams({ ...fieldsOf(await escrow.params()), treasury })`). At runtime typechain's struct outputs are ethers
+ * `Result`s, whose `toObject()` the generated types do not show.
+ */
+export function fieldsOf<T extends object>(struct: T): StructFields<T> {
+  if (!(struct instanceof Result)) throw new TypeError("fieldsOf: expected a struct returned by a contract call (an ethers Result)");
+  return struct.toObject() as StructFields<T>;
+}
 
 export const STATUS = { None: 0n, Assigned: 1n, Revealing: 2n, Proposed: 3n, Disputed: 4n, Finalized: 5n, Refunded: 6n };
 

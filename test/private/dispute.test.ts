@@ -19,7 +19,7 @@ import { deployVeil, modelParams, STATUS, type Veil } from "../helpers/fixture.j
  * A private (encrypted) k = 3 job through a dispute, with real workers (validator mode + privacy codec, ONNX Runtime,
  * HTTP result servers), the SDK requester flow and the DisputeManager committee: docs/privacy.md "Disputes".
  */
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const MNEMONIC = "test test test test test test test test test test test junk";
 const CHAIN_ID = 31337;
@@ -84,7 +84,7 @@ describe("private inference through a dispute (10 validator workers with the pri
       disputeManager: (await dm.getAddress()) as Address,
       jobKeys: (await jobKeys.getAddress()) as Address,
     };
-    const transport = custom(connection.provider as never);
+    const transport = custom(connection.provider);
     const signers = await ethers.getSigners();
     for (const [i, op] of v.ops.entries()) {
       const index = signers.findIndex((s) => s.address === op.address);

@@ -18,7 +18,7 @@ import { submitPrivateJob, waitForPrivateResult } from "../../packages/sdk/src/p
 import { contentUri } from "../../packages/sdk/src/blobs.js";
 import { registerModel, modelRegistrationFromFile } from "../../packages/sdk/src/actions/models.js";
 import { encodeTensors, sha256Hex, type TensorMap } from "../../packages/sdk/src/tensor.js";
-import { deployVeil, P, PRICE, STATUS, type Veil } from "../helpers/fixture.js";
+import { deployVeil, P, PRICE, STATUS, type Connection, type Veil } from "../helpers/fixture.js";
 import { addressesOf } from "../sdk/helpers/viem.js";
 
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -32,7 +32,7 @@ function hdKey(index: number): Hex {
 describe("private job with an input envelope above the inline limit: sha256: URI, pushed to real workers (k=3)", function () {
   this.timeout(60_000);
   const mlp = buildMlpModel({ seed: 23 });
-  let connection: Awaited<ReturnType<typeof network.create>>;
+  let connection: Connection;
   let v: Veil;
   let addresses: Awaited<ReturnType<typeof addressesOf>> & { jobKeys: Address };
   const workers: { w: CreatedWorker; server: WorkerServer; url: string }[] = [];
@@ -56,12 +56,12 @@ describe("private job with an input envelope above the inline limit: sha256: URI
   }
 
   before(async () => {
-    connection = await network.create();
+    connection = await network.create({ network: "hardhat", chainType: "l1" });
     const { ethers } = connection;
-    v = await deployVeil(connection as never, 3);
+    v = await deployVeil(connection, 3);
     const base = await addressesOf(v);
     addresses = { ...base, jobKeys: await findJobKeys(base.jobEscrow) };
-    const transport = custom(connection.provider as never, { retryCount: 0 });
+    const transport = custom(connection.provider, { retryCount: 0 });
     const signers = await ethers.getSigners();
     const ownerAccount = mnemonicToAccount(MNEMONIC, { addressIndex: signers.findIndex((s) => s.address === v.modelOwner.address) });
     await registerModel(createWalletClient({ transport, account: ownerAccount }), {
@@ -109,7 +109,7 @@ describe("private job with an input envelope above the inline limit: sha256: URI
     expect(plaintext.byteLength, "the plaintext alone is above the inline limit").to.be.greaterThan(Number(maxInputBytes));
     const stakes = await Promise.all(v.ops.map(async (o) => (await v.staking.operator(o.address)).stake));
     const requester = createWalletClient({
-      transport: custom(connection.provider as never, { retryCount: 0 }),
+      transport: custom(connection.provider, { retryCount: 0 }),
       account: mnemonicToAccount(MNEMONIC, { addressIndex: 1 }),
       pollingInterval: 50,
     });

@@ -25,7 +25,7 @@ import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixtur
 import { encodeSignature } from "../../packages/sdk/src/signature.js";
 import { inspectOnnxModel } from "../../packages/sdk/src/onnx.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const MNEMONIC = "test test test test test test test test test test test junk";
 const CHAIN_ID = 31337;
@@ -65,7 +65,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
   let codecs: PrivateCodec[] = [];
   let requester: ReturnType<typeof createWalletClient>;
   let outsiderKey: { secretKey: Uint8Array; publicKey: Hex };
-  const transport = custom(connection.provider as never);
+  const transport = custom(connection.provider);
   const endpointOf = new Map<string, CreatedWorker>();
 
   /** Routes `<endpoint>/results/<hash>` to the store of the worker registered at that endpoint (as its HTTP server would). */

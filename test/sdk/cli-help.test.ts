@@ -3,8 +3,10 @@
  * the old names as aliases, durations and times in people's units.
  */
 import { expect } from "chai";
+import { readFileSync } from "node:fs";
 import { main } from "../../packages/cli/src/main.js";
-import { COMMANDS, GLOBAL_OPTIONS } from "../../packages/cli/src/commands.js";
+import { COMMANDS, GLOBAL_OPTIONS, usageLine } from "../../packages/cli/src/commands.js";
+import { CLI_DOC, renderCliReference, updateCliDoc } from "../../scripts/cli-docs.js";
 import { formatDuration, formatWhen, parseDuration } from "../../packages/cli/src/time.js";
 
 async function run(argv: string[]) {
@@ -19,7 +21,7 @@ describe("veil CLI: help, options and units (no chain)", () => {
     for (const argv of [["job", "submit", "--help"], ["job", "submit", "-h"], ["help", "job", "submit"]]) {
       const r = await run(argv);
       expect(r.code, argv.join(" ")).to.equal(0);
-      expect(r.stdout).to.match(/^veil job submit --model <modelId> --input <file\.json> \[options\]/);
+      expect(r.stdout).to.match(/^Usage: veil job submit --model <modelId> --input <file\.json> \[options\]\n/);
       expect(r.stdout).to.contain("--max-fee <fee units>");
       expect(r.stdout).to.contain("--rpc-url <url>");
       expect(r.stdout).to.not.contain("veil credits mint"); // not the global text
@@ -31,9 +33,60 @@ describe("veil CLI: help, options and units (no chain)", () => {
       if (c.name === "node start") continue; // the worker prints its own
       const r = await run([...c.name.split(" "), "--help"]);
       expect(r.code, c.name).to.equal(0);
-      expect(r.stdout.split("\n")[0], c.name).to.contain(`veil ${c.name}`);
-      for (const o of Object.keys(c.options)) expect(r.stdout, `${c.name} --${o}`).to.contain(`--${o}`);
+      expect(r.stdout.split("\n")[0], c.name).to.match(new RegExp(`^Usage: ${usageLine(c).replace(/[[\]]/g, "\\$&")}( \\[options\\])?$`));
+      // The flags at the start of each line of the "Options:" section: the command's own, and help.
+      const section = r.stdout.split("\nOptions:\n")[1]!.split("\n\n")[0]!;
+      const listed = [...section.matchAll(/^ {2}(?:-h, )?--([a-z-]+)/gm)].map((m) => m[1]);
+      expect(listed, c.name).to.deep.equal([...Object.keys(c.options), "help"]);
+      const globals = r.stdout.split("\nGlobal Options:\n")[1]!.split("\n\n")[0]!;
+      expect([...globals.matchAll(/^ {2}--([a-z-]+)/gm)].map((m) => m[1]), c.name).to.deep.equal(["rpc-url", "private-key", "deployment", "json"]);
     }
+  });
+
+  it("`veil` alone prints the overview (exit 0); a group without a command prints the group's help as a usage error", async () => {
+    const top = await run([]);
+    expect(top.code).to.equal(0);
+    for (const c of COMMANDS) expect(top.stdout, c.name).to.contain(usageLine(c));
+    const group = await run(["job"]);
+    expect(group.code).to.equal(2);
+    expect(group.stderr).to.contain("veil job status <jobId>");
+  });
+
+  it("checks required options, arguments and choices before the command runs (exit 2)", async () => {
+    const noInput = await run(["job", "submit", "--model", "0x" + "11".repeat(32), "--rpc-url", "http://127.0.0.1:9"]);
+    expect(noInput.code).to.equal(2);
+    expect(noInput.stderr).to.equal("error: UsageError: missing --input <file.json> for `veil job submit`\nrun `veil job submit --help` for usage\n");
+    const noId = await run(["job", "status"]);
+    expect(noId.code).to.equal(2);
+    expect(noId.stderr).to.contain("missing <jobId> for `veil job status`");
+    const pay = await run(["job", "submit", "--model", "0x12", "--input", "in.json", "--pay", "cash", "--json"]);
+    expect(pay.code).to.equal(2);
+    expect(JSON.parse(pay.stdout).error.name).to.equal("UsageError");
+    expect(pay.stderr).to.contain("'cash' is invalid. Allowed choices are transfer, deposit, permit, allowance, auto");
+  });
+
+  it("reads the global options from the environment when the flag is absent; a flag (or its alias) wins", async () => {
+    const saved = process.env.VEIL_RPC_URL;
+    process.env.VEIL_RPC_URL = "http://127.0.0.1:9";
+    try {
+      const fromEnv = await run(["job", "status", "1"]);
+      expect(fromEnv.code).to.equal(1);
+      expect(fromEnv.stderr).to.contain("cannot reach the RPC endpoint http://127.0.0.1:9 ");
+      for (const flag of ["--rpc-url", "--rpc"]) {
+        const r = await run(["job", "status", "1", flag, "http://127.0.0.1:7"]);
+        expect(r.code, flag).to.equal(1);
+        expect(r.stderr, flag).to.contain("cannot reach the RPC endpoint http://127.0.0.1:7 ");
+      }
+    } finally {
+      if (saved === undefined) delete process.env.VEIL_RPC_URL;
+      else process.env.VEIL_RPC_URL = saved;
+    }
+  });
+
+  it("docs/cli.md's reference is generated from the command table (run `npx tsx scripts/cli-docs.ts --write`)", () => {
+    const doc = readFileSync(CLI_DOC, "utf8");
+    for (const c of COMMANDS) expect(renderCliReference(), c.name).to.contain(`#### \`${usageLine(c)}\``);
+    expect(updateCliDoc(doc) === doc, "docs/cli.md is stale: run `npx tsx scripts/cli-docs.ts --write`").to.equal(true);
   });
 
   it("a group's help lists its commands", async () => {

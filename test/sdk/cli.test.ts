@@ -293,7 +293,7 @@ describe("veil CLI (against npx hardhat node)", function () {
     expect(r.stderr).to.equal("error: JobEscrowFeeAboveMax: fee 0.05 mUSDC (50000 base units) exceeds maxFee 0.000001 mUSDC (1 base unit)\n");
     const json = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--max-fee", "0.000001", "--json", ...D()], requester);
     expect(JSON.parse(json.stdout)).to.deep.equal({ error: { name: "JobEscrowFeeAboveMax", message: "JobEscrowFeeAboveMax: fee 0.05 mUSDC (50000 base units) exceeds maxFee 0.000001 mUSDC (1 base unit)", args: ["50000", "1"] } });
-    const usage = await veil(["job", "submit", "--model", "0x12", ...D()], requester);
+    const usage = await veil(["job", "submit", "--model", "0x12", "--input", "input.json", ...D()], requester);
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.contain("error: UsageError: --model must be 0x followed by 64 hex digits");
     const nokey = await veil(["node", "withdraw", ...D()]);

@@ -10,6 +10,7 @@ import {
   veilActions,
   veilPublicActions,
   waitForResult,
+  writeSubmitJob,
   type Job,
   type JobResult,
   type JobStatus,
@@ -21,7 +22,10 @@ import {
   type VeilContractError,
   type VeilError,
   type SubmitJobErrorType,
+  type WriteSubmitJobReturnType,
+  type WriteStakeReturnType,
 } from "../../packages/sdk/src/index.js";
+import type { BaseError } from "viem";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const assertType = <T extends true>(_ok?: T) => {};
@@ -36,6 +40,13 @@ assertType<Equal<JobResult["outputs"], TensorMap>>();
 assertType<Equal<Model["comparator"], { readonly kind: "exact" } | { readonly kind: "rounded"; readonly precision: number }>>();
 assertType<Equal<SubmitJobErrorType, VeilError>>();
 assertType<VeilContractError extends VeilError ? true : false>();
+assertType<VeilError extends BaseError ? true : false>();
+// The form that returns at once: the hash and what is known before mining, no receipt and no job id.
+assertType<Equal<WriteSubmitJobReturnType["hash"], Hex>>();
+assertType<Equal<WriteSubmitJobReturnType["inputHash"], Hex>>();
+assertType<"receipt" extends keyof WriteSubmitJobReturnType ? false : true>();
+assertType<"jobId" extends keyof WriteSubmitJobReturnType ? false : true>();
+assertType<Equal<WriteStakeReturnType["paidWith"], "allowance" | "permit" | "approval">>();
 assertType<Equal<NonNullable<SubmitJobParameters["payment"]>, "transfer" | "deposit" | "permit" | "allowance" | "auto">>();
 
 export async function walletChecks(wallet: WalletClient<Transport, Chain, Account>, pub: PublicClient, addresses: VeilAddresses, modelId: Hex) {
@@ -50,6 +61,10 @@ export async function walletChecks(wallet: WalletClient<Transport, Chain, Accoun
   const veil = wallet.extend(veilActions({ addresses }));
   const { jobId } = await veil.submitJob({ modelId, inputs, payment: "deposit" });
   jobId satisfies bigint;
+  (await veil.writeSubmitJob({ modelId, inputs })).hash satisfies Hex;
+  (await writeSubmitJob(wallet, { addresses, modelId, inputs })) satisfies WriteSubmitJobReturnType;
+  (await veil.writeStake({ amount: 1n })) satisfies WriteStakeReturnType;
+  (await veil.writeWithdrawEarnings()).hash satisfies Hex;
   (await veil.getJob({ jobId, addresses })).status satisfies JobStatus;
   (await veil.withdrawEarnings()).amount satisfies bigint;
   const reader = pub.extend(veilPublicActions({ addresses }));
@@ -57,6 +72,10 @@ export async function walletChecks(wallet: WalletClient<Transport, Chain, Accoun
 
   // @ts-expect-error a public-actions client has no write actions
   reader.submitJob;
+  // @ts-expect-error nor their forms that return at once
+  reader.writeSubmitJob;
+  // @ts-expect-error the form that returns at once has no receipt
+  (await veil.writeDeposit({ amount: 1n })).receipt;
   // @ts-expect-error modelId must be hex
   await veil.submitJob({ modelId: "abc", inputs });
   // @ts-expect-error inputs are required

@@ -27,7 +27,7 @@ describe("worker/chain/batcher (PostBatcher on a real chain)", () => {
     escrow = (await v.escrow.getAddress()) as Address;
     const index = (await ethers.getSigners()).findIndex((s) => s.address === v.ops[0]!.address);
     const account = mnemonicToAccount(MNEMONIC, { addressIndex: index });
-    const transport = custom(connection.provider as never);
+    const transport = custom(connection.provider);
     const sender = new TxSender({
       publicClient: createPublicClient({ transport }) as never,
       walletClient: createWalletClient({ transport, account }) as never,

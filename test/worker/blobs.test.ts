@@ -20,7 +20,7 @@ import { contentUri, parseContentUri, pushBlob } from "../../packages/sdk/src/bl
 import { registerModel, modelRegistrationFromFile } from "../../packages/sdk/src/actions/models.js";
 import { submitJob, waitForResult } from "../../packages/sdk/src/actions/jobs.js";
 import { encodeTensors, sha256Hex } from "../../packages/sdk/src/tensor.js";
-import { deployVeil, P, PRICE, STATUS, type Veil } from "../helpers/fixture.js";
+import { deployVeil, P, PRICE, STATUS, type Connection, type Veil } from "../helpers/fixture.js";
 import { addressesOf, viemClients } from "../sdk/helpers/viem.js";
 
 const sha256 = (b: Uint8Array) => `0x${createHash("sha256").update(b).digest("hex")}` as Hex;
@@ -34,12 +34,13 @@ function req(url: string, opts: { method?: string; headers?: Record<string, stri
       res.on("error", reject);
     });
     r.on("error", reject);
-    if (typeof opts.body === "function") {
+    const body = opts.body;
+    if (typeof body === "function") {
       (async () => {
-        for await (const chunk of opts.body!()) if (!r.write(chunk)) await new Promise((ok) => r.once("drain", ok));
+        for await (const chunk of body()) if (!r.write(chunk)) await new Promise((ok) => r.once("drain", ok));
         r.end();
       })().catch(() => undefined);
-    } else r.end(opts.body);
+    } else r.end(body);
   });
 }
 
@@ -147,20 +148,20 @@ describe("input blobs end to end: the PaddleOCR classifier's real-size input (in
   this.timeout(120_000);
   const MNEMONIC = "test test test test test test test test test test test junk";
   const cls = loadPretrainedClsModel();
-  let connection: Awaited<ReturnType<typeof network.create>>;
+  let connection: Connection;
   let v: Veil;
   let addresses: Awaited<ReturnType<typeof addressesOf>>;
   const workers: { w: CreatedWorker; server: WorkerServer; url: string; logs: Record<string, any>[] }[] = [];
 
   before(async () => {
-    connection = await network.create();
-    v = await deployVeil(connection as never, 3);
+    connection = await network.create({ network: "hardhat", chainType: "l1" });
+    v = await deployVeil(connection, 3);
     addresses = await addressesOf(v);
-    const { wallet } = viemClients(connection as never);
+    const { wallet } = viemClients(connection);
     const reg = modelRegistrationFromFile(cls.bytes);
     await registerModel(wallet(v.modelOwner.address as Address), { addresses, price: PRICE, redundancy: 1, ...reg });
     const signers = await connection.ethers.getSigners();
-    const transport = custom(connection.provider as never);
+    const transport = custom(connection.provider);
     for (const op of v.ops) {
       const account = mnemonicToAccount(MNEMONIC, { addressIndex: signers.findIndex((s) => s.address === op.address) });
       const logs: Record<string, any>[] = [];
@@ -187,7 +188,7 @@ describe("input blobs end to end: the PaddleOCR classifier's real-size input (in
     const inputs = clsSampleInput(1, 7);
     const bytes = encodeTensors(inputs);
     expect(bytes.byteLength, "the classifier's own input is far above the 16 KiB inline limit").to.be.greaterThan(100_000);
-    const { wallet, publicClient } = viemClients(connection as never);
+    const { wallet, publicClient } = viemClients(connection);
     const started = performance.now();
     const sub = await submitJob(wallet(v.requester.address as Address), { addresses, modelId: cls.modelId, inputs });
     expect(sub.inputURI).to.equal(`sha256:${sha256(bytes).slice(2)}`);
@@ -230,7 +231,7 @@ describe("input blobs end to end: the PaddleOCR classifier's real-size input (in
     const jobId = ev.args.jobId as bigint;
     const [first, second] = ev.args.operators as string[];
     // Only the first operator gets the bytes.
-    const { publicClient } = viemClients(connection as never);
+    const { publicClient } = viemClients(connection);
     const pushes = await pushBlob(publicClient, { addresses, bytes, operators: [first as Address] });
     expect(pushes.map((p) => p.ok)).to.deep.equal([true]);
     const end = Date.now() + 30_000;

@@ -13,7 +13,7 @@ import { encodeTensors, resultHash, decodeTensors, readInvalidInput, sha256Hex }
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
 import { encodeSignature } from "../../packages/sdk/src/signature.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const MNEMONIC = "test test test test test test test test test test test junk";
 
@@ -32,7 +32,7 @@ describe("three workers on an in-process chain (generated MLP)", function () {
       nodeStaking: (await v.staking.getAddress()) as Hex,
       modelRegistry: (await v.registry.getAddress()) as Hex,
     };
-    const transport = custom(connection.provider as never);
+    const transport = custom(connection.provider);
     for (const op of v.ops) {
       const index = (await ethers.getSigners()).findIndex((s) => s.address === op.address);
       const account = mnemonicToAccount(MNEMONIC, { addressIndex: index });
@@ -54,7 +54,7 @@ describe("three workers on an in-process chain (generated MLP)", function () {
     const index = (await ethers.getSigners()).findIndex((s) => s.address === op.address);
     const nonce = await ethers.provider.getTransactionCount(op.address);
     const w = await createWorker({
-      transport: custom(connection.provider as never),
+      transport: custom(connection.provider),
       account: mnemonicToAccount(MNEMONIC, { addressIndex: index }),
       addresses: { jobEscrow: (await v.escrow.getAddress()) as Hex, nodeStaking: (await v.staking.getAddress()) as Hex, modelRegistry: (await v.registry.getAddress()) as Hex },
       dataDir: ":memory:",
@@ -206,7 +206,7 @@ describe("settlement on a chain that recycles job records (workers one confirmat
     await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 1 }));
     escrowAddress = (await v.escrow.getAddress()) as Hex;
     const addresses = { jobEscrow: escrowAddress, nodeStaking: (await v.staking.getAddress()) as Hex, modelRegistry: (await v.registry.getAddress()) as Hex };
-    const transport = custom(connection.provider as never);
+    const transport = custom(connection.provider);
     const signers = await ethers.getSigners();
     for (const op of v.ops) {
       const account = mnemonicToAccount(MNEMONIC, { addressIndex: signers.findIndex((s) => s.address === op.address) });

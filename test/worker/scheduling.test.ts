@@ -13,7 +13,7 @@ import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
 import { encodeTensors } from "../../packages/sdk/src/tensor.js";
 import { deployVeil, modelParams, STATUS, type Veil } from "../helpers/fixture.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers } = connection;
 const MNEMONIC = "test test test test test test test test test test test junk";
 
@@ -27,7 +27,7 @@ describe("worker scheduling: slots for work, none for waiting", function () {
   let gate: Promise<void> = Promise.resolve();
 
   before(async () => {
-    v = await deployVeil(connection as never, 1);
+    v = await deployVeil(connection, 1);
     await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 1 }));
     const provider = connection.provider as { request(a: { method: string; params?: unknown }): Promise<unknown> };
     // The operator's transactions wait at the gate (a congested chain); everything else goes straight through.

@@ -11,7 +11,7 @@ import { DISPUTE_DEFAULTS as D } from "../../ignition/modules/parts/disputes.js"
 import { ROLES } from "../../ignition/modules/roles.js";
 import { deployVeil, modelParams, STATUS, type Veil } from "../helpers/fixture.js";
 
-const connection = await network.create();
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const MNEMONIC = "test test test test test test test test test test test junk";
 const CHAIN_ID = 31337;
@@ -40,7 +40,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
       modelRegistry: (await v.registry.getAddress()) as Hex,
       disputeManager: (await dm.getAddress()) as Hex,
     };
-    const transport = custom(connection.provider as never);
+    const transport = custom(connection.provider);
     const signers = await ethers.getSigners();
     for (const [i, op] of v.ops.entries()) {
       const account = mnemonicToAccount(MNEMONIC, { addressIndex: signers.findIndex((s) => s.address === op.address) });

@@ -1,8 +1,11 @@
 /**
- * The `veil` command table: every command's arguments, options and help text, declared once. `veil --help`,
- * `veil <group> --help`, `veil <group> <command> --help` and the strict per-command option parsing in main.ts are
- * all generated from it, so a command's help can never list an option it does not accept, or miss one it does.
+ * The `veil` command table: every command's arguments, options and help text, declared once. The commander program
+ * (buildProgram below: parsing, `veil --help`, `veil <group> --help`, `veil <group> <command> --help`) and the
+ * reference in docs/cli.md (scripts/cli-docs.ts) are generated from it, so neither can list an option a command
+ * does not accept, or miss one it does.
  */
+import { Command, CommanderError, Help, Option } from "commander";
+import { VeilError } from "@veil/sdk";
 
 export type OptionSpec = {
   type: "string" | "boolean";
@@ -15,6 +18,8 @@ export type OptionSpec = {
   /** Environment variable read when the flag is absent (shown in help). */
   env?: string;
   required?: boolean;
+  /** The only values accepted (checked by the parser, listed in help). */
+  choices?: readonly string[];
 };
 
 export type CommandSpec = {
@@ -41,16 +46,19 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 const FEE_AMOUNT = "<fee units>";
 
+/** onnxruntime's graph optimisation levels, in the order of their on-chain index. */
+export const GRAPH_LEVELS = ["disabled", "basic", "extended", "all"] as const;
+
 export const COMMANDS: readonly CommandSpec[] = [
   // ------------------------------------------------------------------------------------------------------------ models
   {
     name: "models register",
     summary: "register an ONNX model: its id, runtime profile and input/output signature come from the file",
     details:
-      "The model id is the sha256 of the file. The runtime profile pins what operators must share to agree bit for bit:\n" +
-      "the opset is read from the file's opset_import; the onnxruntime version, execution provider and graph\n" +
-      "optimisation level come from the options below (defaults: this installation's onnxruntime, cpu, all).\n" +
-      "The input/output signature (names, dtypes, shapes with symbolic dims) is read from the graph and stored\n" +
+      "The model id is the sha256 of the file. The runtime profile pins what operators must share to agree bit for bit: " +
+      "the opset is read from the file's opset_import; the onnxruntime version, execution provider and graph " +
+      "optimisation level come from the options below (defaults: this installation's onnxruntime, cpu, all).\n\n" +
+      "The input/output signature (names, dtypes, shapes with symbolic dims) is read from the graph and stored " +
       "on-chain, so the SDK and CLI check every input against it before anything is signed.",
     options: {
       file: { type: "string", arg: "<model.onnx>", desc: "the ONNX model file", required: true },
@@ -61,7 +69,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "metadata-uri": { type: "string", arg: "<uri>", desc: "where the model's description lives" },
       "ort-version": { type: "string", arg: "<x.y.z>", desc: "onnxruntime version operators must run (default: the installed one)" },
       "execution-provider": { type: "string", arg: "<name>", desc: "cpu, cuda, ... (default cpu)" },
-      "graph-optimization": { type: "string", arg: "disabled|basic|extended|all", desc: "onnxruntime graph optimisation level (default all)" },
+      "graph-optimization": { type: "string", arg: "<level>", choices: GRAPH_LEVELS, desc: "onnxruntime graph optimisation level (default all)" },
       "dry-run": { type: "boolean", desc: "print what would be registered and send nothing" },
     },
     examples: ["veil models register --file model.onnx --price 0.05 --royalty-bps 1000"],
@@ -110,10 +118,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: "job submit",
     summary: "submit an inference job; checks the input against the model's signature before signing",
     details:
-      "input.json names the model's input tensors: {\"x\": {\"type\": \"float32\", \"dims\": [1, 4], \"data\": [1, 2, 3, 4]}}\n" +
-      "(flat row-major data; int64 as strings beyond 2^53). Inputs above the escrow's inline limit (16 KiB) are sent\n" +
-      "by content address: the chain stores their sha256 and the bytes go straight to the drawn operators.\n" +
-      "A refunded job's fee returns to your escrow deposit (see `veil deposit show`); an allowance-paid one to the\n" +
+      "input.json names the model's input tensors: {\"x\": {\"type\": \"float32\", \"dims\": [1, 4], \"data\": [1, 2, 3, 4]}} " +
+      "(flat row-major data; int64 as strings beyond 2^53).\n\nInputs above the escrow's inline limit (16 KiB) are sent " +
+      "by content address: the chain stores their sha256 and the bytes go straight to the drawn operators.\n\n" +
+      "A refunded job's fee returns to your escrow deposit (see `veil deposit show`); an allowance-paid one to the " +
       "compute-credit pool.",
     options: {
       model: { type: "string", arg: "<modelId>", desc: "model id", required: true },
@@ -122,7 +130,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       "max-fee": { type: "string", arg: FEE_AMOUNT, desc: "the most to pay in total (default price x k)" },
       pay: {
         type: "string",
-        arg: "transfer|deposit|permit|allowance|auto",
+        arg: "<how>",
+        choices: ["transfer", "deposit", "permit", "allowance", "auto"],
         desc: "how to pay (default: the SDK's: permit when the fee token supports it, else transfer)",
       },
       "allow-non-finite": { type: "boolean", desc: "send NaN/Infinity values (refused by default: they are almost always a bug upstream)" },
@@ -212,65 +221,174 @@ export const GROUPS: Record<string, string> = {
   dev: "Local chain",
 };
 
-export function findCommand(positionals: readonly string[]): { spec: CommandSpec; rest: string[] } | undefined {
-  const [a, b] = positionals;
-  if (a === undefined) return undefined;
-  const two = b === undefined ? undefined : COMMANDS.find((c) => c.name === `${a} ${b}`);
-  if (two) return { spec: two, rest: positionals.slice(2) };
-  const one = COMMANDS.find((c) => c.name === a);
-  if (one) return { spec: one, rest: positionals.slice(1) };
-  return undefined;
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The commander program, built from the table above: parsing, per-command help and usage errors.
+
+/** Each command's table entry. */
+const COMMAND_SPEC = new WeakMap<Command, CommandSpec>();
+
+/** A mistake in the command line (exit code 2). `command` names the command whose --help the error points to. */
+export class UsageError extends VeilError {
+  override name = "UsageError";
+  command?: string;
 }
 
-function optionLine(name: string, o: OptionSpec): [string, string] {
-  const flag = `${o.short ? `-${o.short}, ` : ""}--${name}${o.arg ? ` ${o.arg}` : ""}`;
-  const extra = [o.env ? `env ${o.env}` : "", o.aliases?.length ? `alias ${o.aliases.map((a) => `--${a}`).join(", ")}` : ""].filter(Boolean);
-  return [flag, `${o.desc}${extra.length ? ` (${extra.join("; ")})` : ""}`];
-}
+/** Parsed option values of one command (its own options and the global ones), keyed by the table's names. */
+export type Values = Record<string, string | boolean | undefined>;
 
-function table(rows: [string, string][], indent = "  "): string {
-  const width = Math.min(40, Math.max(...rows.map(([l]) => l.length)));
-  return rows.map(([l, r]) => (l.length > width ? `${indent}${l}\n${indent}${" ".repeat(width)}  ${r}` : `${indent}${l.padEnd(width)}  ${r}`)).join("\n");
-}
+/** What a command's action receives: its spec, its option values with aliases folded in, its arguments. */
+export type Invocation = { spec: CommandSpec; values: Values; positionals: string[] };
 
+/** `veil job submit --model <modelId> --input <file.json> [options]`: arguments, required options, then [options]. */
 export function usageLine(c: CommandSpec): string {
   const required = Object.entries(c.options)
     .filter(([, o]) => o.required)
-    .map(([n, o]) => `--${n}${o.arg ? ` ${o.arg}` : ""}`);
+    .map(([n, o]) => flags(n, o));
   const optional = Object.values(c.options).some((o) => !o.required) ? ["[options]"] : [];
   return ["veil", c.name, c.args ?? "", ...required, ...optional].filter(Boolean).join(" ");
 }
 
-export function commandHelp(c: CommandSpec): string {
-  const parts = [`${usageLine(c)}\n\n${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}.`];
-  if (c.details) parts.push(c.details);
-  const own = Object.entries(c.options);
-  if (own.length) parts.push(`Options:\n${table(own.map(([n, o]) => optionLine(n, o)))}`);
-  parts.push(`Global options:\n${table(Object.entries(GLOBAL_OPTIONS).map(([n, o]) => optionLine(n, o)))}`);
-  if (c.examples?.length) parts.push(`Examples:\n${c.examples.map((e) => `  ${e}`).join("\n")}`);
-  return parts.join("\n\n");
+function flags(name: string, o: OptionSpec): string {
+  return `${o.short ? `-${o.short}, ` : ""}--${name}${o.type === "string" ? ` ${o.arg ?? "<value>"}` : ""}`;
 }
 
-export function groupHelp(group: string): string {
-  const cmds = COMMANDS.filter((c) => c.name === group || c.name.startsWith(`${group} `));
-  return `${GROUPS[group] ?? group}:\n${table(cmds.map((c) => [usageLine(c), c.summary]))}\n\nRun \`veil ${group} <command> --help\` for a command's options.`;
+/** The option's description as help and docs print it: aliases after the text (commander adds the env variable). */
+export function optionDescription(o: OptionSpec): string {
+  return o.aliases?.length ? `${o.desc} (alias ${o.aliases.map((a) => `--${a}`).join(", ")})` : o.desc;
 }
 
-export function mainHelp(): string {
-  const sections = Object.entries(GROUPS).map(([g, title]) => {
-    const cmds = COMMANDS.filter((c) => c.name === g || c.name.startsWith(`${g} `));
-    return `${title}\n${cmds.map((c) => `  ${usageLine(c)}`).join("\n")}`;
-  });
-  return [
-    "veil: command line for the Veil inference protocol",
-    "",
-    "Usage: veil <group> <command> [options]          veil <group> <command> --help for a command's options",
-    "",
-    sections.join("\n"),
-    "",
-    `Options (every command)\n${table(Object.entries(GLOBAL_OPTIONS).map(([n, o]) => optionLine(n, o)))}`,
-    "",
-    "Amounts are decimal token units (--price 0.05 is 50000 base units of a 6-decimal fee token; --amount 5000 is 5000 VEIL).",
-    "Docs: docs/cli.md",
-  ].join("\n");
+function addOptions(cmd: Command, options: Record<string, OptionSpec>) {
+  for (const [name, o] of Object.entries(options)) {
+    if (name === "help") continue; // commander's own help option, configured in buildProgram
+    if (o.type === "string" && !/^[<[]|<.*>/.test(o.arg ?? "<")) throw new Error(`veil ${cmd.name()} --${name}: arg must name a <value>`);
+    const opt = new Option(flags(name, o), optionDescription(o));
+    if (o.env) opt.env(o.env);
+    if (o.required) opt.makeOptionMandatory();
+    if (o.choices) opt.choices(o.choices);
+    cmd.addOption(opt);
+    for (const a of o.aliases ?? []) cmd.addOption(new Option(flags(a, { ...o, short: undefined }), `alias of --${name}`).hideHelp());
+  }
+}
+
+/** The values of `options` as `cmd` parsed them; an alias's value goes to its option, and both given differently is an error. */
+function valuesOf(cmd: Command, options: Record<string, OptionSpec>, usage: (m: string) => UsageError): Values {
+  const values: Values = {};
+  const key = (name: string) => new Option(`--${name}`).attributeName();
+  for (const [name, o] of Object.entries(options)) {
+    let value = cmd.getOptionValue(key(name));
+    let source = cmd.getOptionValueSource(key(name));
+    for (const a of o.aliases ?? []) {
+      const v = cmd.getOptionValue(key(a));
+      if (v === undefined) continue;
+      if (source === "cli" && v !== value) throw usage(`--${a} and --${name} are the same option; pass one`);
+      [value, source] = [v, "cli"];
+    }
+    values[name] = value;
+  }
+  return values;
+}
+
+/** `job status` for a command (empty for the program itself). */
+export function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+/** Commander's parse errors as UsageErrors in the CLI's words, naming the command whose --help to read. */
+function usageErrorFrom(e: CommanderError, cmd: Command): UsageError {
+  const path = commandPath(cmd);
+  const where = path ? ` for \`veil ${path}\`` : "";
+  const suggestion = / \(Did you mean ([^?]+)\?\)/.exec(e.message.replace(/\n/g, " "))?.[1];
+  const hint = suggestion ? ` (did you mean ${suggestion}?)` : "";
+  let message = e.message.replace(/^error: /, "").split("\n")[0]!;
+  if (e.code === "commander.unknownOption") message = `unknown option ${/'([^']+)'/.exec(message)?.[1]}${where}${hint}`;
+  else if (e.code === "commander.unknownCommand") {
+    const name = cmd.args[0];
+    message = path ? `unknown command: veil ${path} ${name} (see veil ${path} --help)${hint}` : `unknown command group ${JSON.stringify(name)} (see veil --help)${hint}`;
+  } else if (e.code === "commander.excessArguments") message = `unexpected argument ${JSON.stringify(cmd.args[cmd.registeredArguments.length])}${where}`;
+  else if (e.code === "commander.missingArgument") message = `missing <${/'([^']+)'/.exec(message)?.[1]}>${where}`;
+  else if (e.code === "commander.missingMandatoryOptionValue") message = `missing ${/'([^']+)'/.exec(message)?.[1]}${where}`;
+  const err = new UsageError(message, { cause: e });
+  err.command = path || undefined;
+  return err;
+}
+
+/**
+ * The `veil` program: one commander command per table entry (groups as parents), global options on the program,
+ * help generated by commander from the same options. `run` is called with the parsed command. Parse errors throw
+ * a UsageError; help throws commander's CommanderError with exitCode 0 (or 1 when a group was given no command).
+ */
+export function buildProgram(io: { stdout: (s: string) => void; stderr: (s: string) => void }, run: (inv: Invocation) => Promise<void>): Command {
+  const program = new Command("veil")
+    .description("veil: command line for the Veil inference protocol")
+    .usage("<group> <command> [options]")
+    .helpOption(flags("help", GLOBAL_OPTIONS.help!), GLOBAL_OPTIONS.help!.desc)
+    .helpCommand(false)
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
+    .configureHelp({
+      showGlobalOptions: true,
+      // A command is listed by its full usage line, so a group's help (and the program's) can be copied from.
+      subcommandTerm: (c) => (COMMAND_SPEC.get(c) ? usageLine(COMMAND_SPEC.get(c)!) : `veil ${commandPath(c)}${c.usage() ? ` ${c.usage()}` : ""}`),
+      // A term too wide to leave room for its description goes on a line of its own, the description under it.
+      formatItem(term, termWidth, description, helper) {
+        const width = helper.helpWidth ?? 80;
+        if (!description || width - termWidth - 4 >= helper.minWidthToWrap) return Help.prototype.formatItem.call(helper, term, termWidth, description, helper);
+        return `  ${term}\n${helper.boxWrap(description, width - 6).replace(/^/gm, "      ")}`;
+      },
+      // The program's help lists every command, grouped; a group's lists its own.
+      visibleCommands: (c) => (c.parent ? [...c.commands] : c.commands.flatMap((g) => (g.commands.length ? [...(COMMAND_SPEC.has(g) ? [g] : []), ...g.commands] : [g]))),
+    })
+    .addHelpText("after", "\nAmounts are decimal token units (--price 0.05 is 50000 base units of a 6-decimal fee token; --amount 5000 is 5000 VEIL).\nDocs: docs/cli.md");
+  const usage = (cmd: Command) => (m: string) => Object.assign(new UsageError(m), { command: commandPath(cmd) });
+  const exitOverride = (cmd: Command) =>
+    cmd.exitOverride((e) => {
+      throw e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version" ? e : usageErrorFrom(e, cmd);
+    });
+  exitOverride(program);
+  const globals = Object.fromEntries(Object.entries(GLOBAL_OPTIONS).filter(([n]) => n !== "help"));
+  addOptions(program, globals);
+
+  const groups = new Map<string, Command>();
+  const groupOf = (name: string) => {
+    let g = groups.get(name);
+    if (!g) {
+      g = exitOverride(program.command(name).helpCommand(false).helpGroup(`${GROUPS[name] ?? name}:`).usage("<command> [options]"));
+      g.description(GROUPS[name] ?? name).commandsGroup(`${GROUPS[name] ?? name}:`);
+      groups.set(name, g);
+    }
+    return g;
+  };
+  for (const spec of COMMANDS) {
+    const [group, sub] = spec.name.split(" ") as [string, string | undefined];
+    const cmd = sub ? exitOverride(groupOf(group).command(sub)) : groupOf(group);
+    COMMAND_SPEC.set(cmd, spec);
+    cmd.usage(usageLine(spec).slice(`veil ${spec.name}`.length).trim()).summary(spec.summary);
+    cmd.description([`${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.`, spec.details ?? ""].filter(Boolean).join("\n\n"));
+    if (spec.name === "node start") {
+      // The worker parses its own options and prints its own --help (main() hands it the command line untouched).
+      cmd.helpOption(false).allowUnknownOption().allowExcessArguments().argument("[worker options...]");
+    } else {
+      for (const a of spec.args?.split(" ") ?? []) cmd.argument(a);
+      addOptions(cmd, spec.options);
+    }
+    if (spec.examples?.length) cmd.addHelpText("after", `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join("\n")}`);
+    cmd.action(async () => {
+      const values = { ...valuesOf(program, globals, usage(cmd)), ...valuesOf(cmd, spec.options, usage(cmd)) };
+      await run({ spec, values, positionals: cmd.args });
+    });
+  }
+  program
+    .command("help [command...]")
+    .helpOption(false)
+    .description("help for a command: veil help job submit")
+    .action((words: string[]) => {
+      let target = program;
+      for (const w of words) target = target.commands.find((c) => c.name() === w) ?? target;
+      target.outputHelp();
+    });
+  // The program lists every command in its help, so commander's "did you mean" for a group would name a command.
+  program.showSuggestionAfterError(false);
+  return program;
 }

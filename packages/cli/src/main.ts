@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { CommanderError } from "commander";
 import {
   createPublicClient,
   createWalletClient,
@@ -31,29 +31,18 @@ import { loadDeployment, loadDeploymentFile } from "@veil/sdk/node";
 import { tensorsFromJson, tensorsToJson } from "@veil/sdk";
 import { inspectOnnxModel } from "@veil/sdk";
 import { formatTensorSignature, type ModelSignature } from "@veil/sdk";
-import { COMMANDS, GLOBAL_OPTIONS, commandHelp, findCommand, groupHelp, GROUPS, mainHelp, type CommandSpec } from "./commands.js";
+import { buildProgram, GRAPH_LEVELS, UsageError, type CommandSpec, type Values } from "./commands.js";
 import { formatDuration, formatWhen, parseDuration } from "./time.js";
 
-export const USAGE = mainHelp();
+export { UsageError };
 
-/** Parsed option values of one command (its own options and the global ones), aliases folded in. */
-type Values = Record<string, string | boolean | undefined> & {
-  "rpc-url"?: string;
-  "private-key"?: string;
-  deployment?: string;
-  json?: boolean;
-  help?: boolean;
-} & { [k: string]: any };
-
-/** A mistake in the command line (exit code 2). */
-export class UsageError extends VeilError {
-  override name = "UsageError";
-}
+/** `veil --help`. */
+export const USAGE = buildProgram({ stdout: () => {}, stderr: () => {} }, async () => {}).helpInformation();
 
 type Io = { stdout: (s: string) => void; stderr: (s: string) => void; isTTY: boolean };
 
 type Ctx = {
-  values: Values;
+  values: Values & Record<string, any>;
   /** Positional arguments after the command's name. */
   positionals: string[];
   io: Io;
@@ -102,8 +91,8 @@ class Session {
   readonly rpc: string;
 
   constructor(private ctx: Ctx) {
-    this.rpc = ctx.values["rpc-url"] ?? process.env.VEIL_RPC_URL ?? "http://127.0.0.1:8545";
-    const key = ctx.values["private-key"] ?? process.env.VEIL_PRIVATE_KEY;
+    this.rpc = ctx.values["rpc-url"] || "http://127.0.0.1:8545";
+    const key = ctx.values["private-key"];
     if (key !== undefined && key !== "") {
       // Validate without echoing: the key must never reach a message or a log.
       if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw new UsageError("the private key (--private-key / VEIL_PRIVATE_KEY) must be 32 bytes of hex");
@@ -136,7 +125,7 @@ class Session {
       nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
       rpcUrls: { default: { http: [this.rpc] } },
     });
-    const file = this.ctx.values.deployment ?? process.env.VEIL_DEPLOYMENT;
+    const file = this.ctx.values.deployment;
     const deployment = file ? loadDeploymentFile(file) : loadDeployment(chainId);
     if (deployment.chainId !== chainId) {
       throw new VeilError(`the deployment is for chain ${deployment.chainId}, the RPC endpoint is chain ${chainId}`);
@@ -240,8 +229,6 @@ function describeSignature(sig: ModelSignature | null): string[] {
   ];
 }
 
-const GRAPH_LEVELS = ["disabled", "basic", "extended", "all"] as const;
-
 /** The onnxruntime-node version installed beside this CLI (what `veil node start` would run), if any. */
 function installedOrtVersion(): string | undefined {
   try {
@@ -281,9 +268,7 @@ const HANDLERS: Record<string, Handler> = {
     const ortVersion = v["ort-version"] ?? installedOrtVersion();
     if (!ortVersion) throw new UsageError("onnxruntime-node is not installed here: pass --ort-version <x.y.z> (the version operators will run)");
     if (!/^[0-9]+\.[0-9]+\.[0-9]+$/.test(ortVersion)) throw new UsageError(`--ort-version must look like 1.30.0, got ${JSON.stringify(ortVersion)}`);
-    const level = v["graph-optimization"] ?? "all";
-    const levelIndex = GRAPH_LEVELS.indexOf(level as (typeof GRAPH_LEVELS)[number]);
-    if (levelIndex < 0) throw new UsageError(`--graph-optimization must be one of ${GRAPH_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
+    const levelIndex = GRAPH_LEVELS.indexOf(v["graph-optimization"] ?? "all");
     const ep = v["execution-provider"] ?? "cpu";
     if (!/^[a-z][a-z0-9_-]{0,31}$/.test(ep)) throw new UsageError(`--execution-provider must be a provider name like cpu or cuda, got ${JSON.stringify(ep)}`);
     const profile = { opset: inspected.opset, ortVersion, executionProvider: ep, graphOptimizationLevel: levelIndex, sequential: true };
@@ -431,10 +416,7 @@ const HANDLERS: Record<string, Handler> = {
       throw new UsageError(`cannot read --input ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     const inputs = tensorsFromJson(text);
-    const pay = v.pay;
-    if (pay !== undefined && !["transfer", "deposit", "permit", "allowance", "auto"].includes(pay)) {
-      throw new UsageError(`--pay must be transfer, deposit, permit, allowance or auto, got ${JSON.stringify(pay)}`);
-    }
+    const pay = v.pay; // one of the table's choices (checked by the parser)
     const timeout = v.timeout ? Number(uint(v.timeout, "--timeout")) * 1000 : undefined;
     const veil = await s.veil();
     const fee = await s.token(s.addresses.feeToken);
@@ -684,108 +666,32 @@ async function printResult(ctx: Ctx, r: { jobId: bigint; resultHash: Hex; operat
 
 // ---------------------------------------------------------------------------------------------------------------------
 
-type ParseOptions = NonNullable<ParseArgsConfig["options"]>;
-
-/** parseArgs options for a command: its own, the global ones, and every alias as an option of its own. */
-function parseOptionsFor(spec: CommandSpec | undefined): ParseOptions {
-  const all: ParseOptions = {};
-  const add = (name: string, o: { type: "string" | "boolean"; short?: string; aliases?: readonly string[] }) => {
-    all[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
-    for (const a of o.aliases ?? []) all[a] = { type: o.type };
-  };
-  for (const [n, o] of Object.entries(GLOBAL_OPTIONS)) add(n, o);
-  if (spec) for (const [n, o] of Object.entries(spec.options)) add(n, o);
-  return all;
-}
-
-/** Every option any command takes: used to find the command's name among the arguments before strict parsing. */
-function allOptions(): ParseOptions {
-  const all = parseOptionsFor(undefined);
-  for (const c of COMMANDS) Object.assign(all, parseOptionsFor(c));
-  return all;
-}
-
-function foldAliases(values: Record<string, unknown>, spec: CommandSpec): Values {
-  const out: Record<string, unknown> = { ...values };
-  for (const [n, o] of [...Object.entries(GLOBAL_OPTIONS), ...Object.entries(spec.options)]) {
-    for (const a of o.aliases ?? []) {
-      if (out[a] !== undefined) {
-        if (out[n] !== undefined && out[n] !== out[a]) throw new UsageError(`--${a} and --${n} are the same option; pass one`);
-        out[n] ??= out[a];
-        delete out[a];
-      }
-    }
-  }
-  return out as Values;
-}
-
 /**
  * Runs the CLI with `argv` (without node and script). Returns the exit code; never throws.
  */
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
-  // `veil node start ...` hands everything after `start` to the worker untouched (it has its own --help).
-  if (argv[0] === "node" && argv[1] === "start") {
-    try {
-      const mod = await loadWorker();
-      await mod.runWorker(argv.slice(2));
-      return 0;
-    } catch (e) {
-      return report(e, io, argv.includes("--json"));
-    }
-  }
   let json = argv.includes("--json");
   let spec: CommandSpec | undefined;
+  const program = buildProgram(io, async (inv) => {
+    spec = inv.spec;
+    json = Boolean(inv.values.json);
+    const ctx: Ctx = { values: inv.values, positionals: inv.positionals, io, json, spec: inv.spec };
+    if (spec.name === "node start") {
+      // The worker gets the command line without the words `node start`, everything else untouched (it has its own --help).
+      const at = argv.indexOf("node");
+      return (await loadWorker()).runWorker([...argv.slice(0, at), ...argv.slice(argv.indexOf("start", at) + 1)]);
+    }
+    await HANDLERS[spec.name]!(ctx, new Session(ctx));
+  });
   try {
-    // First pass, lenient: find the command's name among the positionals, wherever the options stand.
-    const loose = parseArgs({ args: argv, options: allOptions(), allowPositionals: true, strict: false });
-    const positionals = loose.positionals;
-    const wantsHelp = Boolean(loose.values.help);
-    if (positionals[0] === "help") {
-      const found = findCommand(positionals.slice(1));
-      io.stdout((found ? commandHelp(found.spec) : positionals[1] && GROUPS[positionals[1]] ? groupHelp(positionals[1]) : mainHelp()) + "\n");
+    if (argv.length === 0) {
+      io.stdout(program.helpInformation());
       return 0;
     }
-    if (positionals.length === 0) {
-      io.stdout(mainHelp() + "\n");
-      return wantsHelp ? 0 : argv.length === 0 ? 0 : 2;
-    }
-    const found = findCommand(positionals);
-    if (!found) {
-      const group = positionals[0]!;
-      if (GROUPS[group]) {
-        if (wantsHelp || positionals.length === 1) {
-          io.stdout(groupHelp(group) + "\n");
-          return wantsHelp ? 0 : 2;
-        }
-        throw new UsageError(`unknown command: veil ${group} ${positionals[1]} (see veil ${group} --help)`);
-      }
-      throw new UsageError(`unknown command group ${JSON.stringify(group)} (see veil --help)`);
-    }
-    spec = found.spec;
-    if (wantsHelp) {
-      io.stdout(commandHelp(spec) + "\n");
-      return 0;
-    }
-    // Second pass, strict: only this command's options and the global ones.
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options: parseOptionsFor(spec), allowPositionals: true, strict: true });
-    } catch (e) {
-      const m = /Unknown option '([^']+)'/.exec((e as Error).message);
-      throw new UsageError(m ? `unknown option ${m[1]} for \`veil ${spec.name}\`` : (e as Error).message);
-    }
-    const values = foldAliases(parsed.values as Record<string, unknown>, spec);
-    json = Boolean(values.json);
-    const nameWords = spec.name.split(" ").length;
-    const rest = parsed.positionals.slice(nameWords);
-    const maxPositionals = spec.args ? spec.args.split(" ").length : 0;
-    if (rest.length > maxPositionals) throw new UsageError(`unexpected argument ${JSON.stringify(rest[maxPositionals])} for \`veil ${spec.name}\``);
-    const ctx: Ctx = { values, positionals: rest, io, json, spec };
-    const handler = HANDLERS[spec.name];
-    if (!handler) throw new VeilError(`veil ${spec.name} has no handler`);
-    await handler(ctx, new Session(ctx));
+    await program.parseAsync(argv, { from: "user" });
     return 0;
   } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // help, printed by commander
     return report(e, io, json, spec);
   }
 }
@@ -806,12 +712,13 @@ async function loadWorker(): Promise<{ runWorker: (argv: string[]) => Promise<vo
 }
 
 function report(e: unknown, io: Io, json: boolean, spec?: CommandSpec): number {
-  const usage = e instanceof UsageError || (e as NodeJS.ErrnoException)?.code?.startsWith?.("ERR_PARSE_ARGS");
-  const err = usage && !(e instanceof VeilError) ? new UsageError((e as Error).message) : decodeVeilError(e);
+  const usage = e instanceof UsageError;
+  const err = decodeVeilError(e);
   const line = err instanceof VeilContractError ? err.shortMessage : `${err.name}: ${err.shortMessage}`;
   if (json) io.stdout(JSON.stringify({ error: { name: err instanceof VeilContractError ? err.errorName : err.name, message: err.shortMessage, ...(err instanceof VeilContractError ? { args: err.args } : {}) } }, jsonReplacer) + "\n");
   io.stderr(`error: ${line}\n`);
-  if (usage) io.stderr(`run \`veil ${spec ? `${spec.name} ` : ""}--help\` for usage\n`);
+  const command = usage ? (e.command ?? spec?.name) : undefined;
+  if (usage) io.stderr(`run \`veil ${command ? `${command} ` : ""}--help\` for usage\n`);
   if (process.env.VEIL_DEBUG) io.stderr(`${(e as Error)?.stack ?? e}\n`);
   return usage ? 2 : 1;
 }

@@ -18,32 +18,36 @@ import * as abis from "@veil/contracts/abis";
 
 export const SDK_VERSION = "0.1.0";
 
+/**
+ * Where the `Docs:` line of an error's message points: `docsPath` (e.g. `errors.md`) under this base. The pages are
+ * the repository's docs/ folder.
+ */
+export const DOCS_BASE_URL = "docs/";
+
 export type VeilErrorParameters = {
   /** Extra lines shown under the short message. */
   metaMessages?: string[] | undefined;
-  /** Technical detail (e.g. the node's message); defaults to the cause's message. */
+  /** Technical detail (e.g. the node's message); defaults to the cause's details (a viem error) or message. */
   details?: string | undefined;
   cause?: unknown;
-  /** Page under docs/ that explains the error. */
+  /** Page under docs/ that explains the error (e.g. `errors.md`). */
   docsPath?: string | undefined;
 };
 
 /**
- * Base of every SDK error.
+ * Base of every SDK error: a viem {@link ViemBaseError | BaseError}, so code that handles viem's errors handles the
+ * SDK's too (`e instanceof BaseError`, `e.shortMessage`, `e.details`, `e.walk()` to the root cause, e.g. the
+ * ContractFunctionRevertedError or HttpRequestError viem threw). The message is laid out as viem's:
+ * the short message, the meta messages, `Docs: docs/<page>`, `Details: ...` and `Version: @veil/sdk@x`.
  *
  * @example
  * try { await veil.submitJob({ ... }) } catch (e) {
  *   if (e instanceof VeilError) console.error(e.shortMessage)
+ *   if (e instanceof BaseError) console.error(e.walk()) // the root cause
  * }
  */
-export class VeilError extends Error {
+export class VeilError extends ViemBaseError {
   override name = "VeilError";
-  /** One line, no trailing detail: what went wrong. */
-  readonly shortMessage: string;
-  readonly details: string;
-  readonly metaMessages: string[] | undefined;
-  readonly docsPath: string | undefined;
-  readonly version = `@veil/sdk@${SDK_VERSION}`;
 
   constructor(shortMessage: string, args: VeilErrorParameters = {}) {
     const details =
@@ -53,28 +57,37 @@ export class VeilError extends Error {
         : args.cause instanceof Error
           ? args.cause.message
           : "");
-    const message = [
-      shortMessage || "An error occurred.",
-      ...(args.metaMessages ? ["", ...args.metaMessages] : []),
-      ...(details ? ["", `Details: ${details}`] : []),
-      ...(args.docsPath ? [`Docs: docs/${args.docsPath}`] : []),
-      `Version: @veil/sdk@${SDK_VERSION}`,
-    ].join("\n");
-    super(message, args.cause === undefined ? undefined : { cause: args.cause });
-    this.shortMessage = shortMessage;
+    const docsUrl = args.docsPath ? `${DOCS_BASE_URL}${args.docsPath}` : undefined;
+    super(shortMessage, { cause: args.cause as Error | undefined, details, docsPath: args.docsPath, docsBaseUrl: DOCS_BASE_URL, metaMessages: args.metaMessages });
+    // viem's BaseError takes the cause's details and docs over ours, and its own version: the SDK's win here.
     this.details = details;
-    this.metaMessages = args.metaMessages;
     this.docsPath = args.docsPath;
+    this.version = `@veil/sdk@${SDK_VERSION}`;
+    this.message = [
+      shortMessage || "An error occurred.",
+      "",
+      ...(args.metaMessages ? [...args.metaMessages, ""] : []),
+      ...(docsUrl ? [`Docs: ${docsUrl}`] : []),
+      ...(details ? [`Details: ${details}`] : []),
+      `Version: ${this.version}`,
+    ].join("\n");
+    // A cause viem's BaseError drops (a falsy value) still belongs to the chain.
+    if (args.cause !== undefined && !("cause" in this)) Object.defineProperty(this, "cause", { value: args.cause, writable: true, configurable: true });
   }
 
-  /** Walks the cause chain from this error: the first error `fn` accepts (or null), or the deepest cause without `fn`. */
-  walk(fn?: (err: unknown) => boolean): unknown {
+  /**
+   * Walks the cause chain from this error: the first error `fn` accepts (or null), or without `fn` the root cause
+   * (the deepest error). As viem's, and safe against a chain that loops.
+   */
+  override walk(): Error;
+  override walk(fn: (err: unknown) => boolean): Error | null;
+  override walk(fn?: (err: unknown) => boolean): Error | null {
     let err: unknown = this;
     const seen = new Set<unknown>([err]);
     for (;;) {
-      if (fn !== undefined && fn(err)) return err;
+      if (fn !== undefined && fn(err)) return err as Error;
       const next = (err as { cause?: unknown } | null)?.cause;
-      if (!next || seen.has(next)) return fn === undefined ? err : null;
+      if (next === undefined || next === null || seen.has(next)) return fn === undefined ? (err as Error) : null;
       seen.add(next);
       err = next;
     }

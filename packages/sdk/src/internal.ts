@@ -47,8 +47,17 @@ export type WriteParameters = AddressesParameter & {
   account?: Account | Address | undefined;
 };
 
-/** The result of every write action: the transaction hash and its (successful) receipt. */
+/**
+ * The result of every write action's waiting form (`stake`, `submitJob`, ...): the transaction hash and its
+ * (successful) receipt, plus what the action decodes from it.
+ */
 export type WriteReturnType = { hash: Hex; receipt: TransactionReceipt };
+
+/**
+ * The result of every write action's form that returns at once (`writeStake`, `writeSubmitJob`, ...): the hash of
+ * the transaction, sent but not yet mined, plus what the action knew before mining.
+ */
+export type SentReturnType = { hash: Hex };
 
 export function resolveAccount(client: VeilClient, account: Account | Address | undefined, action: string): Account {
   const a = account ?? client.account;
@@ -98,16 +107,16 @@ export function gasLimit(estimate: bigint, extraGas: bigint = 0n, blockGasLimit?
 /**
  * Simulates the call (so a revert surfaces before anything is signed, decoded into a named error), estimates its
  * gas with a margin that holds on any EVM ({@link gasLimit}), checks that the account can pay for that gas (or
- * throws {@link InsufficientFundsError} before signing), sends it, and waits for a successful receipt. Errors
- * name their cause in the user's units: contract errors with token amounts and times (with `addresses`), no ETH,
- * nonce, RPC.
+ * throws {@link InsufficientFundsError} before signing), and sends it. Returns at once with the hash, the
+ * simulation's result and the gas limit; {@link confirm} waits for the receipt. Errors name their cause in the
+ * user's units: contract errors with token amounts and times (with `addresses`), no ETH, nonce, RPC.
  */
-export async function send<const abi extends Abi, name extends ContractFunctionName<abi, "nonpayable" | "payable">>(
+export async function write<const abi extends Abi, name extends ContractFunctionName<abi, "nonpayable" | "payable">>(
   client: VeilClient,
   account: Account,
   call: ContractCall<abi, name>,
   options: SendOptions = {},
-): Promise<WriteReturnType & { result: unknown; gas: bigint }> {
+): Promise<SentReturnType & { result: unknown; gas: bigint }> {
   try {
     const { request, result } = await simulateContract(client, { ...(call as any), account, chain: client.chain ?? null });
     const [estimate, block] = await Promise.all([
@@ -117,12 +126,72 @@ export async function send<const abi extends Abi, name extends ContractFunctionN
     const gas = gasLimit(estimate, options.extraGas, block.gasLimit);
     const fees = await ensureGasFunds(client, account, gas);
     const hash = await writeContract(client, { ...(request as any), gas, ...fees });
-    const receipt = await waitForTransactionReceipt(client, { hash });
-    if (receipt.status !== "success") throw new TransactionRevertedError(hash);
-    return { hash, receipt, result, gas };
+    return { hash, result, gas };
   } catch (e) {
     throw await explainError(client, account, e, options);
   }
+}
+
+/** Waits for the receipt of a transaction `write` sent; throws {@link TransactionRevertedError} unless it succeeded. */
+export async function confirm(client: VeilClient, account: Account | undefined, hash: Hex, options: SendOptions = {}): Promise<TransactionReceipt> {
+  try {
+    const receipt = await waitForTransactionReceipt(client, { hash });
+    if (receipt.status !== "success") throw new TransactionRevertedError(hash);
+    return receipt;
+  } catch (e) {
+    throw await explainError(client, account, e, options);
+  }
+}
+
+/** {@link write}, then {@link confirm}: the hash, the successful receipt, the simulation's result and the gas limit. */
+export async function send<const abi extends Abi, name extends ContractFunctionName<abi, "nonpayable" | "payable">>(
+  client: VeilClient,
+  account: Account,
+  call: ContractCall<abi, name>,
+  options: SendOptions = {},
+): Promise<WriteReturnType & { result: unknown; gas: bigint }> {
+  const sent = await write(client, account, call, options);
+  return { ...sent, receipt: await confirm(client, account, sent.hash, options) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------- the two forms of a write action
+
+/**
+ * A write action's transaction once sent, as its builder returns it to both forms of the action: the hash, what
+ * was known before mining (`known`: payment, computed values), and how to read the action's outcome from the
+ * successful receipt (`outcome`: decoded events, or a read of the new state).
+ */
+export type PendingWrite<Known extends object, Outcome extends object> = {
+  hash: Hex;
+  account: Account;
+  options: SendOptions;
+  known: Known;
+  outcome: (receipt: TransactionReceipt) => Outcome | Promise<Outcome>;
+};
+
+/** The form of a write action that returns at once (as viem's `writeContract`): the hash and what was known before mining. */
+export async function atOnce<K extends object, O extends object>(pending: Promise<PendingWrite<K, O>>): Promise<SentReturnType & K> {
+  const p = await pending;
+  return { hash: p.hash, ...p.known };
+}
+
+/** The form of a write action that waits: the successful receipt and the outcome decoded from it. */
+export async function andWait<K extends object, O extends object>(client: VeilClient, pending: Promise<PendingWrite<K, O>>): Promise<WriteReturnType & K & O> {
+  const p = await pending;
+  const receipt = await confirm(client, p.account, p.hash, p.options);
+  return { hash: p.hash, receipt, ...p.known, ...(await p.outcome(receipt)) };
+}
+
+/** The builder of a write action that sends one call and knows nothing else: `outcome` decodes the receipt. */
+export async function pendingCall<O extends object = {}>(
+  client: VeilClient,
+  account: Account,
+  call: ContractCall,
+  options: SendOptions,
+  outcome: (receipt: TransactionReceipt) => O | Promise<O> = () => ({}) as O,
+): Promise<PendingWrite<{}, O>> {
+  const { hash } = await write(client, account, call, options);
+  return { hash, account, options, known: {}, outcome };
 }
 
 /** What a transaction of `gas` may cost per gas: the fee fields `send` signs with. */

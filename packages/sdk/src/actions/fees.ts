@@ -1,9 +1,21 @@
-import { encodeFunctionData, type Address, type Hex } from "viem";
+import { encodeFunctionData, type Address } from "viem";
 import { readContract } from "viem/actions";
 import { jobEscrowAbi } from "@veil/contracts";
-import { decoded, eventArgs, resolveAccount, send, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import {
+  andWait,
+  atOnce,
+  decoded,
+  eventArgs,
+  pendingCall,
+  resolveAccount,
+  type AddressesParameter,
+  type SentReturnType,
+  type VeilClient,
+  type WriteParameters,
+  type WriteReturnType,
+} from "../internal.js";
 import type { VeilError } from "../errors.js";
-import { sendPaying, type ApprovalMode } from "./tokens.js";
+import { pendingPaying, type ApprovalMode, type Payment } from "./tokens.js";
 
 // ---------------------------------------------------------------------------------------------------------------- getEarnings
 
@@ -25,23 +37,31 @@ export async function getEarnings(client: VeilClient, params: GetEarningsParamet
 
 export type WithdrawEarningsParameters = WriteParameters & { to?: Address | undefined };
 export type WithdrawEarningsReturnType = WriteReturnType & { amount: bigint };
+export type WriteWithdrawEarningsReturnType = SentReturnType;
 export type WithdrawEarningsErrorType = VeilError;
 
 /**
  * Withdraws all of the sender's earnings (never paused). Reverts with JobEscrowNothingToWithdraw when there are none.
+ * Waits for it and returns the amount (EarningsWithdrawn event); {@link writeWithdrawEarnings} returns at once.
  *
  * @example
  * const { amount } = await withdrawEarnings(wallet, { addresses })
  */
-export async function withdrawEarnings(client: VeilClient, params: WithdrawEarningsParameters): Promise<WithdrawEarningsReturnType> {
+export function withdrawEarnings(client: VeilClient, params: WithdrawEarningsParameters): Promise<WithdrawEarningsReturnType> {
+  return andWait(client, buildWithdrawEarnings(client, params));
+}
+
+/** {@link withdrawEarnings}, returning at once with the hash. */
+export function writeWithdrawEarnings(client: VeilClient, params: WithdrawEarningsParameters): Promise<WriteWithdrawEarningsReturnType> {
+  return atOnce(buildWithdrawEarnings(client, params));
+}
+
+async function buildWithdrawEarnings(client: VeilClient, params: WithdrawEarningsParameters) {
   const account = resolveAccount(client, params.account, "withdrawEarnings");
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.jobEscrow,
-    abi: jobEscrowAbi,
-    functionName: "withdrawEarnings",
-    args: [params.to ?? account.address],
-  }, { addresses: params.addresses, moves: "feeToken" });
-  return { hash, receipt, amount: eventArgs(jobEscrowAbi, receipt, params.addresses.jobEscrow, "EarningsWithdrawn").amount as bigint };
+  const escrow = params.addresses.jobEscrow;
+  return pendingCall(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "withdrawEarnings", args: [params.to ?? account.address] }, { addresses: params.addresses, moves: "feeToken" }, (receipt) => ({
+    amount: eventArgs(jobEscrowAbi, receipt, escrow, "EarningsWithdrawn").amount as bigint,
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------- deposit
@@ -58,26 +78,36 @@ export type DepositParameters = WriteParameters & {
    */
   approval?: ApprovalMode | undefined;
 };
-export type DepositReturnType = WriteReturnType & { approvalHash: Hex | undefined };
+export type DepositReturnType = WriteReturnType & Payment;
+export type WriteDepositReturnType = SentReturnType & Payment;
 export type DepositErrorType = VeilError;
 
 /**
  * Prepays fees into the escrow; jobs can then be paid with `submitJob({ payment: "deposit" })` and refunds land
  * there too. Simulated first with the allowance it needs (a failing deposit throws its named error with nothing
  * signed), then paid by a permit in the same transaction, or by an approval of exactly `amount` for a token
- * without permit.
+ * without permit. Waits for the deposit; {@link writeDeposit} returns at once.
  *
  * @example
  * await deposit(wallet, { addresses, amount: 10_000_000n }) // 10 USDC
  */
-export async function deposit(client: VeilClient, params: DepositParameters): Promise<DepositReturnType> {
+export function deposit(client: VeilClient, params: DepositParameters): Promise<DepositReturnType> {
+  return andWait(client, buildDeposit(client, params));
+}
+
+/** {@link deposit}, returning at once with the hash (an approval, when one is needed, is mined first). */
+export function writeDeposit(client: VeilClient, params: DepositParameters): Promise<WriteDepositReturnType> {
+  return atOnce(buildDeposit(client, params));
+}
+
+async function buildDeposit(client: VeilClient, params: DepositParameters) {
   const account = resolveAccount(client, params.account, "deposit");
   const { addresses, amount } = params;
   const escrow = addresses.jobEscrow;
   const inner = params.for
     ? encodeFunctionData({ abi: jobEscrowAbi, functionName: "depositFor", args: [params.for, amount] })
     : encodeFunctionData({ abi: jobEscrowAbi, functionName: "deposit", args: [amount] });
-  const { hash, receipt, approvalHash } = await sendPaying(client, account, {
+  return pendingPaying(client, account, {
     addresses,
     token: addresses.feeToken,
     spender: escrow,
@@ -93,30 +123,34 @@ export async function deposit(client: VeilClient, params: DepositParameters): Pr
     }),
     approval: params.approval,
   });
-  return { hash, receipt, approvalHash };
 }
 
 // ---------------------------------------------------------------------------------------------------------------- withdrawDeposit
 
 export type WithdrawDepositParameters = WriteParameters & { amount: bigint; to?: Address | undefined };
 export type WithdrawDepositReturnType = WriteReturnType;
+export type WriteWithdrawDepositReturnType = SentReturnType;
 export type WithdrawDepositErrorType = VeilError;
 
 /**
- * Withdraws from the sender's deposit (never paused).
+ * Withdraws from the sender's deposit (never paused), and waits for it; {@link writeWithdrawDeposit} returns at once.
  *
  * @example
  * await withdrawDeposit(wallet, { addresses, amount: 5_000_000n })
  */
-export async function withdrawDeposit(client: VeilClient, params: WithdrawDepositParameters): Promise<WithdrawDepositReturnType> {
+export function withdrawDeposit(client: VeilClient, params: WithdrawDepositParameters): Promise<WithdrawDepositReturnType> {
+  return andWait(client, buildWithdrawDeposit(client, params));
+}
+
+/** {@link withdrawDeposit}, returning at once with the hash. */
+export function writeWithdrawDeposit(client: VeilClient, params: WithdrawDepositParameters): Promise<WriteWithdrawDepositReturnType> {
+  return atOnce(buildWithdrawDeposit(client, params));
+}
+
+async function buildWithdrawDeposit(client: VeilClient, params: WithdrawDepositParameters) {
   const account = resolveAccount(client, params.account, "withdrawDeposit");
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.jobEscrow,
-    abi: jobEscrowAbi,
-    functionName: "withdrawDeposit",
-    args: [params.amount, params.to ?? account.address],
-  }, { addresses: params.addresses, moves: "feeToken" });
-  return { hash, receipt };
+  const call = { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "withdrawDeposit", args: [params.amount, params.to ?? account.address] } as const;
+  return pendingCall(client, account, call, { addresses: params.addresses, moves: "feeToken" });
 }
 
 // ---------------------------------------------------------------------------------------------------------------- getDeposit

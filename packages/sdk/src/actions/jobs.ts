@@ -29,14 +29,20 @@ import {
   type VeilError,
 } from "../errors.js";
 import {
+  andWait,
+  atOnce,
+  confirm,
   decoded,
+  pendingCall,
   resolveAccount,
-  send,
+  write,
   drawGasBound,
   submissionGasBound,
   toBytes32,
   type AddressesParameter,
   type ContractCall,
+  type PendingWrite,
+  type SentReturnType,
   type VeilClient,
   type WriteParameters,
   type WriteReturnType,
@@ -45,7 +51,7 @@ import { decodeTensors, encodeTensors, readInvalidInput, resultHash as hashResul
 import { getModel } from "./models.js";
 import { checkInputs } from "../signature.js";
 import { contentUri, parseContentUri, pushBlob, type BlobPush } from "../blobs.js";
-import { sendPaying, signPermit, type ApprovalMode, type SendPayingReturnType } from "./tokens.js";
+import { signPermit, writePaying, type ApprovalMode, type Payment, type SendPayingReturnType, type WritePayingReturnType } from "./tokens.js";
 import { parseEventLogs } from "viem";
 
 export const JOB_STATUSES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
@@ -130,36 +136,33 @@ export type SubmitJobParameters = WriteParameters & {
   /** Per-operator timeout of those pushes (default 30 s). */
   blobPushTimeoutMs?: number | undefined;
 };
-export type SubmitJobReturnType = WriteReturnType & {
+/** What {@link writeSubmitJob} knows once the submission is sent (before it is mined). */
+export type SubmitJobSent = Payment & {
+  /** sha256 of the canonical input bytes (the JobSubmitted event's `inputHash`). */
+  inputHash: Hex;
+  /** Set when the input went by reference. */
+  inputURI: string | undefined;
+  /** The most the sender pays (the fee is the model's price x k when the submission is mined). */
+  maxFee: bigint;
+  /** Latest time a result may be proposed (unix seconds). */
+  deadline: bigint;
+};
+/** What {@link submitJob} reads from the mined submission. */
+export type SubmitJobOutcome = {
   jobId: bigint;
   /** Operators drawn for the job, by slot. */
   operators: Address[];
   fee: bigint;
-  /** sha256 of the canonical input bytes. */
-  inputHash: Hex;
-  /** Set when the input went by reference. */
-  inputURI: string | undefined;
-  approvalHash: Hex | undefined;
   /**
    * A content-addressed input (no `uploader`): the push of its bytes to each drawn operator. A failed push is not
    * fatal (operators fetch from each other; a job none can get is declined and refunded), but worth a retry.
    */
   blobPushes?: BlobPush[] | undefined;
 };
+export type SubmitJobReturnType = WriteReturnType & SubmitJobSent & SubmitJobOutcome;
+export type WriteSubmitJobReturnType = SentReturnType & SubmitJobSent;
 export type SubmitJobErrorType = VeilError;
 
-/**
- * Submits an inference job: encodes the inputs canonically, sends them inline (or uploads them and references them
- * by URI and sha256 when they exceed the escrow's `maxInputBytes`), pays the fee, and returns the job id and the
- * operators drawn for it. The call is simulated first, so a revert throws a named error before anything is signed.
- *
- * @example
- * const { jobId, operators } = await submitJob(wallet, {
- *   addresses,
- *   modelId,
- *   inputs: { x: { type: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } },
- * })
- */
 /** Encodes a job's inputs and builds the escrow's SubmitParams (uploading inputs above the inline limit). */
 async function prepareSubmission(client: VeilClient, params: Omit<SubmitJobParameters, "account" | "payment" | "permit" | "holder">) {
   const { addresses } = params;
@@ -201,13 +204,47 @@ async function prepareSubmission(client: VeilClient, params: Omit<SubmitJobParam
     inputURI,
     inputHash: inputURI ? inputHash : zeroHash,
   };
-  return { submit, maxFee, deadline, inputURI, escrow };
+  return { submit, maxFee, deadline, inputURI, inputHash, escrow };
 }
 
-export async function submitJob(client: VeilClient, params: SubmitJobParameters): Promise<SubmitJobReturnType> {
+/**
+ * Submits an inference job and waits for it to be mined: encodes the inputs canonically, sends them inline (or by
+ * content address, or through an `uploader`, when they exceed the escrow's `maxInputBytes`), pays the fee, and
+ * returns the job id and the operators drawn for it (from the JobSubmitted and OperatorsAssigned events); a
+ * content-addressed input is then pushed to those operators. The call is simulated first, with the payment it
+ * needs, so a revert throws a named error before anything is signed. {@link writeSubmitJob} returns at once.
+ *
+ * @example
+ * const { jobId, operators } = await submitJob(wallet, {
+ *   addresses,
+ *   modelId,
+ *   inputs: { x: { type: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) } },
+ * })
+ */
+export function submitJob(client: VeilClient, params: SubmitJobParameters): Promise<SubmitJobReturnType> {
+  return andWait(client, buildSubmitJob(client, params));
+}
+
+/**
+ * {@link submitJob} without waiting for the submission to be mined: the same checks, simulation and payment (an
+ * approval, when one is needed, is mined first), then returns with the submission's hash. The job id and its
+ * operators come with the receipt: `waitForTransactionReceipt`, then `parseEventLogs` with `abis.jobEscrowAbi`
+ * (JobSubmitted, OperatorsAssigned). A content-addressed input (above the inline limit, no `uploader`) must then be
+ * pushed to the drawn operators (`pushBlob`), which submitJob does.
+ *
+ * @example
+ * const { hash } = await writeSubmitJob(wallet, { addresses, modelId, inputs })
+ * const receipt = await waitForTransactionReceipt(wallet, { hash })
+ * const [submitted] = parseEventLogs({ abi: abis.jobEscrowAbi, eventName: "JobSubmitted", logs: receipt.logs })
+ */
+export function writeSubmitJob(client: VeilClient, params: SubmitJobParameters): Promise<WriteSubmitJobReturnType> {
+  return atOnce(buildSubmitJob(client, params));
+}
+
+async function buildSubmitJob(client: VeilClient, params: SubmitJobParameters): Promise<PendingWrite<SubmitJobSent, SubmitJobOutcome>> {
   const account = resolveAccount(client, params.account, "submitJob");
   const { addresses } = params;
-  const { submit, maxFee, deadline, inputURI, escrow } = await prepareSubmission(client, params);
+  const { submit, maxFee, deadline, inputURI, inputHash, escrow } = await prepareSubmission(client, params);
 
   let payment: SubmissionPayment = params.permit ? "permit" : (params.payment ?? "transfer");
   const credits = addresses.computeCredits;
@@ -229,26 +266,22 @@ export async function submitJob(client: VeilClient, params: SubmitJobParameters)
     }
     payment = credits && allowance >= maxFee ? "allowance" : "deposit";
   }
-  const sent = await sendSubmissions(client, account, { addresses, submits: [submit], payment, holder, approval: params.approval });
-  const approvalHash = sent.approvalHash;
-  const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter(
-    (l) => l.address.toLowerCase() === escrow.toLowerCase(),
-  );
-  const submitted = logs.find((l) => l.eventName === "JobSubmitted");
-  const assigned = logs.find((l) => l.eventName === "OperatorsAssigned");
-  if (!submitted || submitted.eventName !== "JobSubmitted" || !assigned || assigned.eventName !== "OperatorsAssigned") {
-    throw new Error(`submitJob: no JobSubmitted/OperatorsAssigned event in ${sent.hash}`);
-  }
+  const sent = await writeSubmissions(client, account, { addresses, submits: [submit], payment, holder, approval: params.approval });
   return {
     hash: sent.hash,
-    receipt: sent.receipt,
-    jobId: submitted.args.jobId,
-    operators: [...assigned.args.operators],
-    fee: submitted.args.fee,
-    inputHash: submitted.args.inputHash,
-    inputURI: inputURI || undefined,
-    approvalHash,
-    ...(await pushInputBlob(client, params, inputURI, [...assigned.args.operators])),
+    account,
+    options: { addresses },
+    known: { inputHash, inputURI: inputURI || undefined, maxFee, deadline, approvalHash: sent.approvalHash, paidWith: sent.paidWith },
+    outcome: async (receipt) => {
+      const logs = parseEventLogs({ abi: jobEscrowAbi, logs: receipt.logs as Log[] }).filter((l) => l.address.toLowerCase() === escrow.toLowerCase());
+      const submitted = logs.find((l) => l.eventName === "JobSubmitted");
+      const assigned = logs.find((l) => l.eventName === "OperatorsAssigned");
+      if (!submitted || submitted.eventName !== "JobSubmitted" || !assigned || assigned.eventName !== "OperatorsAssigned") {
+        throw new Error(`submitJob: no JobSubmitted/OperatorsAssigned event in ${sent.hash}`);
+      }
+      const operators = [...assigned.args.operators];
+      return { jobId: submitted.args.jobId, operators, fee: submitted.args.fee, ...(await pushInputBlob(client, params, inputURI, operators)) };
+    },
   };
 }
 
@@ -291,6 +324,15 @@ export type SendSubmissionsParameters = AddressesParameter & {
  * submitJobs and the private flow.
  */
 export async function sendSubmissions(client: VeilClient, account: Account, p: SendSubmissionsParameters): Promise<SendPayingReturnType> {
+  const sent = await writeSubmissions(client, account, p);
+  return { ...sent, receipt: await confirm(client, account, sent.hash, { addresses: p.addresses, moves: "feeToken" }) };
+}
+
+/**
+ * {@link sendSubmissions} without waiting for the submissions to be mined: the same simulation with the payment,
+ * permit or exact approval (an approval is mined before the submissions are sent), then returns with their hash.
+ */
+export async function writeSubmissions(client: VeilClient, account: Account, p: SendSubmissionsParameters): Promise<WritePayingReturnType> {
   const { addresses, submits } = p;
   const escrow = addresses.jobEscrow;
   if (submits.length === 0) throw new Error("sendSubmissions: no jobs");
@@ -321,7 +363,7 @@ export async function sendSubmissions(client: VeilClient, account: Account, p: S
     const credits = addresses.computeCredits;
     if (!credits) throw new Error("submitJob: payment 'allowance' needs addresses.computeCredits");
     if (submits.length !== 1) throw new Error("submitJobs: payment 'allowance' takes one job at a time");
-    const sent = await send(client, account, { address: credits, abi: computeCreditsAbi, functionName: "submitJob", args: [p.holder ?? account.address, submits[0]!] }, options);
+    const sent = await write(client, account, { address: credits, abi: computeCreditsAbi, functionName: "submitJob", args: [p.holder ?? account.address, submits[0]!] }, options);
     return { ...sent, ...none };
   }
   const calls = (fn: "submitJob" | "submitJobFromDeposit") => submits.map((s) => encodeFunctionData({ abi: jobEscrowAbi, functionName: fn, args: [s] }));
@@ -330,13 +372,13 @@ export async function sendSubmissions(client: VeilClient, account: Account, p: S
       submits.length === 1
         ? { address: escrow, abi: jobEscrowAbi, functionName: "submitJobFromDeposit", args: [submits[0]!] }
         : { address: escrow, abi: jobEscrowAbi, functionName: "multicall", args: [calls("submitJobFromDeposit")] };
-    return { ...(await send(client, account, call as ContractCall, options)), ...none };
+    return { ...(await write(client, account, call as ContractCall, options)), ...none };
   }
   const call =
     submits.length === 1
       ? { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submits[0]!] }
       : { address: escrow, abi: jobEscrowAbi, functionName: "multicall", args: [calls("submitJob")] };
-  return sendPaying(client, account, {
+  return writePaying(client, account, {
     ...options,
     token: addresses.feeToken,
     spender: escrow,
@@ -403,42 +445,73 @@ export type SubmitJobsParameters = WriteParameters & {
   /** With `"transfer"`: `"auto"` (default), `"permit"` or `"approve"`. */
   approval?: ApprovalMode | undefined;
 };
-export type SubmitJobsReturnType = WriteReturnType & {
-  jobs: { jobId: bigint; operators: Address[]; fee: bigint; inputHash: Hex; blobPushes?: BlobPush[] }[];
-  approvalHash: Hex | undefined;
+/** What {@link writeSubmitJobs} knows once the batch is sent: the payment, and each job's input and terms. */
+export type SubmitJobsSent = Payment & {
+  /** The jobs in submission order, as sent. */
+  submissions: { inputHash: Hex; inputURI: string | undefined; maxFee: bigint; deadline: bigint }[];
 };
+/** What {@link submitJobs} reads from the mined batch. */
+export type SubmitJobsOutcome = {
+  jobs: { jobId: bigint; operators: Address[]; fee: bigint; inputHash: Hex; blobPushes?: BlobPush[] }[];
+};
+export type SubmitJobsReturnType = WriteReturnType & SubmitJobsSent & SubmitJobsOutcome;
+export type WriteSubmitJobsReturnType = SentReturnType & SubmitJobsSent;
 export type SubmitJobsErrorType = VeilError;
 
 /**
- * Submits many jobs in ONE transaction (the escrow's `multicall`): every job pays its own fee and gets its own
- * operators, but the 21,000 gas of a transaction is paid once. This is how a requester reaches the k = 1 gas budget
- * (snapshots/gas.md). All or nothing: one failing job reverts the batch with its own named error.
+ * Submits many jobs in ONE transaction (the escrow's `multicall`) and waits for it: every job pays its own fee and
+ * gets its own operators, but the 21,000 gas of a transaction is paid once. This is how a requester reaches the
+ * k = 1 gas budget (snapshots/gas.md). All or nothing: one failing job reverts the batch with its own named error.
+ * {@link writeSubmitJobs} returns at once.
  *
  * @example
  * const { jobs } = await submitJobs(wallet, { addresses, jobs: inputs.map((x) => ({ modelId, inputs: { x } })) })
  */
-export async function submitJobs(client: VeilClient, params: SubmitJobsParameters): Promise<SubmitJobsReturnType> {
+export function submitJobs(client: VeilClient, params: SubmitJobsParameters): Promise<SubmitJobsReturnType> {
+  return andWait(client, buildSubmitJobs(client, params));
+}
+
+/**
+ * {@link submitJobs} without waiting for the batch to be mined (see {@link writeSubmitJob}: the job ids come from
+ * the receipt's JobSubmitted events, in submission order; content-addressed inputs must then be pushed).
+ *
+ * @example
+ * const { hash } = await writeSubmitJobs(wallet, { addresses, jobs })
+ */
+export function writeSubmitJobs(client: VeilClient, params: SubmitJobsParameters): Promise<WriteSubmitJobsReturnType> {
+  return atOnce(buildSubmitJobs(client, params));
+}
+
+async function buildSubmitJobs(client: VeilClient, params: SubmitJobsParameters): Promise<PendingWrite<SubmitJobsSent, SubmitJobsOutcome>> {
   const account = resolveAccount(client, params.account, "submitJobs");
   const { addresses } = params;
   const prepared = await Promise.all(params.jobs.map((job) => prepareSubmission(client, { ...job, addresses })));
   const payment = params.payment ?? "deposit";
-  const sent = await sendSubmissions(client, account, { addresses, submits: prepared.map((p) => p.submit), payment, approval: params.approval });
-  const approvalHash = sent.approvalHash;
-  const logs = parseEventLogs({ abi: jobEscrowAbi, logs: sent.receipt.logs as Log[] }).filter(
-    (l) => l.address.toLowerCase() === addresses.jobEscrow.toLowerCase(),
-  );
-  const operators = new Map<bigint, Address[]>();
-  for (const l of logs) if (l.eventName === "OperatorsAssigned") operators.set(l.args.jobId, [...l.args.operators]);
-  const jobs: SubmitJobsReturnType["jobs"] = [];
-  for (const l of logs) {
-    if (l.eventName !== "JobSubmitted") continue;
-    jobs.push({ jobId: l.args.jobId, operators: operators.get(l.args.jobId) ?? [], fee: l.args.fee, inputHash: l.args.inputHash });
-  }
-  // Content-addressed inputs go to their jobs' operators (the jobs are in submission order, as the multicall ran them).
-  await Promise.all(
-    jobs.map(async (job, i) => Object.assign(job, await pushInputBlob(client, { ...params.jobs[i]!, addresses }, prepared[i]!.inputURI, job.operators))),
-  );
-  return { hash: sent.hash, receipt: sent.receipt, jobs, approvalHash };
+  const sent = await writeSubmissions(client, account, { addresses, submits: prepared.map((p) => p.submit), payment, approval: params.approval });
+  const submissions = prepared.map((p) => ({ inputHash: p.inputHash, inputURI: p.inputURI || undefined, maxFee: p.maxFee, deadline: p.deadline }));
+  return {
+    hash: sent.hash,
+    account,
+    options: { addresses },
+    known: { approvalHash: sent.approvalHash, paidWith: sent.paidWith, submissions },
+    outcome: async (receipt) => {
+      const logs = parseEventLogs({ abi: jobEscrowAbi, logs: receipt.logs as Log[] }).filter(
+        (l) => l.address.toLowerCase() === addresses.jobEscrow.toLowerCase(),
+      );
+      const operators = new Map<bigint, Address[]>();
+      for (const l of logs) if (l.eventName === "OperatorsAssigned") operators.set(l.args.jobId, [...l.args.operators]);
+      const jobs: SubmitJobsOutcome["jobs"] = [];
+      for (const l of logs) {
+        if (l.eventName !== "JobSubmitted") continue;
+        jobs.push({ jobId: l.args.jobId, operators: operators.get(l.args.jobId) ?? [], fee: l.args.fee, inputHash: l.args.inputHash });
+      }
+      // Content-addressed inputs go to their jobs' operators (the jobs are in submission order, as the multicall ran them).
+      await Promise.all(
+        jobs.map(async (job, i) => Object.assign(job, await pushInputBlob(client, { ...params.jobs[i]!, addresses }, prepared[i]!.inputURI, job.operators))),
+      );
+      return { jobs };
+    },
+  };
 }
 
 function toHex(bytes: Uint8Array): Hex {
@@ -826,16 +899,27 @@ export async function waitForJobOutcome(
 
 export type PokeJobParameters = WriteParameters & { jobId: bigint };
 export type PokeJobReturnType = WriteReturnType & { status: JobStatus };
+export type WritePokeJobReturnType = SentReturnType;
 export type PokeJobErrorType = VeilError;
 
 /**
  * Moves a stale job on (anyone may call): slashes and replaces operators that missed a step, refunds when the
- * deadline no longer allows a retry, finalizes past the challenge window, refunds an expired dispute.
+ * deadline no longer allows a retry, finalizes past the challenge window, refunds an expired dispute. Waits for the
+ * transaction and returns the job's new status; {@link writePokeJob} returns at once.
  *
  * @example
  * const { status } = await pokeJob(wallet, { addresses, jobId })
  */
-export async function pokeJob(client: VeilClient, params: PokeJobParameters): Promise<PokeJobReturnType> {
+export function pokeJob(client: VeilClient, params: PokeJobParameters): Promise<PokeJobReturnType> {
+  return andWait(client, buildPokeJob(client, params));
+}
+
+/** {@link pokeJob}, returning at once with the hash. */
+export function writePokeJob(client: VeilClient, params: PokeJobParameters): Promise<WritePokeJobReturnType> {
+  return atOnce(buildPokeJob(client, params));
+}
+
+async function buildPokeJob(client: VeilClient, params: PokeJobParameters): Promise<PendingWrite<{}, { status: JobStatus }>> {
   const account = resolveAccount(client, params.account, "pokeJob");
   // A poke may draw replacement operators for missed slots: the gas limit covers the draw's worst case, whatever
   // block it lands in (as for submissions), not just the node's estimate.
@@ -847,58 +931,63 @@ export async function pokeJob(client: VeilClient, params: PokeJobParameters): Pr
     );
     extraGas = await drawGasBound(client, params.addresses, { modelIndex, k: before.redundancy, exclude: before.redundancy }).catch(() => 0n);
   }
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.jobEscrow,
-    abi: jobEscrowAbi,
-    functionName: "poke",
-    args: [params.jobId],
-  }, { addresses: params.addresses, extraGas });
-  const { status } = await getJob(client, params);
-  return { hash, receipt, status };
+  const call = { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "poke", args: [params.jobId] } as const;
+  return pendingCall(client, account, call, { addresses: params.addresses, extraGas }, async () => ({ status: (await getJob(client, params)).status }));
 }
 
 export type FinalizeJobParameters = WriteParameters & { jobId: bigint };
 export type FinalizeJobReturnType = WriteReturnType;
+export type WriteFinalizeJobReturnType = SentReturnType;
 export type FinalizeJobErrorType = VeilError;
 
 /**
- * Pays out a job whose challenge window has passed (anyone may call).
+ * Pays out a job whose challenge window has passed (anyone may call), and waits for it; {@link writeFinalizeJob}
+ * returns at once.
  *
  * @example
  * await finalizeJob(wallet, { addresses, jobId })
  */
-export async function finalizeJob(client: VeilClient, params: FinalizeJobParameters): Promise<FinalizeJobReturnType> {
+export function finalizeJob(client: VeilClient, params: FinalizeJobParameters): Promise<FinalizeJobReturnType> {
+  return andWait(client, buildFinalizeJob(client, params));
+}
+
+/** {@link finalizeJob}, returning at once with the hash. */
+export function writeFinalizeJob(client: VeilClient, params: FinalizeJobParameters): Promise<WriteFinalizeJobReturnType> {
+  return atOnce(buildFinalizeJob(client, params));
+}
+
+async function buildFinalizeJob(client: VeilClient, params: FinalizeJobParameters) {
   const account = resolveAccount(client, params.account, "finalizeJob");
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.jobEscrow,
-    abi: jobEscrowAbi,
-    functionName: "finalize",
-    args: [params.jobId],
-  }, { addresses: params.addresses });
-  return { hash, receipt };
+  return pendingCall(client, account, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "finalize", args: [params.jobId] }, { addresses: params.addresses });
 }
 
 // ---------------------------------------------------------------------------------------------------------------- submitResult (operators)
 
 export type SubmitResultParameters = WriteParameters & { jobId: bigint; resultHash: Hex };
 export type SubmitResultReturnType = WriteReturnType;
+export type WriteSubmitResultReturnType = SentReturnType;
 export type SubmitResultErrorType = VeilError;
 
 /**
- * k = 1: the assigned operator posts the result hash directly (the worker does this; exposed for tools and tests).
+ * k = 1: the assigned operator posts the result hash directly, and waits for it (the worker does this; exposed for
+ * tools and tests). {@link writeSubmitResult} returns at once.
  *
  * @example
  * await submitResult(operatorWallet, { addresses, jobId, resultHash: resultHash(outputs, { kind: "exact" }) })
  */
-export async function submitResult(client: VeilClient, params: SubmitResultParameters): Promise<SubmitResultReturnType> {
+export function submitResult(client: VeilClient, params: SubmitResultParameters): Promise<SubmitResultReturnType> {
+  return andWait(client, buildSubmitResult(client, params));
+}
+
+/** {@link submitResult}, returning at once with the hash. */
+export function writeSubmitResult(client: VeilClient, params: SubmitResultParameters): Promise<WriteSubmitResultReturnType> {
+  return atOnce(buildSubmitResult(client, params));
+}
+
+async function buildSubmitResult(client: VeilClient, params: SubmitResultParameters) {
   const account = resolveAccount(client, params.account, "submitResult");
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.jobEscrow,
-    abi: jobEscrowAbi,
-    functionName: "submitResult",
-    args: [params.jobId, toBytes32(params.resultHash)],
-  }, { addresses: params.addresses });
-  return { hash, receipt };
+  const call = { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "submitResult", args: [params.jobId, toBytes32(params.resultHash)] } as const;
+  return pendingCall(client, account, call, { addresses: params.addresses });
 }
 
 // ---------------------------------------------------------------------------------------------------------------- commit-reveal (operators)
@@ -936,24 +1025,29 @@ export function resultCommitment(p: ResultCommitmentParameters): Hex {
 
 export type DeclineJobParameters = WriteParameters & { jobId: bigint; slot: number };
 export type DeclineJobReturnType = WriteReturnType;
+export type WriteDeclineJobReturnType = SentReturnType;
 export type DeclineJobErrorType = VeilError;
 
 /**
  * An assigned operator gives up its slot without penalty before taking it up, when it cannot obtain or open the
  * job's input: an input by reference whose blob is unavailable, or a private job whose wrapped key is missing or
  * does not open (the worker does this; see docs/privacy.md). Only such jobs can be declined
- * (`JobEscrowNotDeclinable` otherwise); the slot is replaced, or the requester refunded, by `pokeJob`.
+ * (`JobEscrowNotDeclinable` otherwise); the slot is replaced, or the requester refunded, by `pokeJob`. Waits for the
+ * transaction; {@link writeDeclineJob} returns at once.
  *
  * @example
  * await declineJob(operatorWallet, { addresses, jobId, slot: 0 })
  */
-export async function declineJob(client: VeilClient, params: DeclineJobParameters): Promise<DeclineJobReturnType> {
+export function declineJob(client: VeilClient, params: DeclineJobParameters): Promise<DeclineJobReturnType> {
+  return andWait(client, buildDeclineJob(client, params));
+}
+
+/** {@link declineJob}, returning at once with the hash. */
+export function writeDeclineJob(client: VeilClient, params: DeclineJobParameters): Promise<WriteDeclineJobReturnType> {
+  return atOnce(buildDeclineJob(client, params));
+}
+
+async function buildDeclineJob(client: VeilClient, params: DeclineJobParameters) {
   const account = resolveAccount(client, params.account, "declineJob");
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.jobEscrow,
-    abi: jobEscrowAbi,
-    functionName: "decline",
-    args: [params.jobId, params.slot],
-  }, { addresses: params.addresses });
-  return { hash, receipt };
+  return pendingCall(client, account, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "decline", args: [params.jobId, params.slot] }, { addresses: params.addresses });
 }

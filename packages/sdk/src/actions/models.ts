@@ -1,7 +1,20 @@
 import type { Address, Hex } from "viem";
 import { readContract } from "viem/actions";
 import { modelRegistryAbi } from "@veil/contracts";
-import { decoded, eventArgs, resolveAccount, send, toBytes32, type AddressesParameter, type VeilClient, type WriteParameters, type WriteReturnType } from "../internal.js";
+import {
+  andWait,
+  atOnce,
+  decoded,
+  eventArgs,
+  pendingCall,
+  resolveAccount,
+  toBytes32,
+  type AddressesParameter,
+  type SentReturnType,
+  type VeilClient,
+  type WriteParameters,
+  type WriteReturnType,
+} from "../internal.js";
 import { VeilError } from "../errors.js";
 import { inspectOnnxModel } from "../onnx.js";
 import { encodeSignature, MAX_IO_SIGNATURE_BYTES, parseSignature, utf8Length, type ModelSignature } from "../signature.js";
@@ -162,18 +175,29 @@ export type RegisterModelParameters = WriteParameters & {
   signature: ModelSignature | null;
 };
 export type RegisterModelReturnType = WriteReturnType & { index: number };
+export type WriteRegisterModelReturnType = SentReturnType;
 export type RegisterModelErrorType = VeilError;
 
 /**
  * Registers a model; the sender becomes its owner. The id, profile and signature cannot change afterwards. The profile
- * and signature are checked before anything is signed ({@link InvalidModelRegistrationError}).
+ * and signature are checked before anything is signed ({@link InvalidModelRegistrationError}). Waits for the
+ * registration and returns the model's index (ModelRegistered event); {@link writeRegisterModel} returns at once.
  *
  * @example
  * const { index } = await registerModel(wallet, {
  *   addresses, price: 50_000n, comparator: { kind: "exact" }, ...modelRegistrationFromFile(onnxBytes),
  * })
  */
-export async function registerModel(client: VeilClient, params: RegisterModelParameters): Promise<RegisterModelReturnType> {
+export function registerModel(client: VeilClient, params: RegisterModelParameters): Promise<RegisterModelReturnType> {
+  return andWait(client, buildRegisterModel(client, params));
+}
+
+/** {@link registerModel}, returning at once with the hash. */
+export function writeRegisterModel(client: VeilClient, params: RegisterModelParameters): Promise<WriteRegisterModelReturnType> {
+  return atOnce(buildRegisterModel(client, params));
+}
+
+async function buildRegisterModel(client: VeilClient, params: RegisterModelParameters) {
   const account = resolveAccount(client, params.account, "registerModel");
   const comparator = params.comparator ?? { kind: "exact" };
   const profile = resolveRuntimeProfile(params.profile);
@@ -184,8 +208,9 @@ export async function registerModel(client: VeilClient, params: RegisterModelPar
   if (utf8Length(ioSignature) > MAX_IO_SIGNATURE_BYTES) {
     throw new InvalidModelRegistrationError(`the signature is ${utf8Length(ioSignature)} bytes of JSON, the registry takes at most ${MAX_IO_SIGNATURE_BYTES}`);
   }
-  const { hash, receipt } = await send(client, account, {
-    address: params.addresses.modelRegistry,
+  const registry = params.addresses.modelRegistry;
+  const call = {
+    address: registry,
     abi: modelRegistryAbi,
     functionName: "registerModel",
     args: [
@@ -201,8 +226,10 @@ export async function registerModel(client: VeilClient, params: RegisterModelPar
         ioSignature,
       },
     ],
-  }, { addresses: params.addresses });
-  return { hash, receipt, index: Number(eventArgs(modelRegistryAbi, receipt, params.addresses.modelRegistry, "ModelRegistered").index) };
+  } as const;
+  return pendingCall(client, account, call, { addresses: params.addresses }, (receipt) => ({
+    index: Number(eventArgs(modelRegistryAbi, receipt, registry, "ModelRegistered").index),
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------- getModel

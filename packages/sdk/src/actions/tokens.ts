@@ -4,13 +4,14 @@
  * transaction where the token and the contract allow it, or by an approval of exactly the amount, sent only after
  * the simulation passed. A call that would fail throws its named error having cost nothing: no approval, no gas.
  */
-import { domainSeparator, erc20Abi, type Account, type Address, type Hex, type StateOverride, type TypedDataDomain } from "viem";
+import { domainSeparator, erc20Abi, type Account, type Address, type Hex, type StateOverride, type TransactionReceipt, type TypedDataDomain } from "viem";
 import { getBlock, readContract, signTypedData, simulateCalls } from "viem/actions";
 import type { VeilAddresses } from "../addresses.js";
 import { VeilError, decodeVeilError, type ErrorUnits } from "../errors.js";
 import { mockUsdcAbi } from "@veil/contracts";
 import {
   allowanceOverride,
+  confirm,
   ensureGasFunds,
   errorUnits,
   estimateContractGasSafe,
@@ -18,8 +19,11 @@ import {
   gasLimit,
   send,
   simulate,
+  write,
   type ContractCall,
+  type PendingWrite,
   type SendOptions,
+  type SentReturnType,
   type VeilClient,
   type WriteReturnType,
 } from "../internal.js";
@@ -155,14 +159,16 @@ export type SendPayingParameters = SendOptions & {
   permitDeadline?: bigint | undefined;
 };
 
-export type SendPayingReturnType = WriteReturnType & {
-  result: unknown;
-  gas: bigint;
-  /** The approval transaction, when one was needed and sent. */
+/** How a paying call was paid, known once it is sent. */
+export type Payment = {
+  /** The approval transaction, when one was needed (mined before the paying call was sent). */
   approvalHash: Hex | undefined;
   /** How the allowance came: already there, a permit in the same transaction, or an approval transaction. */
   paidWith: "allowance" | "permit" | "approval";
 };
+
+export type WritePayingReturnType = SentReturnType & Payment & { result: unknown; gas: bigint };
+export type SendPayingReturnType = WriteReturnType & Payment & { result: unknown; gas: bigint };
 
 /**
  * Sends a call that pulls `amount` of `token` from the sender, simulated first with the allowance it needs:
@@ -176,11 +182,25 @@ export type SendPayingReturnType = WriteReturnType & {
  *    approval of exactly `amount` is sent and then the call.
  */
 export async function sendPaying(client: VeilClient, account: Account, p: SendPayingParameters): Promise<SendPayingReturnType> {
-  const options: SendOptions = { addresses: p.addresses, moves: p.moves ?? tokenKind(p.addresses, p.token), extraGas: p.extraGas };
+  const sent = await writePaying(client, account, p);
+  return { ...sent, receipt: await confirm(client, account, sent.hash, payingOptions(p)) };
+}
+
+function payingOptions(p: SendPayingParameters): SendOptions {
+  return { addresses: p.addresses, moves: p.moves ?? tokenKind(p.addresses, p.token), extraGas: p.extraGas };
+}
+
+/**
+ * {@link sendPaying} without waiting for the paying call's receipt: the same simulation and checks before anything
+ * is signed, the same permit or exact approval (an approval is mined before the paying call is sent, which is
+ * simulated again against it), then returns with the paying call's hash.
+ */
+export async function writePaying(client: VeilClient, account: Account, p: SendPayingParameters): Promise<WritePayingReturnType> {
+  const options: SendOptions = payingOptions(p);
   const mode = p.approval ?? "auto";
   const allowance = await readAllowance(client, p.token, account.address, p.spender, options);
   if (allowance >= p.amount && mode !== "permit") {
-    const sent = await send(client, account, p.call, options);
+    const sent = await write(client, account, p.call, options);
     return { ...sent, approvalHash: undefined, paidWith: "allowance" };
   }
   const domain = p.withPermit && mode !== "approve" ? await permitDomain(client, p.token) : null;
@@ -203,12 +223,27 @@ export async function sendPaying(client: VeilClient, account: Account, p: SendPa
   if (domain && p.withPermit) {
     const deadline = p.permitDeadline ?? (await getBlock(client, { blockTag: "latest" })).timestamp + 3600n;
     const { v, r, s } = await signPermit(client, account, p.token, p.spender, p.amount, deadline);
-    const sent = await send(client, account, p.withPermit({ value: p.amount, deadline, v, r, s }), options);
+    const sent = await write(client, account, p.withPermit({ value: p.amount, deadline, v, r, s }), options);
     return { ...sent, approvalHash: undefined, paidWith: "permit" };
   }
+  // The approval is mined before the paying call is sent (and simulated again, for real).
   const approval = await send(client, account, approveCall, options);
-  const sent = await send(client, account, p.call, options);
+  const sent = await write(client, account, p.call, options);
   return { ...sent, approvalHash: approval.hash, paidWith: "approval" };
+}
+
+/**
+ * The builder of a write action that pays with one call ({@link writePaying}): known before mining, how it was paid;
+ * `outcome` decodes the receipt.
+ */
+export async function pendingPaying<O extends object = {}>(
+  client: VeilClient,
+  account: Account,
+  p: SendPayingParameters,
+  outcome: (receipt: TransactionReceipt) => O | Promise<O> = () => ({}) as O,
+): Promise<PendingWrite<Payment, O>> {
+  const sent = await writePaying(client, account, p);
+  return { hash: sent.hash, account, options: payingOptions(p), known: { approvalHash: sent.approvalHash, paidWith: sent.paidWith }, outcome };
 }
 
 /** Which deployment token `token` is (for ERC-20 errors in its units). */
