@@ -168,7 +168,7 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     // The CLI's bin runs from the installed package (no tsx at run time).
     const cli = await run(path.join(dapp, "node_modules/.bin/veil"), ["job", "submit", "--help"], { cwd: dapp, env: userEnv() });
     expect(cli.code, cli.stderr).to.equal(0);
-    expect(cli.stdout).to.match(/^veil job submit --model <modelId> --input <file\.json>/);
+    expect(cli.stdout).to.match(/^Usage: veil job submit --model <modelId> --input <file\.json>/);
     expect(readFileSync(path.join(dapp, "node_modules/@veil/cli/package.json"), "utf8")).to.not.contain('"tsx"');
 
     // Figures: what a dApp installs for the SDK, and what a browser downloads.
