@@ -34,21 +34,19 @@ const deploymentId = `chain-${chainId}`;
 // into addresses that do not exist on this one, so local deployments always start from scratch.
 if (local) rmSync(`ignition/deployments/${deploymentId}`, { recursive: true, force: true });
 const startBlock = await ethers.provider.getBlockNumber();
-const d: Record<string, { getAddress(): Promise<string> }> = (await ignition.deploy(local ? VeilLocal : Veil, {
-  parameters,
-  deploymentId,
-})) as never;
-const addr = async (k: string) => (d[k] ? ((await d[k]!.getAddress()) as `0x${string}`) : undefined);
+const options = { parameters, deploymentId };
+const d = local ? await ignition.deploy(VeilLocal, options) : await ignition.deploy(Veil, options);
+const addr = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as `0x${string}`;
 const addresses: VeilAddresses = {
-  jobEscrow: (await addr("escrow"))!,
-  nodeStaking: (await addr("staking"))!,
-  modelRegistry: (await addr("registry"))!,
-  feeToken: (await addr("feeToken"))!,
-  stakingToken: (await addr("veil"))!,
-  accessManager: (await addr("manager"))!,
-  disputeManager: await addr("disputeManager"),
-  computeCredits: await addr("credits"),
-  jobKeys: await addr("jobKeys"),
+  jobEscrow: await addr(d.escrow),
+  nodeStaking: await addr(d.staking),
+  modelRegistry: await addr(d.registry),
+  feeToken: await addr(d.feeToken),
+  stakingToken: await addr(d.veil),
+  accessManager: await addr(d.manager),
+  disputeManager: await addr(d.disputeManager),
+  computeCredits: await addr(d.credits),
+  jobKeys: await addr(d.jobKeys),
 };
 if (local) {
   // A local network's test accounts 1-9 get VEIL to stake and mock USDC to pay with, so the walkthrough in the

@@ -1,5 +1,11 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
-import type { IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
+import type {
+  AccountRuntimeValue,
+  AddressResolvableFuture,
+  CallableContractFuture,
+  IgnitionModuleBuilder,
+  ModuleParameterRuntimeValue,
+} from "@nomicfoundation/ignition-core";
 import { ROLES, selectorsByRole } from "./roles.js";
 import { buildDisputes } from "./parts/disputes.js";
 import { buildCredits } from "./parts/credits.js";
@@ -33,7 +39,7 @@ export const DEFAULTS = {
  * Deploys the suite around a given fee token future: AccessManager, VEIL staking token, ModelRegistry,
  * NodeStaking, JobEscrow, and wires every restricted function to its role.
  */
-export function buildVeil(m: IgnitionModuleBuilder, feeToken: any) {
+export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(m: IgnitionModuleBuilder, feeToken: FeeTokenT) {
   const deployer = m.getAccount(0);
   const admin = m.getParameter("admin", deployer);
   const treasury = m.getParameter("treasury", deployer);
@@ -77,7 +83,7 @@ export function buildVeil(m: IgnitionModuleBuilder, feeToken: any) {
       m.call(manager, "setTargetFunctionRole", [target, selectors, role], { id: `role_${name}_${role}` });
     }
   }
-  const grant = (role: bigint, account: any, id: string) =>
+  const grant = (role: bigint, account: AccountRuntimeValue | ModuleParameterRuntimeValue<AccountRuntimeValue> | AddressResolvableFuture, id: string) =>
     m.call(manager, "grantRole", [role, account, 0n], { id: `grant_${id}` });
   const governorGrant = grant(ROLES.GOVERNOR, deployer, "governor_deployer");
   // The escrow locks, releases and slashes collateral and notifies staker rewards (NodeStaking's allowlist).

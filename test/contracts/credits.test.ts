@@ -1,4 +1,6 @@
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { expect } from "chai";
+import type { ContractTransactionReceipt } from "ethers";
 import { network } from "hardhat";
 import { deployVeil, fieldsOf, jobParams, randomId, E18, P, PRICE, STATUS, USDC, type Veil } from "../helpers/fixture.js";
 import { CREDITS_DEFAULTS as D } from "../../ignition/modules/parts/credits.js";
@@ -39,7 +41,8 @@ async function startOfNextDay(credits: Ctx["credits"]) {
   await time.increaseTo((await credits.nextReset()) + 60n);
 }
 
-function jobIdOf(c: Ctx, receipt: any): { jobId: bigint; operator: string } {
+function jobIdOf(c: Ctx, receipt: ContractTransactionReceipt | null): { jobId: bigint; operator: string } {
+  if (!receipt) throw new Error("no receipt");
   for (const log of receipt.logs) {
     try {
       const ev = c.v.escrow.interface.parseLog(log);
@@ -49,7 +52,7 @@ function jobIdOf(c: Ctx, receipt: any): { jobId: bigint; operator: string } {
   throw new Error("no OperatorsAssigned");
 }
 
-async function spend(c: Ctx, caller: any, holder: string, overrides: Record<string, unknown> = {}) {
+async function spend(c: Ctx, caller: HardhatEthersSigner, holder: string, overrides: Record<string, unknown> = {}) {
   const p = await jobParams(connection, c.v, overrides);
   const receipt = await (await c.credits.connect(caller).submitJob(holder, p)).wait();
   return { ...jobIdOf(c, receipt), receipt: receipt! };

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import type { BaseContract } from "ethers";
 import { network } from "hardhat";
 import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, modelParams, now, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
 import { ROLES } from "../../ignition/modules/roles.js";
@@ -293,7 +294,7 @@ describe("JobEscrow", () => {
   });
 
   describe("bad input: a clear error and nothing moves", () => {
-    async function rejects(overrides: Record<string, unknown>, contract: any, error: string, args: (p: any, ts: bigint) => unknown[], mode: "transfer" | "deposit" = "transfer") {
+    async function rejects(overrides: Record<string, unknown>, contract: BaseContract, error: string, args: (p: { deadline: bigint }, ts: bigint) => unknown[], mode: "transfer" | "deposit" = "transfer") {
       const before = await books(v);
       const ts = (await now(connection)) + 10n;
       await time.setNextBlockTimestamp(ts);
@@ -500,7 +501,7 @@ describe("JobEscrow", () => {
 
     it("only the mapped roles can call restricted functions (random callers)", async () => {
       const p = await v.escrow.params();
-      const calls: [any, string, unknown[]][] = [
+      const calls: [BaseContract, string, unknown[]][] = [
         [v.escrow, "setParams", [fieldsOf(p)]],
         [v.escrow, "setCreditsPool", [v.outsider.address]],
         [v.escrow, "setPaused", [0, true]],
@@ -527,11 +528,11 @@ describe("JobEscrow", () => {
       for (const c of callers.slice(0, 4)) await v.admin.sendTransaction({ to: c.address, value: E18 });
       for (const caller of callers) {
         for (const [contract, fn, args] of calls) {
-          await expect(contract.connect(caller)[fn](...args), `${fn} by ${caller.address}`)
+          await expect(contract.connect(caller).getFunction(fn)(...args), `${fn} by ${caller.address}`)
             .to.be.revertedWithCustomError(contract, "AccessManagedUnauthorized").withArgs(caller.address);
         }
         for (const [fn, args] of protocolCalls) {
-          await expect((v.staking.connect(caller) as any)[fn](...args), `${fn} by ${caller.address}`)
+          await expect(v.staking.connect(caller).getFunction(fn)(...args), `${fn} by ${caller.address}`)
             .to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(caller.address);
         }
       }

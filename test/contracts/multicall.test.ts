@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { FunctionFragment } from "ethers";
 import { network } from "hardhat";
 import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
 
@@ -113,8 +114,9 @@ describe("JobEscrow multicall (batched posts)", () => {
   });
 
   it("no escrow function is payable (a delegatecall batch must never count msg.value twice)", async () => {
-    const payable = v.escrow.interface.fragments.filter((f) => f.type === "function" && (f as any).payable);
-    expect(payable.map((f: any) => f.name)).to.deep.equal([]);
+    const functions = v.escrow.interface.fragments.filter((f) => FunctionFragment.isFragment(f));
+    expect(functions.length).to.be.greaterThan(10);
+    expect(functions.filter((f) => f.payable).map((f) => f.name)).to.deep.equal([]);
     await expect(v.requester.sendTransaction({ to: await v.escrow.getAddress(), value: 1n })).to.be.revert(ethers);
   });
 });

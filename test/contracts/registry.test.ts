@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { FunctionFragment } from "ethers";
 import { network } from "hardhat";
 import { deployVeil, modelParams, randomId, PRICE } from "../helpers/fixture.js";
 
@@ -43,10 +44,10 @@ describe("ModelRegistry", () => {
     expect(m.ioSignature).to.equal(sig);
     expect(m.profile.opset).to.equal(9n);
     // No function but registerModel takes the signature: it is as immutable as the bytes it describes.
-    const writers = v.registry.interface.fragments.filter((f) => f.type === "function" && (f as any).stateMutability === "nonpayable");
+    const writers = v.registry.interface.fragments.filter((f): f is FunctionFragment => FunctionFragment.isFragment(f) && f.stateMutability === "nonpayable");
     expect(writers.length).to.be.greaterThan(5);
-    for (const f of writers as any[]) {
-      const mentions = JSON.stringify(f.inputs.map((i: any) => i.format("full")));
+    for (const f of writers) {
+      const mentions = JSON.stringify(f.inputs.map((i) => i.format("full")));
       if (f.name !== "registerModel") expect(mentions, f.name).to.not.contain("ioSignature");
     }
     await v.registry.connect(v.outsider).setMetadataURI(id, "ipfs://x"); // owner setters leave it alone

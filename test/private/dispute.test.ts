@@ -14,6 +14,8 @@ import { canonicalResultBytes, resultHash, tensorsEqual, type TensorMap } from "
 import { DISPUTE_DEFAULTS as D } from "../../ignition/modules/parts/disputes.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 import { deployVeil, modelParams, STATUS, type Veil } from "../helpers/fixture.js";
+import type { VeilAddresses } from "../../packages/sdk/src/addresses.js";
+import type { DisputeManager, JobKeys } from "../../types/ethers-contracts/index.js";
 
 /**
  * A private (encrypted) k = 3 job through a dispute, with real workers (validator mode + privacy codec, ONNX Runtime,
@@ -55,9 +57,9 @@ describe("private inference through a dispute (10 validator workers with the pri
   this.timeout(120_000);
   const mlp = buildMlpModel({ seed: 13 });
   let v: Veil;
-  let dm: any;
-  let jobKeys: any;
-  let addresses: any;
+  let dm: DisputeManager;
+  let jobKeys: JobKeys;
+  let addresses: VeilAddresses & { disputeManager: Address; jobKeys: Address };
   const workers: CreatedWorker[] = [];
   const servers: WorkerServer[] = [];
   const codecs = new Map<Address, PrivateCodec>();
@@ -93,8 +95,8 @@ describe("private inference through a dispute (10 validator workers with the pri
       // The key `veil node register` registers: derived from the operator's own Ethereum key (worker/src/private.ts).
       const keys = operatorEncryptionKeyPair(hdKey(index), { chainId: CHAIN_ID, nodeStaking, operator: account.address });
       const codec = new PrivateCodec({
-        publicClient: createPublicClient({ transport }) as never,
-        walletClient: createWalletClient({ transport, account }) as never,
+        publicClient: createPublicClient({ transport }),
+        walletClient: createWalletClient({ transport, account }),
         chainId: CHAIN_ID,
         addresses,
         operator: account.address,
@@ -152,7 +154,7 @@ describe("private inference through a dispute (10 validator workers with the pri
     // Submit private jobs until the liar is drawn (stake-weighted, ~30% per job; 40 misses in a row: < 1e-6).
     let job: Awaited<ReturnType<typeof submitPrivateJob>> | undefined;
     for (let attempt = 0; attempt < 40 && !job; attempt++) {
-      const j = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: INPUT, redundancy: 3 });
+      const j = await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: INPUT, redundancy: 3 });
       expect(j.keys.missingKeys).to.deep.equal([]);
       if (j.operators.includes(liar.worker.address)) job = j;
     }
@@ -214,13 +216,13 @@ describe("private inference through a dispute (10 validator workers with the pri
     const settled = await v.escrow.getJob(jobId);
     expect(settled.status).to.equal(STATUS.Finalized);
     expect(settled.result).to.equal(honest);
-    const slashed = (await v.staking.queryFilter(v.staking.filters.Slashed(), fromBlock)).map((e: any) => ({ account: e.args.operator, amount: e.args.amount }));
+    const slashed = (await v.staking.queryFilter(v.staking.filters.Slashed(), fromBlock)).map((e) => ({ account: e.args.operator, amount: e.args.amount }));
     expect(slashed).to.deep.equal([{ account: liar.worker.address, amount: D.operatorSlash }]);
     expect((await v.staking.operator(liar.worker.address)).stake).to.equal(liarStake - D.operatorSlash);
     expect(await dm.queryFilter(dm.filters.MemberSlashed(jobId))).to.have.length(0);
 
     // The requester reads the result over HTTP from an honest operator's endpoint, decrypts and verifies it.
-    const result = await waitForPrivateResult(requester as never, {
+    const result = await waitForPrivateResult(requester, {
       addresses, jobKeys: addresses.jobKeys, jobId, contentKey, context, until: "finalized", timeout: 5_000,
     });
     expect(result.status).to.equal("Finalized");
@@ -245,7 +247,7 @@ describe("private inference through a dispute (10 validator workers with the pri
       expect(codec.failures.get(jobId)?.reason).to.equal("waiting");
       for (const ev of published) {
         for (const role of ROLES_TRIED) {
-          expect(() => unwrapContentKey(ev.args.wrappedKey, secrets.get(o)!, context, role)).to.throw(PrivacyError);
+          expect(() => unwrapContentKey(bytesOf(ev.args.wrappedKey), secrets.get(o)!, context, role)).to.throw(PrivacyError);
         }
       }
     }

@@ -76,8 +76,8 @@ describe("private job with an input envelope above the inline limit: sha256: URI
       // The key `veil node register` would register: derived from the operator's own Ethereum key.
       const keys = operatorEncryptionKeyPair(hdKey(index), { chainId: CHAIN_ID, nodeStaking: addresses.nodeStaking, operator: account.address });
       const privacy = new PrivateCodec({
-        publicClient: createPublicClient({ transport }) as never,
-        walletClient: createWalletClient({ transport, account }) as never,
+        publicClient: createPublicClient({ transport }),
+        walletClient: createWalletClient({ transport, account }),
         chainId: CHAIN_ID,
         addresses,
         operator: account.address,

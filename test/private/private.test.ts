@@ -22,6 +22,8 @@ import {
 } from "../../packages/sdk/src/privacy.js";
 import { canonicalResultBytes, decodeTensors, encodeTensors, resultHash, tensorsEqual, type TensorMap } from "../../packages/sdk/src/tensor.js";
 import { deployVeil, modelParams, P, STATUS, type Veil } from "../helpers/fixture.js";
+import type { VeilAddresses } from "../../packages/sdk/src/addresses.js";
+import type { JobKeys } from "../../types/ethers-contracts/index.js";
 import { encodeSignature } from "../../packages/sdk/src/signature.js";
 import { inspectOnnxModel } from "../../packages/sdk/src/onnx.js";
 
@@ -59,10 +61,11 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
   this.timeout(180_000);
   const mlp = buildMlpModel({ seed: 11 });
   let v: Veil;
-  let jobKeys: any;
-  let addresses: any;
+  let jobKeys: JobKeys;
+  let addresses: VeilAddresses & { jobKeys: Address };
   let workers: CreatedWorker[] = [];
-  let codecs: PrivateCodec[] = [];
+  /** Each operator's codec, by its address. */
+  const codecs = new Map<Address, PrivateCodec>();
   let requester: ReturnType<typeof createWalletClient>;
   let outsiderKey: { secretKey: Uint8Array; publicKey: Hex };
   const transport = custom(connection.provider);
@@ -102,8 +105,8 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const endpoint = `http://127.0.0.1:${9000 + i}`;
       await v.staking.connect(op).updateNode(endpoint, keys.publicKey);
       const codec = new PrivateCodec({
-        publicClient: createPublicClient({ transport }) as never,
-        walletClient: createWalletClient({ transport, account }) as never,
+        publicClient: createPublicClient({ transport }),
+        walletClient: createWalletClient({ transport, account }),
         chainId: CHAIN_ID,
         addresses,
         operator: account.address,
@@ -112,7 +115,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const w = await createWorker({ transport, account, addresses, dataDir: ":memory:", models: [{ bytes: mlp.bytes }], logger: nullLogger(), startBlock: 0n, privacy: codec });
       await w.worker.start();
       workers.push(w);
-      codecs.push(codec);
+      codecs.set(account.address, codec);
       endpointOf.set(endpoint, w);
     }
     // An outsider with a registered (staked, unassigned) node key of its own.
@@ -147,12 +150,12 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
 
     it("k=3: operators agree on the keyed hash, the requester decrypts the right outputs, the job finalizes", async () => {
       const t0 = performance.now();
-      job = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(1), redundancy: 3 });
+      job = await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(1), redundancy: 3 });
       expect(job.operators).to.have.length(3);
       expect(job.keys.published).to.have.length(3);
       expect(job.keys.missingKeys).to.deep.equal([]);
       await tickAll();
-      const result = await waitForPrivateResult(requester as never, { addresses, jobKeys: addresses.jobKeys, jobId: job.jobId, contentKey: job.contentKey, context: job.context, fetch: fetchResult, timeout: 5_000 });
+      const result = await waitForPrivateResult(requester, { addresses, jobKeys: addresses.jobKeys, jobId: job.jobId, contentKey: job.contentKey, context: job.context, fetch: fetchResult, timeout: 5_000 });
       const privateMs = performance.now() - t0;
       outputs = result.outputs;
 
@@ -223,14 +226,14 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       expect(published).to.have.length(3);
       for (const ev of published) {
         for (const role of ["operator", "committee", "requester"] as KeyRole[]) {
-          expect(() => unwrapContentKey(ev.args.wrappedKey, outsiderKey.secretKey, job.context, role)).to.throw(PrivacyError);
+          expect(() => unwrapContentKey(bytesOf(ev.args.wrappedKey), outsiderKey.secretKey, job.context, role)).to.throw(PrivacyError);
         }
       }
       // Candidate content keys: every 32-byte word of every public byte string, and every 32-byte window (any
       // offset) of the published wrapped keys and of the envelopes, tried on the input and result envelopes.
       const inputEnv = blobs.find((b) => isPrivateEnvelope(b))!;
       const resultEnv = blobs.find((b) => b[5] === 2)!;
-      const dense = [...published.map((e: any) => bytesOf(e.args.wrappedKey)), inputEnv, resultEnv];
+      const dense = [...published.map((e) => bytesOf(e.args.wrappedKey)), inputEnv, resultEnv];
       let tried = 0;
       for (const b of [...everything, ...dense]) {
         const step = dense.includes(b) ? 1 : 32;
@@ -285,8 +288,8 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const chain = await v.escrow.getJob(jobId);
       expect(chain.commitMask).to.equal(0n);
       expect(chain.revealMask, "every slot declined").to.equal(7n);
-      for (const c of codecs) {
-        if (!chain.operators.includes(getAddress((c as any).o.operator))) continue;
+      for (const [operator, c] of codecs) {
+        if (!chain.operators.includes(operator)) continue;
         const f = c.failures.get(jobId);
         expect([...(f?.codes ?? []), f?.reason]).to.include(code);
       }
@@ -313,7 +316,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       const bad: TensorMap = { x: { type: "float32", dims: [1, 8], data: new Float32Array(8) } };
       let err: unknown;
       try {
-        await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: bad });
+        await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: bad });
       } catch (e) {
         err = e;
       }
@@ -359,7 +362,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
 
   describe("JobKeys", () => {
     it("only the requester or an operator of the job may publish; lengths are checked", async () => {
-      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(3), redundancy: 3 });
+      const s = await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(3), redundancy: 3 });
       const key = "0x" + "11".repeat(WRAPPED_KEY_LENGTH);
       await expect(jobKeys.connect(v.outsider).publishKeys(s.jobId, [v.outsider.address], [key]))
         .to.be.revertedWithCustomError(jobKeys, "JobKeysUnauthorized").withArgs(s.jobId, v.outsider.address);
@@ -381,9 +384,9 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     });
 
     it("publishJobKeys skips recipients without a valid registered key and reports them", async () => {
-      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(4), redundancy: 3 });
+      const s = await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(4), redundancy: 3 });
       // v.admin never registered a node: its encryptionKey reads as zero.
-      const r = await publishJobKeys(requester as never, { addresses, jobKeys: addresses.jobKeys, jobId: s.jobId, contentKey: s.contentKey, context: s.context, recipients: [v.admin.address as Address] });
+      const r = await publishJobKeys(requester, { addresses, jobKeys: addresses.jobKeys, jobId: s.jobId, contentKey: s.contentKey, context: s.context, recipients: [v.admin.address as Address] });
       expect(r).to.deep.include({ hash: undefined, published: [], missingKeys: [v.admin.address] });
       await tickUntil(s.jobId, STATUS.Proposed);
       expect(PrivateJobError).to.be.a("function");
@@ -392,17 +395,17 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
 
   describe("committee re-wrap (dispute key path)", () => {
     it("an assigned operator re-wraps for committee members: members open it, others and operator-role use cannot", async () => {
-      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(5), redundancy: 3 });
+      const s = await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(5), redundancy: 3 });
       // Proposed (its `result` is the revealed keyed hash; 0 while Assigned or Revealing): k = 3 takes four worker
       // rounds at least (input, inference, commit, reveal), so wait for the status instead of counting rounds.
       await tickUntil(s.jobId, STATUS.Proposed);
       const envelope = (await v.escrow.queryFilter(v.escrow.filters.JobSubmitted(s.jobId)))[0]!.args.input as Hex;
-      const slot0 = codecs.find((c) => getAddress((c as any).o.operator) === s.operators[0])!;
+      const slot0 = codecs.get(s.operators[0]!)!;
       // The outsider's registered node stands in for a drawn member (the committee is drawn by DisputeManager).
       const hash = await slot0.rewrapForDispute(s.jobId, bytesOf(envelope), [v.outsider.address as Address], s.inputHash);
       expect(hash).to.match(/^0x[0-9a-f]{64}$/);
       const memberClient = workers[0]!.publicClient;
-      const member = new PrivateCodec({ publicClient: memberClient as never, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [outsiderKey.secretKey] });
+      const member = new PrivateCodec({ publicClient: memberClient, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [outsiderKey.secretKey] });
       const opened = await member.openForCommittee(s.jobId, bytesOf(envelope), s.inputHash);
       expect(opened).to.not.equal(undefined);
       expect(tensorsEqual(decodeTensors(opened!.plaintext), input(5))).to.equal(true);
@@ -412,7 +415,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       // The committee wrap is not an operator wrap, and a non-member cannot open it.
       expect(await member.openInput(s.jobId, bytesOf(envelope), s.inputHash)).to.equal(undefined);
       expect(member.failures.get(s.jobId)?.codes).to.include("WRONG_CONTEXT");
-      const nonMember = new PrivateCodec({ publicClient: memberClient as never, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [generateContentKey()] });
+      const nonMember = new PrivateCodec({ publicClient: memberClient, chainId: CHAIN_ID, addresses, operator: v.outsider.address as Address, secretKeys: [generateContentKey()] });
       expect(await nonMember.openForCommittee(s.jobId, bytesOf(envelope), s.inputHash)).to.equal(undefined);
       expect(nonMember.failures.get(s.jobId)?.codes).to.include("WRONG_RECIPIENT");
     });
@@ -420,7 +423,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
 
   describe("recycled job records", () => {
     it("a settled job whose escrow record a later job reuses still opens (its requester from JobSubmitted)", async () => {
-      const s = await submitPrivateJob(requester as never, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(6), redundancy: 3 });
+      const s = await submitPrivateJob(requester, { addresses, jobKeys: addresses.jobKeys, modelId: mlp.modelId, inputs: input(6), redundancy: 3 });
       await tickUntil(s.jobId, STATUS.Proposed);
       await networkHelpers.time.increase(P.challengeWindow + 1n);
       await tickUntil(s.jobId, STATUS.Finalized);
@@ -434,7 +437,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       }
       await expect(v.escrow.getJob(s.jobId)).to.be.revertedWithCustomError(v.escrow, "JobEscrowJobRecycled").withArgs(s.jobId);
       const envelope = (await v.escrow.queryFilter(v.escrow.filters.JobSubmitted(s.jobId)))[0]!.args.input as Hex;
-      const codec = codecs.find((c) => getAddress((c as any).o.operator) === s.operators[0])!;
+      const codec = codecs.get(s.operators[0]!)!;
       codec.forget(s.jobId); // not from the cache: the codec reads the job again
       const opened = await codec.openInput(s.jobId, bytesOf(envelope), s.inputHash);
       expect(opened, JSON.stringify(codec.failures.get(s.jobId))).to.not.equal(undefined);

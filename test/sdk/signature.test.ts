@@ -59,7 +59,7 @@ async function ortSignature(bytes: Uint8Array): Promise<ModelSignature> {
   }
 }
 
-const connection = (await network.create()) as unknown as Connection;
+const connection: Connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { publicClient, wallet } = viemClients(connection);
 
 const f32 = (dims: number[], fill = 0.5): TensorMap[string] => ({ type: "float32", dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(fill) });

@@ -29,8 +29,8 @@ describe("worker/chain/batcher (PostBatcher on a real chain)", () => {
     const account = mnemonicToAccount(MNEMONIC, { addressIndex: index });
     const transport = custom(connection.provider);
     const sender = new TxSender({
-      publicClient: createPublicClient({ transport }) as never,
-      walletClient: createWalletClient({ transport, account }) as never,
+      publicClient: createPublicClient({ transport }),
+      walletClient: createWalletClient({ transport, account }),
       store: openStore({ path: ":memory:" }),
       chainId: 31337,
       logger: nullLogger(),

@@ -1,11 +1,9 @@
 import { expect } from "chai";
-import { createCipheriv, randomBytes, scryptSync } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Wallet, encryptKeystoreJsonSync } from "ethers";
-import { keccak_256 } from "@noble/hashes/sha3.js";
-import { privateKeyToAddress } from "viem/accounts";
 import {
   CONFIG_SCHEMA,
   ConfigError,
@@ -18,6 +16,7 @@ import {
   redactedConfig,
   resolvePrivateKey,
   wantsHelp,
+  WorkerConfigSchema,
   type ConfigIssue,
 } from "../../packages/worker/src/config.js";
 import { createLogger } from "../../packages/worker/src/internal/log.js";
@@ -214,6 +213,27 @@ describe("worker/config", function () {
       expect(byField.privateKey!.message).to.match(/operator key is required/);
     });
 
+    it("validates JSON-typed values from the file in the same terms (zod schema per setting)", () => {
+      const issues = issuesOf(() =>
+        loadConfig({
+          file: { metrics: "maybe", models: [{ path: "m.onnx", extra: 1 }, 5], confirmations: 0, rpcUrls: ["http://ok:1", "ftp://no"], chainId: 1.5 },
+          env: { VEIL_PRIVATE_KEY: PK },
+          cwd: dir,
+        }),
+      ).map((i) => `${i.field}: ${i.message}`);
+      expect(issues).to.include.members([
+        "metrics: expected a boolean (true/false/1/0/yes/no/on/off), got \"maybe\"",
+        "models: item 1: unknown model key(s) extra (expected path, modelId)",
+        'models: item 2: expected "path[=0xmodelId]" or {path, modelId?}, got 5',
+        "confirmations: must be between 1 and 1000, got 0",
+        'rpcUrls: item 2: must be a URL using http, https, ws, wss, got "ftp://no/"',
+        "chainId: expected an integer, got 1.5",
+      ]);
+      // Every key of the schema is a documented setting with its env var and flag.
+      expect(CONFIG_SCHEMA.map((s) => s.key)).to.deep.equal(Object.keys(WorkerConfigSchema.shape));
+      for (const s of CONFIG_SCHEMA) expect(s.env, s.key).to.match(/^VEIL_[A-Z_]+$/) && expect(s.flag, s.key).to.match(/^--[a-z-]+$/);
+    });
+
     it("never echoes a secret value in an error", () => {
       const secretish = "0xnot-a-key-but-still-secret-material";
       try {
@@ -311,11 +331,24 @@ describe("worker/config", function () {
     });
   });
 
-  describe("keystore (Web3 Secret Storage v3)", function () {
-    this.timeout(15_000);
+  describe("keystore (Web3 Secret Storage v3, decrypted by ethers)", function () {
+    this.timeout(30_000);
     const VECTOR_KEY = "0x7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d";
+    const fixture = (name: string) => readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "keystores", name), "utf8");
+    /** Decrypting fails with a KeystoreError whose message matches `re` and shows neither the password nor the key. */
+    async function refused(keystore: string | object, password: string, re: RegExp) {
+      const err = await decryptKeystore(keystore as Record<string, unknown>, password).then(
+        () => expect.fail("decryption should fail"),
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(KeystoreError);
+      expect((err as Error).message).to.match(re);
+      const text = `${(err as Error).message} ${String((err as Error).cause ?? "")}`;
+      expect(text).to.not.include(password);
+      expect(text.toLowerCase()).to.not.include(PK.slice(2)).and.not.include(VECTOR_KEY.slice(2));
+    }
 
-    it("decrypts the specification's PBKDF2-SHA-256 test vector", async () => {
+    it("decrypts the specification's PBKDF2-SHA-256 test vector, and refuses a wrong password without echoing it", async () => {
       const vector = {
         crypto: {
           cipher: "aes-128-ctr",
@@ -329,11 +362,10 @@ describe("worker/config", function () {
         version: 3,
       };
       expect(await decryptKeystore(vector, "testpassword")).to.equal(VECTOR_KEY);
-      const err = await decryptKeystore(vector, "wrong").catch((e: unknown) => e);
-      expect(err).to.be.instanceOf(KeystoreError).with.property("message").that.matches(/MAC mismatch/);
+      await refused(vector, "testpassword2", /^wrong keystore password \(MAC mismatch\)$/);
     });
 
-    it("decrypts the specification's scrypt test vector (n=2^18, r=1, p=8)", async () => {
+    it("decrypts the specification's scrypt test vector (n=2^18, r=1, p=8: OpenSSL refuses it, @noble/hashes does it)", async () => {
       const vector = {
         crypto: {
           cipher: "aes-128-ctr",
@@ -349,62 +381,65 @@ describe("worker/config", function () {
       expect(await decryptKeystore(JSON.stringify(vector), "testpassword")).to.equal(VECTOR_KEY);
     });
 
-    /** An independent encoder written from the spec: scrypt → aes-128-ctr → keccak MAC. */
-    function makeKeystore(privateKey: string, password: string, withAddress = true) {
-      const salt = randomBytes(32);
-      const iv = randomBytes(16);
-      const dk = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
-      const cipher = createCipheriv("aes-128-ctr", dk.subarray(0, 16), iv);
-      const ciphertext = Buffer.concat([cipher.update(Buffer.from(privateKey.slice(2), "hex")), cipher.final()]);
-      const mac = Buffer.from(keccak_256(Buffer.concat([dk.subarray(16, 32), ciphertext]))).toString("hex");
-      return {
-        version: 3,
-        id: "6a4cb9a0-0000-4000-8000-000000000000",
-        ...(withAddress ? { address: privateKeyToAddress(privateKey as `0x${string}`).slice(2).toLowerCase() } : {}),
-        crypto: {
-          cipher: "aes-128-ctr",
-          cipherparams: { iv: iv.toString("hex") },
-          ciphertext: ciphertext.toString("hex"),
-          kdf: "scrypt",
-          kdfparams: { dklen: 32, n: 1024, r: 8, p: 1, salt: salt.toString("hex") },
-          mac,
-        },
-      };
-    }
-
-    it("round-trips a keystore made in the test, checks its address and detects tampering", async () => {
-      const ks = makeKeystore(PK, "correct horse");
-      expect(await decryptKeystore(ks, "correct horse")).to.equal(PK);
-      const tampered = structuredClone(ks);
-      tampered.crypto.ciphertext = `00${ks.crypto.ciphertext.slice(2)}`;
-      expect(await decryptKeystore(tampered, "correct horse").catch((e: unknown) => e)).to.be.instanceOf(KeystoreError);
-      const wrongAddress = { ...ks, address: "00".repeat(20) };
-      expect(((await decryptKeystore(wrongAddress, "correct horse").catch((e: unknown) => e)) as Error).message).to.match(/address/);
-      const hostile = structuredClone(ks);
-      hostile.crypto.kdfparams.n = 2 ** 30;
-      expect(((await decryptKeystore(hostile, "x").catch((e: unknown) => e)) as Error).message).to.match(/kdfparams.n/);
-      const other = structuredClone(ks) as Record<string, unknown>;
-      other.version = 4;
-      expect(await decryptKeystore(other, "x").catch((e: unknown) => e)).to.be.instanceOf(KeystoreError);
+    it("decrypts keystores written by another implementation (EthereumJS wallet 10): pbkdf2, and scrypt with geth's light parameters", async () => {
+      // Made once with @ethereumjs/wallet 10.0.0 `toV3` (test/worker/fixtures/keystores), which takes the password's
+      // UTF-8 bytes as they are (as geth and the spec do): this one is not NFKC-normal (fullwidth V, the fi ligature).
+      const pbkdf2 = fixture("ethereumjs-pbkdf2.json");
+      expect(JSON.parse(pbkdf2).crypto).to.include({ kdf: "pbkdf2" });
+      expect(await decryptKeystore(pbkdf2, "Ｖeil ﬁxture")).to.equal(PK);
+      await refused(pbkdf2, "Veil fixture", /^wrong keystore password/); // its NFKC form is another password
+      const scrypt = fixture("ethereumjs-scrypt.json");
+      expect(JSON.parse(scrypt).crypto.kdfparams).to.include({ n: 4096, r: 8, p: 6 });
+      expect(await decryptKeystore(scrypt, "correct horse battery staple")).to.equal(PK);
+      await refused(scrypt, "correct horse battery stapler", /^wrong keystore password/);
+      // The section may be spelled "Crypto" (ethers and old tools write that).
+      const { crypto, ...rest } = JSON.parse(scrypt) as Record<string, unknown>;
+      expect(await decryptKeystore({ ...rest, Crypto: crypto }, "correct horse battery staple")).to.equal(PK);
     });
 
-    it("decrypts a keystore written by ethers (a third-party implementation)", async () => {
+    it("decrypts a keystore written by ethers (which NFKC-normalises the password), checks its address, refuses tampering and hostile KDF parameters", async () => {
       const wallet = new Wallet(PK);
-      const json = encryptKeystoreJsonSync({ address: wallet.address, privateKey: PK }, "pässwörd", { scrypt: { N: 1024 } });
-      expect(await decryptKeystore(json, "pässwörd")).to.equal(PK);
+      const password = "ﬁne pässwörd";
+      const ks = JSON.parse(encryptKeystoreJsonSync({ address: wallet.address, privateKey: PK }, password, { scrypt: { N: 1024 } }));
+      expect(ks).to.have.property("Crypto"); // ethers writes "Crypto", geth "crypto"
+      expect(await decryptKeystore(ks, password)).to.equal(PK);
+      const { address: _, ...noAddress } = ks;
+      expect(await decryptKeystore(noAddress, password)).to.equal(PK);
+      await refused({ ...ks, address: "00".repeat(20) }, password, /address does not match/);
+      const tampered = structuredClone(ks);
+      tampered.Crypto.ciphertext = `00${ks.Crypto.ciphertext.slice(2)}`;
+      await refused(tampered, password, /^wrong keystore password/); // the MAC covers the ciphertext
+      const gcm = structuredClone(ks);
+      gcm.Crypto.cipher = "aes-256-gcm";
+      await refused(gcm, password, /unsupported cipher/);
+      const hostile = structuredClone(ks);
+      hostile.Crypto.kdfparams.n = 2 ** 30;
+      await refused(hostile, password, /kdfparams\.n must be an integer in \[1, 4194304\]/);
+      hostile.Crypto.kdfparams = { ...ks.Crypto.kdfparams, n: 2 ** 22, r: 32 };
+      await refused(hostile, password, /more than 1 GiB/);
+      hostile.Crypto.kdf = "pbkdf2";
+      hostile.Crypto.kdfparams = { c: 1e12, dklen: 32, prf: "hmac-sha256", salt: ks.Crypto.kdfparams.salt };
+      await refused(hostile, password, /kdfparams\.c/);
+      await refused({ ...ks, version: 4 }, password, /unsupported keystore version 4/);
+      await refused("{not json", password, /not valid JSON/);
     });
 
     it("resolvePrivateKey reads the keystore and a password file end to end from loaded config", async () => {
       const ksFile = path.join(dir, "operator.json");
       const pwFile = path.join(dir, "password.txt");
-      writeFileSync(ksFile, JSON.stringify(makeKeystore(PK, "from a file", false)));
-      writeFileSync(pwFile, "from a file\n");
+      writeFileSync(ksFile, fixture("ethereumjs-scrypt.json"));
+      writeFileSync(pwFile, "correct horse battery staple\n");
       const config = loadConfig({
         env: { VEIL_RPC_URL: env.VEIL_RPC_URL!, VEIL_MODELS: model, VEIL_KEYSTORE: ksFile, VEIL_KEYSTORE_PASSWORD_FILE: pwFile },
         cwd: dir,
       });
       expect(await resolvePrivateKey(config)).to.equal(PK);
       expect(await resolvePrivateKey(loadConfig({ env, cwd: dir }))).to.equal(PK);
+      writeFileSync(pwFile, "not the password\n");
+      await resolvePrivateKey(config).then(
+        () => expect.fail("should fail"),
+        (e: unknown) => expect((e as Error).message).to.equal("wrong keystore password (MAC mismatch)"),
+      );
     });
   });
 });

@@ -3,6 +3,7 @@
  * book; a data directory and port of its own), against `hardhat node` over HTTP. Jobs that wait out their
  * challenge window must not keep the worker from taking new ones: every job is served and nobody is slashed.
  */
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { expect } from "chai";
 import path from "node:path";
 import { writeFileSync } from "node:fs";
@@ -19,15 +20,15 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
   this.timeout(180_000);
   let node: LocalNode;
   let worker: WorkerProcess;
-  let operator: any;
-  let requester: any;
+  let operator: HardhatEthersSigner;
+  let requester: HardhatEthersSigner;
   let stakeBefore: bigint;
   let fromBlock: number;
   const mlp = buildMlpModel({ seed: 21 });
 
   before(async () => {
     node = await startLocalNode();
-    const { ethers } = node.connection as any;
+    const { ethers } = node.connection;
     const { escrow, staking, registry, veil, usdc } = node.contracts;
     const signers = await ethers.getSigners();
     const [admin, req, owner] = signers;
@@ -60,16 +61,17 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
   });
 
   async function submit(i: number): Promise<bigint> {
-    const { ethers } = node.connection as any;
+    const { ethers } = node.connection;
     const x = new Float32Array(16).map((_, j) => Math.sin(i * 16 + j));
     const input = encodeTensors({ x: { type: "float32", dims: [1, 16], data: x } });
-    const t = BigInt((await ethers.provider.getBlock("latest")).timestamp);
+    const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
     const receipt = await (
       await node.contracts.escrow.connect(requester).submitJob({
         modelId: mlp.modelId, redundancy: 1, maxFee: 10n ** 9n, deadline: t + 3600n, input: ethers.hexlify(input), inputURI: "", inputHash: ethers.ZeroHash,
       })
     ).wait();
-    const ev = receipt.logs.map((l: any) => { try { return node.contracts.escrow.interface.parseLog(l); } catch { return null; } }).find((e: any) => e?.name === "JobSubmitted");
+    const ev = receipt!.logs.map((l) => { try { return node.contracts.escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "JobSubmitted");
+    if (!ev) throw new Error(`job ${i}: no JobSubmitted event in its receipt`);
     return ev.args.jobId as bigint;
   }
 
@@ -109,7 +111,7 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
     expect(health.jobs.served).to.equal(JOBS);
 
     // The challenge window passes: the worker settles every job itself (auto-finalize is on by default).
-    const { ethers } = node.connection as any;
+    const { ethers } = node.connection;
     await ethers.provider.send("evm_increaseTime", [Number(P.challengeWindow) + 1]);
     await ethers.provider.send("evm_mine", []);
     await until("every job finalized", 30_000, async () =>
@@ -125,10 +127,10 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
   });
 
   describe("start-up mistakes cost nothing: refused before any transaction", () => {
-    let op: any;
+    let op: HardhatEthersSigner;
     let modelFile: string;
     before(async () => {
-      const { ethers } = node.connection as any;
+      const { ethers } = node.connection;
       const { staking, veil } = node.contracts;
       op = (await ethers.getSigners())[6];
       await (await veil.transfer(op.address, 10_000n * E18)).wait();
@@ -139,7 +141,7 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
     });
 
     async function refused(args: string[], key: `0x${string}`): Promise<string> {
-      const { ethers } = node.connection as any;
+      const { ethers } = node.connection;
       const address = new ethers.Wallet(key).address;
       const nonce = await ethers.provider.getTransactionCount(address);
       const w = startWorkerProcess(node, ["--rpc-url", node.rpc, "--deployment", node.deploymentFile, "--data-dir", path.join(node.dir, `data-${nonce}-${Date.now()}`), ...args], { VEIL_PRIVATE_KEY: key });
@@ -169,7 +171,7 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
     });
 
     it("--auto-stake in VEIL tokens: more than the balance is refused with both amounts; a payable one stakes with a permit, no approval left", async () => {
-      const { ethers } = node.connection as any;
+      const { ethers } = node.connection;
       const { staking, veil } = node.contracts;
       const fresh = (await ethers.getSigners())[7];
       await (await veil.transfer(fresh.address, 6_000n * E18)).wait();

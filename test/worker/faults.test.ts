@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { network } from "hardhat";
 import {
   createPublicClient,
+  createTestClient,
   createWalletClient,
   decodeFunctionData,
   http,
@@ -148,6 +149,7 @@ describe("worker faults (hardhat node + worker processes)", function () {
   const A = 5, B = 6, C = 7, SPARE = 8, REQUESTER = 1, OWNER = 2;
 
   const pub = () => createPublicClient({ transport: http(rpc, { retryCount: 0 }), pollingInterval: 50 });
+  const testClient = () => createTestClient({ mode: "hardhat", transport: http(rpc, { retryCount: 0 }) });
   const wallet = (i: number) => createWalletClient({ account: account(i), transport: http(rpc, { retryCount: 0 }), pollingInterval: 50 });
 
   function spawnWorker(name: string, i: number, opts: { rpcUrl?: string; failpoint?: string; model?: string; dataDir?: string } = {}): WorkerProc {
@@ -216,8 +218,8 @@ describe("worker faults (hardhat node + worker processes)", function () {
   /** Proposed -> past the challenge window -> Finalized (the workers finalize it themselves). */
   async function finalizeByWorkers(jobId: bigint) {
     await waitStatus(jobId, STATUS.Proposed);
-    await pub().request({ method: "evm_increaseTime" as never, params: [Number(CHALLENGE) + 1] as never });
-    await pub().request({ method: "evm_mine" as never, params: [] as never });
+    await testClient().increaseTime({ seconds: Number(CHALLENGE) + 1 });
+    await testClient().mine({ blocks: 1 });
     await waitStatus(jobId, STATUS.Finalized);
   }
 
@@ -252,7 +254,7 @@ describe("worker faults (hardhat node + worker processes)", function () {
     const conn = await network.create({ network: "localhost", override: { url: rpc } });
     const deploymentId = `faults-test-${port}-${Date.now()}`;
     ignitionDir = path.join(root, "ignition/deployments", deploymentId);
-    await conn.ignition.deploy(VeilLocal, { deploymentId, displayUi: false } as never);
+    await conn.ignition.deploy(VeilLocal, { deploymentId, displayUi: false });
     addresses = readIgnitionDeployment(ignitionDir).addresses;
     await conn.close();
 
@@ -273,13 +275,11 @@ describe("worker faults (hardhat node + worker processes)", function () {
       await stake(wallet(i), { addresses, amount: parseEther("5000") });
       await joinModel(wallet(i), { addresses, modelId: mlp.modelId });
     }
-    for (const [fn, args] of [
-      ["mint", [account(REQUESTER).address, 10n ** 12n]],
-      ["approve", [addresses.jobEscrow, maxUint256]],
-    ] as const) {
-      const h = await wallet(REQUESTER).writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: fn, args: args as never, chain: null });
-      await pub().waitForTransactionReceipt({ hash: h });
-    }
+    const requester = wallet(REQUESTER);
+    const minted = await requester.writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "mint", args: [account(REQUESTER).address, 10n ** 12n], chain: null });
+    await pub().waitForTransactionReceipt({ hash: minted });
+    const approved = await requester.writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "approve", args: [addresses.jobEscrow, maxUint256], chain: null });
+    await pub().waitForTransactionReceipt({ hash: approved });
 
     proxy = new TcpProxy(port);
     await proxy.start();

@@ -348,7 +348,7 @@ describe("settlement on a chain that recycles job records (workers one confirmat
   });
 
   it("a recycled job's outcome is read from its JobFinalized / JobRefunded log (chain/settled.ts)", async () => {
-    const client = workers[0]!.publicClient as never;
+    const client = workers[0]!.publicClient;
     // A job no worker can serve (v.modelId: staked on, not loaded): nobody posts, the deadline allows no second
     // round, poke refunds it, and the next submission reuses its record.
     const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);

@@ -107,7 +107,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
         modelId: mlp.modelId, redundancy, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x" + Buffer.from(INPUT).toString("hex"), inputURI: "", inputHash: ethers.ZeroHash,
       });
       const receipt = await tx.wait();
-      const ev = receipt!.logs.map((l: any) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e: any) => e?.name === "OperatorsAssigned");
+      const ev = receipt!.logs.map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "OperatorsAssigned");
       const operators = [...ev!.args.operators] as string[];
       if (operators.includes(liar.worker.address)) return { jobId: ev!.args.jobId as bigint, operators, fromBlock: receipt!.blockNumber };
     }

@@ -1,4 +1,4 @@
-import type { IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
+import type { CallableContractFuture, ContractCallFuture, IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
 import { ROLES, selectorsByRole } from "../roles.js";
 
 const DAY = 24n * 3600n;
@@ -16,13 +16,13 @@ export const CREDITS_DEFAULTS = {
 
 /** What buildCredits needs from the core suite. */
 export interface CreditsCore {
-  manager: any;
-  veil: any;
-  registry: any;
-  escrow: any;
-  feeToken: any;
+  manager: CallableContractFuture<string>;
+  veil: CallableContractFuture<string>;
+  registry: CallableContractFuture<string>;
+  escrow: CallableContractFuture<string>;
+  feeToken: CallableContractFuture<string>;
   /** The GOVERNOR grant of the deployer, which `escrow.setCreditsPool` must follow. */
-  governorGrant: any;
+  governorGrant: ContractCallFuture<string, string>;
 }
 
 /**

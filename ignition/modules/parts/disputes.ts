@@ -1,4 +1,10 @@
-import type { IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
+import type {
+  AccountRuntimeValue,
+  CallableContractFuture,
+  ContractCallFuture,
+  IgnitionModuleBuilder,
+  ModuleParameterRuntimeValue,
+} from "@nomicfoundation/ignition-core";
 import { ROLES, selectorsByRole } from "../roles.js";
 
 const HOUR = 3600n;
@@ -27,14 +33,14 @@ export const DISPUTE_DEFAULTS = {
 };
 
 export interface DisputeCore {
-  manager: any;
-  veil: any;
-  registry: any;
-  staking: any;
-  escrow: any;
-  treasury: any;
+  manager: CallableContractFuture<string>;
+  veil: CallableContractFuture<string>;
+  registry: CallableContractFuture<string>;
+  staking: CallableContractFuture<string>;
+  escrow: CallableContractFuture<string>;
+  treasury: AccountRuntimeValue | ModuleParameterRuntimeValue<AccountRuntimeValue> | ModuleParameterRuntimeValue<string>;
   /** The deployer's GOVERNOR grant: the allowlisting call below needs it. */
-  governorGrant: any;
+  governorGrant: ContractCallFuture<string, string>;
 }
 
 /**

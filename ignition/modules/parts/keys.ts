@@ -1,8 +1,8 @@
-import type { IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
+import type { CallableContractFuture, IgnitionModuleBuilder } from "@nomicfoundation/ignition-core";
 
 /** What buildKeys needs from the core suite. */
 export interface KeysCore {
-  escrow: any;
+  escrow: CallableContractFuture<string>;
 }
 
 /**

@@ -26,7 +26,7 @@ import {
   ConfigError,
   describeConfig,
   effectiveConfirmations,
-  loadConfig,
+  loadConfigWithSources,
   redactedConfig,
   resolvePrivateKey,
   wantsHelp,
@@ -42,8 +42,9 @@ export async function runWorker(argv: string[], env: Record<string, string | und
     return;
   }
   let config: WorkerConfig;
+  let warnings: string[];
   try {
-    config = loadConfig({ argv, env });
+    ({ config, warnings } = loadConfigWithSources({ argv, env }));
   } catch (err) {
     if (err instanceof ConfigError) {
       // A configuration mistake is a usage error: exit 2 with every invalid field listed.
@@ -53,6 +54,7 @@ export async function runWorker(argv: string[], env: Record<string, string | und
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, bindings: { service: "veil-worker" } });
+  for (const warning of warnings) logger.warn(warning);
   const shutdown = createShutdown({ graceMs: config.shutdownGraceMs, logger, catchFatal: true });
   try {
     await start(config, logger, shutdown);
