@@ -13,12 +13,15 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
-  RpcHealth,
+  RPC_RETRY,
   backoffDelay,
   classifyRpcError,
   isRetryableRpcError,
   retryAfterMs,
+  rpcTransport,
+  rpcWorstCaseMs,
   withRetry,
+  type RpcRetryEvent,
 } from "../../packages/worker/src/internal/retry.js";
 
 type Reply =
@@ -330,25 +333,136 @@ describe("worker/internal/retry", function () {
     });
   });
 
-  describe("RpcHealth", () => {
-    it("marks an endpoint unhealthy after consecutive transport failures, not after reverts", async () => {
-      let t = 0;
-      const health = new RpcHealth({ unhealthyAfter: 3, clock: () => t });
-      rpc.next(httpStatus(503), httpStatus(503));
-      for (let i = 0; i < 2; i++) await caught(health.track(rpc.url, () => client.getBlockNumber()));
-      expect(health.isHealthy(rpc.url)).to.equal(true);
-      rpc.next(rpcError(3, "execution reverted", "0xdeadbeef"));
-      await caught(health.track(rpc.url, () => client.call({ to: "0x00000000000000000000000000000000000000aa" })));
-      expect(health.snapshot()[0]).to.include({ consecutiveFailures: 0, failures: 2 });
-      rpc.next(httpStatus(503), httpStatus(503), httpStatus(503));
-      for (let i = 0; i < 3; i++) await caught(health.track(rpc.url, () => client.getBlockNumber()));
-      expect(health.isHealthy(rpc.url)).to.equal(false);
-      expect(health.anyHealthy()).to.equal(false);
-      expect(health.snapshot()[0]).to.include({ lastErrorKind: "transient" });
-      t = 50;
-      expect(await health.track(rpc.url, () => client.getBlockNumber())).to.equal(16n);
-      expect(health.isHealthy(rpc.url)).to.equal(true);
-      expect(health.isHealthy("http://unknown")).to.equal(true);
+  describe("rpcTransport: the one retry layer, counted in requests that reach a real HTTP server", () => {
+    // A small budget with the daemon's shape: 4 attempts, capped exponential backoff.
+    const budget = { attempts: 4, timeoutMs: 300, baseMs: 5, maxMs: 50, jitter: 0.5 };
+    const eth = (c: PublicClient, method: string, params: unknown[] = []) => c.request({ method, params } as never);
+    const address = "0x00000000000000000000000000000000000000aa";
+
+    it("retries what can succeed up to the budget and never a revert, invalid params or a nonce/known-tx answer", async function () {
+      this.timeout(20_000);
+      const events: RpcRetryEvent[] = [];
+      const c = createPublicClient({ transport: rpcTransport([rpc.url], { ...budget, onRetry: (e) => events.push(e) }) });
+      const raw = "0x02f86b827a6901010282520894000000000000000000000000000000000000aa8080c001a0aa";
+      const cases: Array<[string, Reply | ((r: { id: unknown }) => Reply), string, unknown[], number]> = [
+        ["HTTP 503", { status: 503, body: { error: "x" } }, "eth_blockNumber", [], 4],
+        ["HTTP 502", { status: 502, body: { error: "x" } }, "eth_blockNumber", [], 4],
+        ["HTTP 429", { status: 429, body: { error: "x" } }, "eth_blockNumber", [], 4],
+        ["-32005 limit exceeded", rpcError(-32005, "limit exceeded"), "eth_blockNumber", [], 4],
+        ["-32603 internal error", rpcError(-32603, "internal error"), "eth_blockNumber", [], 4],
+        ["-32000 header not found (node lag)", rpcError(-32000, "header not found"), "eth_getBlockByNumber", ["latest", false], 4],
+        ["timeout", { hang: true }, "eth_blockNumber", [], 4],
+        ["connection reset", { destroy: true }, "eth_blockNumber", [], 4],
+        ["code 3 execution reverted", rpcError(3, "execution reverted", "0xdeadbeef"), "eth_call", [{ to: address, data: "0x" }, "latest"], 1],
+        ["-32603 execution reverted", rpcError(-32603, "execution reverted"), "eth_call", [{ to: address, data: "0x" }, "latest"], 1],
+        ["-32000 VM revert", rpcError(-32000, "VM Exception while processing transaction: reverted with reason string 'no'"), "eth_estimateGas", [{ to: address }], 1],
+        ["-32602 invalid params", rpcError(-32602, "invalid argument 0: hex string has odd length"), "eth_getBalance", ["0x1", "latest"], 1],
+        ["-32601 method not found", rpcError(-32601, "the method eth_foo does not exist"), "eth_foo", [], 1],
+        ["HTTP 401", { status: 401, body: { error: "unauthorized" } }, "eth_blockNumber", [], 1],
+        ["nonce too low", rpcError(-32000, "nonce too low: next nonce 5, tx nonce 1"), "eth_sendRawTransaction", [raw], 1],
+        ["already known", rpcError(-32000, "already known"), "eth_sendRawTransaction", [raw], 1],
+        ["eth_sendTransaction on 503 (node-signed: never repeated)", { status: 503, body: { error: "x" } }, "eth_sendTransaction", [{ from: address, to: address }], 1],
+      ];
+      for (const [name, reply, method, params, expected] of cases) {
+        rpc.requests.length = 0;
+        events.length = 0;
+        rpc.always(typeof reply === "function" ? reply : () => reply);
+        const err = await caught(eth(c, method, params));
+        expect(rpc.requests.length, `${name}: requests`).to.equal(expected);
+        expect(rpc.requests.every((r) => r.method === method), name).to.equal(true);
+        expect(events.map((e) => e.attempt), name).to.deep.equal(Array.from({ length: expected - 1 }, (_, i) => i + 1));
+        // A 503 is retryable in kind; eth_sendTransaction is the one method never repeated whatever the error.
+        expect(isRetryableRpcError(err), `${name}: final error classified`).to.equal(expected > 1 || method === "eth_sendTransaction");
+      }
+    });
+
+    it("returns the answer once a retry succeeds, and reports each retry (method, url, kind, delay)", async () => {
+      const events: RpcRetryEvent[] = [];
+      const c = createPublicClient({ transport: rpcTransport([rpc.url], { ...budget, onRetry: (e) => events.push(e) }) });
+      rpc.next(httpStatus(503), rpcError(-32000, "header not found"));
+      expect(await eth(c, "eth_blockNumber")).to.equal("0x10");
+      expect(rpc.requests).to.have.length(3);
+      expect(events.map((e) => [e.method, e.attempt, e.attempts, e.url, e.classification.kind])).to.deep.equal([
+        ["eth_blockNumber", 1, 4, rpc.url, "transient"],
+        ["eth_blockNumber", 2, 4, rpc.url, "transient"],
+      ]);
+      for (const e of events) expect(e.delayMs).to.be.within(0, budget.maxMs);
+    });
+
+    it("a refused connection is retried up to the budget", async () => {
+      const closed = await new ScriptedRpc().start();
+      await closed.stop();
+      const events: RpcRetryEvent[] = [];
+      const c = createPublicClient({ transport: rpcTransport([closed.url], { ...budget, onRetry: (e) => events.push(e) }) });
+      const err = await caught(eth(c, "eth_blockNumber"));
+      expect(events).to.have.length(3);
+      expect(classifyRpcError(err)).to.include({ kind: "transient" });
+    });
+
+    it("fails over to the next URL within the same budget, and sticks to the one that answers", async () => {
+      const second = await new ScriptedRpc().start();
+      try {
+        const c = createPublicClient({ transport: rpcTransport([rpc.url, second.url], budget) });
+        rpc.always(httpStatus(503));
+        expect(await eth(c, "eth_blockNumber")).to.equal("0x10");
+        expect([rpc.requests.length, second.requests.length]).to.deep.equal([1, 1]);
+        expect(await eth(c, "eth_chainId")).to.equal("0x10");
+        expect([rpc.requests.length, second.requests.length]).to.deep.equal([1, 2]);
+        // Not a failure another node could fix: no failover, no retry.
+        second.next(rpcError(-32602, "invalid argument 0"));
+        await caught(eth(c, "eth_getBalance", ["0x1", "latest"]));
+        expect([rpc.requests.length, second.requests.length]).to.deep.equal([1, 3]);
+        // Both down: still at most `attempts` requests in all, alternating.
+        second.always(httpStatus(502));
+        await caught(eth(c, "eth_blockNumber"));
+        expect(rpc.requests.length + second.requests.length).to.equal(1 + 3 + 4);
+      } finally {
+        await second.stop();
+      }
+    });
+
+    it("stays within the stated worst case when every attempt times out", async function () {
+      this.timeout(10_000);
+      const b = { attempts: 3, timeoutMs: 200, baseMs: 20, maxMs: 40, jitter: 0 };
+      const c = createPublicClient({ transport: rpcTransport([rpc.url], b) });
+      rpc.always(() => ({ hang: true }));
+      const t0 = Date.now();
+      const err = await caught(eth(c, "eth_blockNumber"));
+      const ms = Date.now() - t0;
+      expect(classifyRpcError(err)).to.include({ kind: "transient", reason: "TimeoutError" });
+      expect(rpc.requests).to.have.length(3);
+      expect(rpcWorstCaseMs(b)).to.equal(3 * 200 + 20 + 40);
+      expect(ms).to.be.within(3 * 200 + 20 + 40 - 10, rpcWorstCaseMs(b) + 400);
+      // The daemon's budget, as documented in retry.ts and main.ts.
+      expect(RPC_RETRY).to.include({ attempts: 4, timeoutMs: 10_000 });
+      expect(rpcWorstCaseMs()).to.equal(41_750);
+      expect(rpcWorstCaseMs(RPC_RETRY, true)).to.equal(55_000);
+    });
+
+    it("caps a server's Retry-After at maxMs", async () => {
+      const events: RpcRetryEvent[] = [];
+      const c = createPublicClient({ transport: rpcTransport([rpc.url], { ...budget, onRetry: (e) => events.push(e) }) });
+      rpc.next(httpStatus(429, { "retry-after": "3600" }));
+      expect(await eth(c, "eth_blockNumber")).to.equal("0x10");
+      expect(events.map((e) => e.delayMs)).to.deep.equal([budget.maxMs]);
+    });
+
+    it("shutdown stops retrying but not a first attempt, and the caller gets the RPC error, not the abort", async () => {
+      const stop = new AbortController();
+      const c = createPublicClient({ transport: rpcTransport([rpc.url], { ...budget, baseMs: 5_000, maxMs: 5_000, stopRetrying: stop.signal }) });
+      rpc.always(httpStatus(503));
+      const t0 = Date.now();
+      setTimeout(() => stop.abort(new Error("shutdown: SIGTERM")), 100);
+      const err = await caught(eth(c, "eth_blockNumber"));
+      expect(Date.now() - t0).to.be.below(1_000);
+      expect(rpc.requests).to.have.length(1);
+      expect(classifyRpcError(err)).to.include({ kind: "transient", reason: "http 503" });
+      // After shutdown began: one try each, still answered.
+      rpc.always((r) => ({ status: 200, body: { jsonrpc: "2.0", id: r.id, result: "0x7a69" } }));
+      expect(await eth(c, "eth_chainId")).to.equal("0x7a69");
+      rpc.always(httpStatus(503));
+      await caught(eth(c, "eth_blockNumber"));
+      expect(rpc.requests).to.have.length(3);
     });
   });
 });

@@ -22,6 +22,7 @@ import { VeilWorker, type VeilWorkerAddresses, type WorkerModel } from "./worker
 import type { PrivateCodec } from "./private.js";
 
 export interface CreateWorkerOptions {
+  /** Retries are the transport's (main.ts passes internal/retry.ts `rpcTransport`); the worker adds none. */
   transport: Transport;
   chain?: Chain;
   account: Account;

@@ -9,11 +9,8 @@ import {
   createPublicClient,
   createWalletClient,
   erc20Abi,
-  fallback,
   formatUnits,
   parseUnits,
-  http,
-  webSocket,
   type Address,
   type Hex,
   type Transport,
@@ -33,7 +30,8 @@ import {
   type WorkerConfig,
 } from "./config.js";
 import { createWorker } from "./create.js";
-import { createLogger, type Logger } from "./internal/log.js";
+import { createLogger, redactUrl, type Logger } from "./internal/log.js";
+import { rpcTransport } from "./internal/retry.js";
 import { createShutdown } from "./internal/shutdown.js";
 
 export async function runWorker(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
@@ -70,10 +68,21 @@ export async function runWorker(argv: string[], env: Record<string, string | und
 async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<typeof createShutdown>) {
   logger.info("starting", { config: redactedConfig(config) });
   const account = privateKeyToAccount(await resolvePrivateKey(config));
-  const transport: Transport = fallback(
-    config.rpcUrls.map((u) => (u.startsWith("ws") ? webSocket(u, { retryCount: 3 }) : http(u, { retryCount: 3, timeout: 15_000 }))),
-    { rank: false, retryCount: 3 },
-  );
+  // Every RPC request goes through the one retry layer: at most RPC_RETRY.attempts tries (4 x 10 s timeout, capped
+  // backoff; 41.75 s worst case), moving to the next URL on a failure that another node may not have.
+  const transport: Transport = rpcTransport(config.rpcUrls, {
+    stopRetrying: shutdown.signal,
+    onRetry: (e) =>
+      logger.warn("rpc request failed; retrying", {
+        method: e.method,
+        attempt: e.attempt,
+        of: e.attempts,
+        retryInMs: e.delayMs,
+        rpc: redactUrl(e.url),
+        kind: e.classification.kind,
+        error: (e.error as { shortMessage?: string })?.shortMessage ?? String((e.error as Error)?.message ?? e.error),
+      }),
+  });
   const probe = createPublicClient({ transport });
   const chainId = await probe.getChainId();
   if (config.chainId !== undefined && config.chainId !== chainId) {

@@ -45,7 +45,6 @@ import {
 import type { InferenceEngine } from "./inference/engine.js";
 import type { Logger } from "./internal/log.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
-import { withRetry } from "./internal/retry.js";
 import { TxRevertedError, isRevert, revertReason, type TxSender } from "./chain/sender.js";
 import { isJobRecycled, settledOutcome } from "./chain/settled.js";
 import { isTerminalState, type JobKey, type JobRecord, type WorkerStore } from "./store.js";
@@ -160,7 +159,7 @@ export class DisputeValidator {
   }
 
   private async pass() {
-    const latest = await withRetry(() => this.o.publicClient.getBlock({ blockTag: "latest" }), { retries: 3, baseMs: 200, signal: this.o.signal });
+    const latest = await this.o.publicClient.getBlock({ blockTag: "latest" });
     const now: Now = { block: latest.number!, timestamp: Number(latest.timestamp) };
     await this.ingest(now.block);
     // Trackers first: a committee drawn in this pass creates the ballot that the next loop advances.
@@ -208,10 +207,7 @@ export class DisputeValidator {
     let from = cursor ? cursor.blockNumber + 1n : (this.o.startBlock ?? (head > 1_000n ? head - 1_000n : 0n));
     while (from <= safe) {
       const to = from + this.o.maxLogRange - 1n < safe ? from + this.o.maxLogRange - 1n : safe;
-      const logs = await withRetry(
-        () => publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to }),
-        { retries: 3, baseMs: 200, signal: this.o.signal },
-      );
+      const logs = await publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to });
       // Read what the records need before the SQLite transaction (no awaits inside it).
       const disputed: { jobId: bigint; job: EscrowJob }[] = [];
       const proposed: { jobId: bigint; job: EscrowJob; input: SubmittedInput }[] = [];
@@ -637,7 +633,7 @@ export class DisputeValidator {
   }
 
   private read<T>(f: () => Promise<T>): Promise<T> {
-    return withRetry(f, { retries: 3, baseMs: 200, signal: this.o.signal, shouldRetry: (e) => !isRevert(e) });
+    return f(); // transient RPC failures are retried by the transport (internal/retry.ts rpcTransport), reverts never
   }
 
   private voteCommitment(jobId: bigint, vote: Hex, salt: Hex): Hex {

@@ -37,7 +37,7 @@ import type { InferenceEngine } from "./inference/engine.js";
 import { GRAPH_OPTIMIZATION_LEVELS, type RuntimeProfile } from "./inference/profile.js";
 import type { Logger } from "./internal/log.js";
 import type { WorkerMetrics } from "./internal/metrics.js";
-import { withRetry, sleep } from "./internal/retry.js";
+import { sleep } from "./internal/retry.js";
 import { failpoint } from "./internal/failpoints.js";
 import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import { PostBatcher } from "./chain/batcher.js";
@@ -664,7 +664,7 @@ export class VeilWorker {
 
   private async ingest() {
     const { publicClient, store } = this.o;
-    const head = await withRetry(() => publicClient.getBlockNumber({ cacheTime: 0 }), { retries: 3, baseMs: 200, signal: this.abort.signal });
+    const head = await publicClient.getBlockNumber({ cacheTime: 0 });
     this.lastHead = head;
     this.o.metrics?.setChainHead(head);
     const safe = head - BigInt(this.o.confirmations);
@@ -672,10 +672,7 @@ export class VeilWorker {
     let from = cursor ? cursor.blockNumber + 1n : (this.o.startBlock ?? (head > 1_000n ? head - 1_000n : 0n));
     while (from <= safe && !this.stopped) {
       const to = from + this.o.maxLogRange - 1n < safe ? from + this.o.maxLogRange - 1n : safe;
-      const logs = await withRetry(
-        () => publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to }),
-        { retries: 3, baseMs: 200, signal: this.abort.signal },
-      );
+      const logs = await publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to });
       const submitted = new Map<bigint, SubmittedJob>();
       const decoded = logs.map((l) => decode(l)).filter((d): d is Decoded => d !== undefined);
       for (const d of decoded) if (d.eventName === "JobSubmitted") submitted.set(d.args.jobId, toSubmitted(d.args));
@@ -1071,10 +1068,7 @@ export class VeilWorker {
     let receipt;
     try {
       // Nothing to settle (others got there first, or our view is behind the chain's): no transaction.
-      const { result } = await withRetry(
-        () => this.o.publicClient.simulateContract({ ...call, account: this.o.walletClient.account }),
-        { retries: 3, baseMs: 200, signal: this.abort.signal, shouldRetry: (e) => !isRevert(e) },
-      );
+      const { result } = await this.o.publicClient.simulateContract({ ...call, account: this.o.walletClient.account });
       if (result === 0n) return this.backOffFinalize(ids, "nothing to settle", false);
       receipt = await this.sender.send({ kind: "claim", job: jobs[0], ...call });
     } catch (err) {
@@ -1133,10 +1127,7 @@ export class VeilWorker {
   private async chainJob(jobId: bigint): Promise<ChainJob | typeof RECYCLED> {
     let j;
     try {
-      j = await withRetry(
-        () => this.o.publicClient.readContract({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] }),
-        { retries: 3, baseMs: 200, signal: this.abort.signal, shouldRetry: (e) => !isRevert(e) },
-      );
+      j = await this.o.publicClient.readContract({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] });
     } catch (err) {
       if (isJobRecycled(err)) return RECYCLED;
       throw err;

@@ -21,7 +21,7 @@ import {
 } from "viem";
 import type { Logger } from "../internal/log.js";
 import type { WorkerMetrics } from "../internal/metrics.js";
-import { classifyRpcError, sleep, withRetry } from "../internal/retry.js";
+import { classifyRpcError, sleep } from "../internal/retry.js";
 import { failpoint } from "../internal/failpoints.js";
 import type { JobKey, TxKind, WorkerStore } from "../store.js";
 
@@ -78,17 +78,13 @@ export class TxSender {
   /** Simulates `req`; throws TxRevertedError (never retried) if it would revert. */
   async simulate(req: SendRequest): Promise<void> {
     try {
-      await withRetry(
-        () =>
-          this.o.publicClient.simulateContract({
-            account: this.o.walletClient.account,
-            address: req.address,
-            abi: req.abi,
-            functionName: req.functionName,
-            args: req.args,
-          } as never),
-        { retries: 4, baseMs: 200, maxMs: 3_000, shouldRetry: (e) => !isRevert(e), signal: this.o.signal },
-      );
+      await this.o.publicClient.simulateContract({
+        account: this.o.walletClient.account,
+        address: req.address,
+        abi: req.abi,
+        functionName: req.functionName,
+        args: req.args,
+      } as never);
     } catch (err) {
       if (isRevert(err)) {
         const { reason, errorName } = revertReason(err);
@@ -112,10 +108,7 @@ export class TxSender {
     const account = walletClient.account;
     const nonce = await this.takeNonce();
     let fees = await this.fees();
-    const gas = await withRetry(
-      () => publicClient.estimateGas({ account, to: req.address, data }),
-      { retries: 4, baseMs: 200, maxMs: 3_000, shouldRetry: (e) => !isRevert(e), signal: this.o.signal },
-    ).catch((err) => {
+    const gas = await publicClient.estimateGas({ account, to: req.address, data }).catch((err) => {
       this.releaseNonce(nonce);
       if (isRevert(err)) throw new TxRevertedError(req.kind, revertReason(err).reason, revertReason(err).errorName, { cause: err });
       throw err;
@@ -152,13 +145,8 @@ export class TxSender {
         rawTx: raw,
       });
       try {
-        await withRetry(() => publicClient.sendRawTransaction({ serializedTransaction: raw }), {
-          retries: 5,
-          baseMs: 250,
-          maxMs: 5_000,
-          shouldRetry: (e) => classifyRpcError(e).retryable && !isKnownTx(e),
-          signal: this.o.signal,
-        }).catch((e) => {
+        // A broadcast that timed out but arrived comes back "already known" when the transport retries it: sent.
+        await publicClient.sendRawTransaction({ serializedTransaction: raw }).catch((e) => {
           if (!isKnownTx(e)) throw e;
         });
         failpoint(`tx:broadcast:${req.kind}`);
@@ -252,7 +240,7 @@ export class TxSender {
   }
 
   private async fees(): Promise<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }> {
-    const f = await withRetry(() => this.o.publicClient.estimateFeesPerGas(), { retries: 4, baseMs: 200, maxMs: 3_000, signal: this.o.signal });
+    const f = await this.o.publicClient.estimateFeesPerGas();
     return { maxFeePerGas: f.maxFeePerGas!, maxPriorityFeePerGas: f.maxPriorityFeePerGas! };
   }
 }

@@ -1,5 +1,18 @@
 /**
- * Retry with exponential backoff, an RPC error classifier, and per-endpoint health tracking.
+ * The worker's one RPC retry layer: an error classifier, capped exponential backoff with jitter, and `rpcTransport`,
+ * the viem transport every daemon request goes through.
+ *
+ * Budget, per JSON-RPC request (RPC_RETRY; rpcWorstCaseMs computes it):
+ *   4 attempts (the first + 3 retries), each with a 10 s timeout, on the next endpoint when several are configured;
+ *   250 ms, 500 ms, 1 s before retries 1-3 (equal jitter: each uniform in [d/2, d]); a server's Retry-After is
+ *   honoured up to 5 s. Worst case: 4 x 10 s + 1.75 s = 41.75 s, or 4 x 10 s + 3 x 5 s = 55 s when every reply
+ *   asks for the longest Retry-After. Shutdown ends the retries at once (not the attempts in flight: a step that
+ *   is finishing during the shutdown grace still gets its one try).
+ * Nothing else retries: the endpoint transports are built with retryCount 0 and nothing calls viem's `fallback`, so
+ * that no layer multiplies another (the previous stack, http retryCount 3 inside fallback retryCount 3 inside
+ * withRetry with 3 retries, sent 64 requests for one call against an endpoint answering 503).
+ * Why not viem's own retry: it retries -32603 (how some nodes report a revert), 403 and 413 (which cannot
+ * succeed), not "header not found" (node lag, which can), and waits out any Retry-After, an hour included.
  *
  * The classifier is deliberately conservative about what a *blind* retry may repeat:
  *  - `transient` / `rate_limited` (timeouts, refused/reset connections, HTTP 408/429/5xx, JSON-RPC -32603/-32005/
@@ -11,10 +24,11 @@
  *  - `already_known` → the very same signed tx is already in the mempool: treat as sent, not as a failure.
  *  - `underpriced` (replacement underpriced, fee cap below base fee) → resubmit with bumped fees, not a blind retry.
  *  - `insufficient_funds` → operator action needed.
- *  - `aborted` → our own cancellation.  `fatal` → everything else (bad params, 4xx, unknown).
+ *  - `aborted` → our own cancellation.  `fatal` → everything else (invalid params, unknown method, 4xx, unknown).
  * Revert detection wins over everything else anywhere in the cause chain, because viem wraps a node's revert in
  * errors whose outer layers can look like generic RPC failures (e.g. -32603 "execution reverted").
  */
+import { createTransport, http, webSocket, type EIP1193RequestFn, type Transport } from "viem";
 
 export type RpcErrorKind =
   | "transient"
@@ -233,6 +247,8 @@ export interface RetryOptions {
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
   /** Aborts waiting and further attempts; the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /** Ends retrying but not the attempt in flight: once aborted, the next failure (or the wait after it) throws that error. */
+  stopRetrying?: AbortSignal;
   /** Honour a server's Retry-After (capped at maxMs). Default true. */
   respectRetryAfter?: boolean;
   /** Injectable randomness in [0, 1) for deterministic tests. */
@@ -287,109 +303,119 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       return await fn(attempt);
     } catch (err) {
       if (signal?.aborted) throw abortReason(signal);
-      if (attempt > retries || !shouldRetry(err, attempt)) throw err;
+      if (attempt > retries || options.stopRetrying?.aborted || !shouldRetry(err, attempt)) throw err;
       let delay = backoffDelay(attempt, options);
       if (options.respectRetryAfter !== false) {
         const ra = retryAfterMs(err);
         if (ra !== undefined) delay = Math.min(maxMs, Math.max(delay, ra));
       }
       options.onRetry?.(err, attempt, delay);
-      await sleep(delay, signal);
+      const waitSignal = signal && options.stopRetrying ? AbortSignal.any([signal, options.stopRetrying]) : (signal ?? options.stopRetrying);
+      await sleep(delay, waitSignal).catch((abort: unknown) => {
+        throw signal?.aborted ? abort : err;
+      });
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface EndpointHealth {
+export interface RpcRetryBudget {
+  /** Requests per call, the first included. */
+  attempts: number;
+  /** Timeout of each attempt. */
+  timeoutMs: number;
+  /** Delay before the first retry, doubled for each further one. */
+  baseMs: number;
+  /** Cap for one delay, a server's Retry-After included. */
+  maxMs: number;
+  /** Share of each delay that is randomised away (0.5: uniform in [d/2, d]). */
+  jitter: number;
+}
+
+/** The daemon's budget (see the top of this file). */
+export const RPC_RETRY: Readonly<RpcRetryBudget> = Object.freeze({ attempts: 4, timeoutMs: 10_000, baseMs: 250, maxMs: 5_000, jitter: 0.5 });
+
+/**
+ * Longest one request can take under `budget`: every attempt times out, every wait is its longest (`retryAfter`:
+ * each reply asked for Retry-After at or above the cap).
+ */
+export function rpcWorstCaseMs(budget: RpcRetryBudget = RPC_RETRY, retryAfter = false): number {
+  let waits = 0;
+  for (let retry = 1; retry < budget.attempts; retry++) waits += retryAfter ? budget.maxMs : backoffDelay(retry, { ...budget, jitter: 0 });
+  return budget.attempts * budget.timeoutMs + waits;
+}
+
+/** Never repeated: the node signs and picks the nonce, so an attempt that timed out may still have sent it. */
+const NOT_REPEATABLE = new Set(["eth_sendTransaction"]);
+
+export interface RpcRetryEvent {
+  method: string;
+  /** The attempt that failed (1-based). */
+  attempt: number;
+  attempts: number;
+  delayMs: number;
+  /** Where the failed attempt went (as configured: redact it before logging). */
   url: string;
-  healthy: boolean;
-  successes: number;
-  failures: number;
-  consecutiveFailures: number;
-  /** Exponentially weighted moving average of successful request latency. */
-  latencyMs?: number;
-  lastSuccessAt?: number;
-  lastFailureAt?: number;
-  lastError?: string;
-  lastErrorKind?: RpcErrorKind;
+  error: unknown;
+  classification: RpcErrorClassification;
+}
+
+export interface RpcTransportOptions extends Partial<RpcRetryBudget> {
+  /** Ends retrying (waits and further attempts; never a first attempt): the daemon passes its shutdown signal. */
+  stopRetrying?: AbortSignal;
+  onRetry?: (event: RpcRetryEvent) => void;
+  /** Injectable randomness in [0, 1) for the jitter. */
+  random?: () => number;
 }
 
 /**
- * Per-RPC-endpoint health: consecutive failures and latency. An endpoint is unhealthy after `unhealthyAfter`
- * consecutive retryable failures (reverts and other deterministic errors say nothing about the endpoint and are
- * counted as successes of the transport). Feed it from viem's transport hooks or around calls with `track`.
+ * A viem transport over one or more RPC URLs (http(s) or ws(s)) with the worker's one retry layer. Each request
+ * is tried at most `attempts` times, retried only when classifyRpcError says it can succeed, with capped
+ * exponential backoff and jitter. Endpoints are used in order and the choice sticks: a retryable failure moves
+ * this and later requests to the next URL, so a dead endpoint costs one attempt, not one per request.
  */
-export class RpcHealth {
-  readonly #endpoints = new Map<string, EndpointHealth>();
-  readonly #unhealthyAfter: number;
-  readonly #clock: () => number;
-
-  constructor(options: { unhealthyAfter?: number; clock?: () => number } = {}) {
-    this.#unhealthyAfter = options.unhealthyAfter ?? 3;
-    this.#clock = options.clock ?? Date.now;
-  }
-
-  #get(url: string): EndpointHealth {
-    let h = this.#endpoints.get(url);
-    if (!h) {
-      h = { url, healthy: true, successes: 0, failures: 0, consecutiveFailures: 0 };
-      this.#endpoints.set(url, h);
-    }
-    return h;
-  }
-
-  recordSuccess(url: string, latencyMs?: number): void {
-    const h = this.#get(url);
-    h.successes++;
-    h.consecutiveFailures = 0;
-    h.healthy = true;
-    h.lastSuccessAt = this.#clock();
-    if (latencyMs !== undefined) h.latencyMs = h.latencyMs === undefined ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2;
-  }
-
-  recordFailure(url: string, err: unknown): RpcErrorClassification {
-    const c = classifyRpcError(err);
-    if (!c.retryable) {
-      // The endpoint answered; the request itself was bad or reverted.
-      this.recordSuccess(url);
-      return c;
-    }
-    const h = this.#get(url);
-    h.failures++;
-    h.consecutiveFailures++;
-    h.lastFailureAt = this.#clock();
-    h.lastError = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    h.lastErrorKind = c.kind;
-    if (h.consecutiveFailures >= this.#unhealthyAfter) h.healthy = false;
-    return c;
-  }
-
-  /** Runs `fn`, recording its outcome for `url`. */
-  async track<T>(url: string, fn: () => Promise<T>): Promise<T> {
-    const start = this.#clock();
-    try {
-      const v = await fn();
-      this.recordSuccess(url, this.#clock() - start);
-      return v;
-    } catch (err) {
-      this.recordFailure(url, err);
-      throw err;
-    }
-  }
-
-  isHealthy(url: string): boolean {
-    return this.#endpoints.get(url)?.healthy ?? true;
-  }
-
-  /** True when at least one known endpoint is healthy (or none has been used yet). */
-  anyHealthy(): boolean {
-    if (this.#endpoints.size === 0) return true;
-    for (const h of this.#endpoints.values()) if (h.healthy) return true;
-    return false;
-  }
-
-  snapshot(): EndpointHealth[] {
-    return [...this.#endpoints.values()].map((h) => ({ ...h }));
-  }
+export function rpcTransport(urls: readonly string[], options: RpcTransportOptions = {}): Transport<"veilRpc"> {
+  if (urls.length === 0) throw new Error("rpcTransport: at least one RPC URL is needed");
+  const budget: RpcRetryBudget = { ...RPC_RETRY, ...options };
+  if (!Number.isInteger(budget.attempts) || budget.attempts < 1) throw new RangeError("attempts must be a positive integer");
+  const { timeoutMs: timeout } = budget;
+  const factories = urls.map((url) =>
+    /^wss?:/i.test(url) ? webSocket(url, { retryCount: 0, timeout }) : http(url, { retryCount: 0, timeout }),
+  );
+  return ({ chain }) => {
+    const endpoints = factories.map((f) => f({ chain, retryCount: 0, timeout }));
+    let current = 0;
+    return createTransport({
+      key: "veilRpc",
+      name: "Veil RPC (one retry layer)",
+      type: "veilRpc",
+      retryCount: 0,
+      timeout,
+      request: (async ({ method, params }: { method: string; params?: unknown }, requestOptions?: { signal?: AbortSignal }) => {
+        const signal = requestOptions?.signal;
+        let used = current;
+        return withRetry(
+          () => {
+            used = current;
+            return endpoints[used]!.request({ method, params } as never, signal ? ({ signal } as never) : undefined).catch((err: unknown) => {
+              if (endpoints.length > 1 && current === used && isRetryableRpcError(err)) current = (used + 1) % endpoints.length;
+              throw err;
+            });
+          },
+          {
+            retries: NOT_REPEATABLE.has(method) ? 0 : budget.attempts - 1,
+            baseMs: budget.baseMs,
+            maxMs: budget.maxMs,
+            jitter: budget.jitter,
+            random: options.random,
+            signal,
+            stopRetrying: options.stopRetrying,
+            onRetry: (error, attempt, delayMs) =>
+              options.onRetry?.({ method, attempt, attempts: budget.attempts, delayMs, url: urls[used]!, error, classification: classifyRpcError(error) }),
+          },
+        );
+      }) as EIP1193RequestFn,
+    });
+  };
 }
