@@ -194,6 +194,7 @@ describe("three workers on an in-process chain (generated MLP)", function () {
 describe("settlement on a chain that recycles job records (workers one confirmation behind)", function () {
   this.timeout(120_000);
   const MAX_FINALIZE_BATCH = 4;
+  const BACKUP_DELAY_MS = 1_000;
   let v: Veil;
   let escrowAddress: Hex;
   const workers: CreatedWorker[] = [];
@@ -216,6 +217,7 @@ describe("settlement on a chain that recycles job records (workers one confirmat
       // the head block are not ingested yet when the worker next reads the job.
       const w = await createWorker({
         transport, account, addresses, dataDir: ":memory:", models: [{ bytes: mlp.bytes }], logger, startBlock: 0n, confirmations: 1, maxFinalizeBatch: MAX_FINALIZE_BATCH,
+        settleBackupDelayMs: BACKUP_DELAY_MS,
       });
       await w.worker.start();
       workers.push(w);
@@ -369,5 +371,74 @@ describe("settlement on a chain that recycles job records (workers one confirmat
     expect(await settledOutcome(client, escrowAddress, next)).to.equal(undefined);
     const unknown = await workers[0]!.publicClient.readContract({ address: escrowAddress, abi: jobEscrowAbi, functionName: "getJob", args: [(5n << 32n) | 1n] }).then(() => undefined, (e: unknown) => e);
     expect(isJobRecycled(unknown), "JobEscrowUnknownJob is not a recycled job").to.equal(false);
+  });
+  it("k = 3 jobs are settled once: the rota's first settler sends one finalizeMany, the others none; if it is gone, the next settles after its backup delay", async () => {
+    const submit3 = async (seed: number) => {
+      const receipt = await (await v.escrow.connect(v.requester).submitJob({ ...(await params(seed)), redundancy: 3 })).wait();
+      return parsed(receipt!).find((e) => e!.name === "JobSubmitted")!.args.jobId as bigint;
+    };
+    // Every worker ticks at the same time, as separate processes would: their simulations see the same state.
+    const tickTogether = async (ws = workers) => {
+      await networkHelpers.mine(1);
+      await Promise.all(ws.map(async (w) => { await w.worker.tick(); await w.worker.settle(); }));
+    };
+    const finalizeTxs = async (from: number) => {
+      const selector = v.escrow.interface.getFunction("finalizeMany")!.selector;
+      const out: Array<{ from: string; settled: bigint[] }> = [];
+      for (let b = from + 1; b <= (await ethers.provider.getBlockNumber()); b++) {
+        for (const hash of (await ethers.provider.getBlock(b))!.transactions) {
+          const tx = (await ethers.provider.getTransaction(hash))!;
+          if (tx.data.slice(0, 10) !== selector) continue;
+          const receipt = (await ethers.provider.getTransactionReceipt(hash))!;
+          out.push({ from: tx.from, settled: parsed(receipt).filter((e) => e!.name === "JobFinalized").map((e) => e!.args.jobId as bigint) });
+        }
+      }
+      return out;
+    };
+    const serve = async (ids: bigint[]) => {
+      for (let i = 0; i < 8 && (await Promise.all(ids.map(status))).some((s) => s !== STATUS.Proposed); i++) await tickAll(1);
+      for (const id of ids) expect(await status(id)).to.equal(STATUS.Proposed);
+    };
+    const firstSettler = async (id: bigint) => (await v.escrow.getJob(id)).operators[Number(id % 3n)] as string;
+
+    // All three alive: each job is settled by its first settler alone, in one batch per settler.
+    const ids: bigint[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await submit3(200 + i));
+    await serve(ids);
+    let from = await ethers.provider.getBlockNumber();
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    await tickTogether();
+    await tickTogether();
+    for (const id of ids) expect(await status(id)).to.equal(STATUS.Finalized);
+    let txs = await finalizeTxs(from);
+    for (const t of txs) expect(t.settled.length, `a finalizeMany from ${t.from} that settled nothing`).to.be.greaterThan(0);
+    // (Earlier tests' jobs settle in the background meanwhile: look at this test's jobs only.)
+    txs = txs.map((t) => ({ ...t, settled: t.settled.filter((id) => ids.includes(id)) })).filter((t) => t.settled.length > 0);
+    expect(txs.flatMap((t) => t.settled).sort(), "each job settled by exactly one transaction").to.deep.equal([...ids].sort());
+    for (const t of txs) for (const id of t.settled) expect(t.from).to.equal(await firstSettler(id));
+
+    // One worker is gone: the jobs it should settle wait for the next in the rota, then are settled once.
+    const more: bigint[] = [];
+    for (let i = 0; i < 6; i++) more.push(await submit3(300 + i));
+    await serve(more);
+    const gone = workers[0]!;
+    await gone.worker.stop(); // (last test of this group: the worker does not come back)
+    const alive = workers.slice(1);
+    const waiting = [];
+    for (const id of more) if ((await firstSettler(id)) === gone.worker.address) waiting.push(id);
+    from = await ethers.provider.getBlockNumber();
+    await networkHelpers.time.increase(P.challengeWindow + 1n);
+    await tickTogether(alive);
+    for (const id of more) expect(await status(id)).to.equal(waiting.includes(id) ? STATUS.Proposed : STATUS.Finalized);
+    // Rank 1 waits one delay, rank 2 two: after one delay only the next in the rota is due, so still one sender.
+    await new Promise((r) => setTimeout(r, BACKUP_DELAY_MS + 200));
+    await tickTogether(alive);
+    await tickTogether(alive);
+    for (const id of more) expect(await status(id)).to.equal(STATUS.Finalized);
+    txs = await finalizeTxs(from);
+    for (const t of txs) expect(t.settled.length, `a finalizeMany from ${t.from} that settled nothing`).to.be.greaterThan(0);
+    txs = txs.map((t) => ({ ...t, settled: t.settled.filter((id) => more.includes(id)) })).filter((t) => t.settled.length > 0);
+    expect(txs.flatMap((t) => t.settled).sort(), "each job settled by exactly one transaction").to.deep.equal([...more].sort());
+    expect(txs.map((t) => t.from)).to.not.include(gone.worker.address);
   });
 });

@@ -271,6 +271,10 @@ export const WorkerConfigSchema = z.object({
     env: "VEIL_MAX_FINALIZE_BATCH", flag: "--max-finalize-batch", type: "int",
     description: "Own jobs past their challenge window are settled together, one escrow finalizeMany of at most this many per tx (1 = one tx each)",
   }),
+  settleBackupDelayMs: setting(int(0, 3_600_000).default(15_000), {
+    env: "VEIL_SETTLE_BACKUP_DELAY_MS", flag: "--settle-backup-delay-ms", type: "int",
+    description: "k > 1 jobs are settled by the operator in slot jobId mod k; the next one in the rota settles a job still unsettled this long later (ms per rank)",
+  }),
   declineMarginSeconds: setting(int(0, 86_400).default(60), {
     env: "VEIL_DECLINE_MARGIN_SECONDS", flag: "--decline-margin-seconds", type: "int",
     description: "Decline (no penalty) a job whose input blob or private key has not arrived this long before its commit deadline",

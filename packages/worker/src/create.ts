@@ -54,6 +54,8 @@ export interface CreateWorkerOptions {
   maxPostBatch?: number;
   /** Own jobs per escrow `finalizeMany` once their challenge window passed (default 50; 1 = one transaction each). */
   maxFinalizeBatch?: number;
+  /** k > 1 settlement rota: a backup settler waits this long per rank after the job is due (default 15 s). */
+  settleBackupDelayMs?: number;
   /** Decline a job whose blob or key has not arrived this long before its commit deadline (default 60). */
   declineMarginSeconds?: number;
   /** Largest input blob uploaded to (PUT /blobs) or fetched by this worker (default 64 MiB). */
@@ -120,6 +122,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<CreatedWorke
     spotCheckRate: o.spotCheckRate,
     maxPostBatch: o.maxPostBatch,
     maxFinalizeBatch: o.maxFinalizeBatch,
+    settleBackupDelayMs: o.settleBackupDelayMs,
     declineMarginSeconds: o.declineMarginSeconds,
     maxBlobBytes: o.maxBlobBytes,
     uploads: blobs,

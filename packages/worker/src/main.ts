@@ -103,6 +103,7 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     spotCheckRate: config.spotCheckRate,
     maxPostBatch: config.maxPostBatch,
     maxFinalizeBatch: config.maxFinalizeBatch,
+    settleBackupDelayMs: config.settleBackupDelayMs,
     declineMarginSeconds: config.declineMarginSeconds,
     dataDir: path.resolve(config.dataDir),
     models: config.models.map((m) => ({ path: m.path, modelId: m.modelId })),
