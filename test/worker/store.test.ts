@@ -297,6 +297,36 @@ describe("worker/store", function () {
       expect(events).to.deep.equal([]);
     });
 
+    it("commits transitions at synchronous=NORMAL and a tx intent at FULL (durable before broadcast), nested or not", () => {
+      expect(store.synchronous).to.equal("normal");
+      let inside: string | undefined;
+      store.onTransition(() => (inside = store.synchronous));
+      toInferred(key(1), 2);
+      expect(inside).to.equal("normal");
+      // A top-level intent commits at FULL, then the connection is back at NORMAL.
+      const tx = store.recordTxIntent({ chainId: CHAIN, kind: "commit", job: key(1), from: ADDR, nonce: 0, calldataHash: h(5), maxFeePerGas: 10n });
+      expect(store.getTx(tx.id)!.status).to.equal("pending");
+      expect(store.synchronous).to.equal("normal");
+      // Nested in a transition's transaction (the level cannot change inside one): the outer commit fsyncs the WAL.
+      store.withTransaction(() => {
+        store.transition(key(1), "inferred", "commit_pending", { salt: h(111), commitment: h(222) });
+        store.recordTxIntent({ chainId: CHAIN, kind: "commit", job: key(1), from: ADDR, nonce: 1, calldataHash: h(5), maxFeePerGas: 10n });
+      });
+      expect(store.synchronous).to.equal("normal");
+      expect(store.unfinishedTxs()).to.have.length(2);
+      // A failed intent leaves the level as it was, too.
+      expect(() => store.recordTxIntent({ chainId: CHAIN, kind: "bogus" as never, from: ADDR, nonce: 2, calldataHash: h(5) })).to.throw(TypeError);
+      expect(() => store.withTransaction(() => {
+        store.recordTxIntent({ chainId: CHAIN, kind: "reveal", job: key(1), from: ADDR, nonce: 2, calldataHash: h(5), maxFeePerGas: 10n });
+        throw new Error("broadcast preparation failed");
+      })).to.throw("broadcast preparation failed");
+      expect(store.synchronous).to.equal("normal");
+      expect(store.unfinishedTxs()).to.have.length(2);
+      const full = openStore({ path: ":memory:", sync: "full" });
+      expect(full.synchronous).to.equal("full");
+      full.close();
+    });
+
     it("nests with savepoints: an inner failure rolls back only the inner part", () => {
       const events: string[] = [];
       store.onTransition((e) => events.push(`${e.key.jobId}:${e.to}`));
