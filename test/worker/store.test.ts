@@ -315,7 +315,7 @@ describe("worker/store", function () {
       expect(store.synchronous).to.equal("normal");
       expect(store.unfinishedTxs()).to.have.length(2);
       // A failed intent leaves the level as it was, too.
-      expect(() => store.recordTxIntent({ chainId: CHAIN, kind: "bogus" as never, from: ADDR, nonce: 2, calldataHash: h(5) })).to.throw(TypeError);
+      expect(() => store.recordTxIntent({ chainId: CHAIN, kind: "bogus" as never, from: ADDR, nonce: 2, calldataHash: h(5), maxFeePerGas: 10n })).to.throw(TypeError);
       expect(() => store.withTransaction(() => {
         store.recordTxIntent({ chainId: CHAIN, kind: "reveal", job: key(1), from: ADDR, nonce: 2, calldataHash: h(5), maxFeePerGas: 10n });
         throw new Error("broadcast preparation failed");
