@@ -5,6 +5,7 @@ import { network } from "hardhat";
 import { custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { createWorker, type CreatedWorker } from "../../packages/worker/src/create.js";
+import { jobsAtRisk } from "../../packages/worker/src/worker.js";
 import { createLogger, nullLogger } from "../../packages/worker/src/internal/log.js";
 import { isJobRecycled, settledOutcome } from "../../packages/worker/src/chain/settled.js";
 import { jobEscrowAbi } from "../../packages/contracts/src/abis.js";
@@ -165,6 +166,15 @@ describe("three workers on an in-process chain (generated MLP)", function () {
       const stake = (await v.staking.operator(first)).stake;
       await tickAll(2);
       expect(hits.length, "the worker tried the blob").to.be.greaterThan(0);
+      // Waiting for its blob with most of the window left: healthy. Near the window's end, unposted: at risk (503).
+      const waiting = workers.find((w) => w.worker.address === first)!;
+      expect(waiting.worker.health()).to.not.have.property("status");
+      const record = waiting.store.getJob({ chainId: 31337, jobId: id, slot: 0 })!;
+      expect(record.state).to.equal("assigned");
+      const end = record.meta.phaseEnd as number;
+      expect(jobsAtRisk([record], end - 31).count).to.equal(0);
+      expect(jobsAtRisk([record], end - 30)).to.deep.equal({ count: 1, soonest: { jobId: id, slot: 0, state: "assigned", secondsLeft: 30 } });
+      expect(jobsAtRisk([{ ...record, state: "served" }], end).count, "a posted job is not at risk").to.equal(0);
       expect((await v.escrow.getJob(id)).revealMask, "no decline while the window has time left").to.equal(0n);
       await networkHelpers.time.increase(P.commitWindow - 30n);
       await tickAll(1);

@@ -145,6 +145,10 @@ interface ModelInfo {
 }
 
 const CURSOR_STREAM = "escrow";
+/** /health is unhealthy (503) while a job's step is not posted this close to the end of its window. */
+const AT_RISK_SECONDS = 30;
+/** States whose step is still to be posted in the job's current window. */
+const UNPOSTED: ReadonlySet<string> = new Set(["assigned", "input_ready", "inferred", "commit_pending", "reveal_pending"]);
 
 export class VeilWorker {
   readonly address: Address;
@@ -156,6 +160,8 @@ export class VeilWorker {
   private lastUploadGc = 0;
   /** The head block's timestamp as of this tick (scheduling compares phase ends against it). */
   private chainNow = 0n;
+  /** When `chainNow` was read (wall clock): /health extrapolates chain time from it while the RPC is down. */
+  private chainNowAt = 0;
   private readonly sender: TxSender;
   /** Results, commits and reveals, batched into escrow multicalls (chain/batcher.ts). */
   private readonly posts: PostBatcher;
@@ -341,14 +347,25 @@ export class VeilWorker {
     const now = Date.now();
     const waits = [...this.waitingSince.values()].map((since) => now - since);
     const starved = waits.filter((ms) => ms >= this.o.slotWaitWarnMs);
-    const reasons = starved.length
-      ? [
-          `${starved.length} job(s) waiting over ${duration(this.o.slotWaitWarnMs)} for a processing slot ` +
-            `(longest ${duration(Math.max(...starved))}; max-concurrency ${this.o.maxConcurrency})`,
-        ]
-      : undefined;
+    const reasons: string[] = [];
+    let status: "degraded" | "unhealthy" | undefined;
+    if (starved.length) {
+      status = "degraded";
+      reasons.push(
+        `${starved.length} job(s) waiting over ${duration(this.o.slotWaitWarnMs)} for a processing slot ` +
+          `(longest ${duration(Math.max(...starved))}; max-concurrency ${this.o.maxConcurrency})`,
+      );
+    }
+    const risk = this.jobsAtRisk(now);
+    if (risk.count > 0) {
+      status = "unhealthy";
+      reasons.push(
+        `${risk.count} job(s) not yet posted within ${AT_RISK_SECONDS} s of their window's end ` +
+          `(soonest: job ${risk.soonest!.jobId} slot ${risk.soonest!.slot}, ${risk.soonest!.state}, ${risk.soonest!.secondsLeft} s left)`,
+      );
+    }
     return {
-      ...(reasons ? { status: "degraded" as const, reasons } : {}),
+      ...(status ? { status, reasons } : {}),
       chainId: this.chainId,
       operator: this.address,
       headBlock: this.o.store.getCursor(this.chainId, CURSOR_STREAM)?.blockNumber ?? 0n,
@@ -362,6 +379,12 @@ export class VeilWorker {
         longestWaitSeconds: waits.length ? Math.round(Math.max(...waits) / 1000) : 0,
       },
     };
+  }
+
+  private jobsAtRisk(now: number) {
+    if (this.chainNow === 0n) return { count: 0 };
+    const chainTime = Number(this.chainNow) + Math.floor((now - this.chainNowAt) / 1000);
+    return jobsAtRisk(this.o.store.activeJobs({ chainId: this.chainId }).filter((j) => !isValidatorRecord(j)), chainTime);
   }
 
   private async checkOperator() {
@@ -451,6 +474,7 @@ export class VeilWorker {
     this.headTime = undefined;
     await this.ingest();
     this.chainNow = await this.latestTimestamp();
+    this.chainNowAt = Date.now();
     this.schedule();
     if (this.o.uploads && Date.now() - this.lastUploadGc >= 60_000) {
       this.lastUploadGc = Date.now();
@@ -1164,6 +1188,30 @@ export class VeilWorker {
 }
 
 // -------------------------------------------------------------------------------------------------------------
+
+/**
+ * Jobs whose own step (result, commit or reveal) is not on chain yet while their current window ends within
+ * `marginSeconds` (a missed step is slashed). `chainTime` is the last head's timestamp plus the wall-clock time since
+ * it was read, so an RPC outage that freezes the head does not freeze the deadlines (`/health` goes 503).
+ */
+export function jobsAtRisk(
+  jobs: Iterable<Pick<JobRecord, "jobId" | "slot" | "state" | "meta">>,
+  chainTime: number,
+  marginSeconds = AT_RISK_SECONDS,
+): { count: number; soonest?: { jobId: bigint; slot: number; state: string; secondsLeft: number } } {
+  let count = 0;
+  let soonest: { jobId: bigint; slot: number; state: string; secondsLeft: number } | undefined;
+  for (const job of jobs) {
+    if (!UNPOSTED.has(job.state)) continue;
+    const end = job.meta.phaseEnd;
+    if (typeof end !== "number") continue;
+    const left = end - chainTime;
+    if (left > marginSeconds) continue;
+    count++;
+    if (!soonest || left < soonest.secondsLeft) soonest = { jobId: job.jobId, slot: job.slot, state: job.state, secondsLeft: left };
+  }
+  return { count, soonest };
+}
 
 /**
  * This slot's place in the job's settlement rota: 0 for slot `jobId mod k` (settles at once), r for the slot r places
