@@ -160,6 +160,8 @@ export class VeilWorker {
   private lastUploadGc = 0;
   /** The head block's timestamp as of this tick (scheduling compares phase ends against it). */
   private chainNow = 0n;
+  /** Block of each job's JobSubmitted seen by `ingest` (until it settles): a reassignment reads that block only. */
+  private readonly submittedIn = new Map<bigint, bigint>();
   /** When `chainNow` was read (wall clock): /health extrapolates chain time from it while the RPC is down. */
   private chainNowAt = 0;
   private readonly sender: TxSender;
@@ -710,12 +712,19 @@ export class VeilWorker {
       const logs = await publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to });
       const submitted = new Map<bigint, SubmittedJob>();
       const decoded = logs.map((l) => decode(l)).filter((d): d is Decoded => d !== undefined);
-      for (const d of decoded) if (d.eventName === "JobSubmitted") submitted.set(d.args.jobId, toSubmitted(d.args));
+      for (const d of decoded) {
+        if (d.eventName === "JobSubmitted") {
+          submitted.set(d.args.jobId, toSubmitted(d.args));
+          this.submittedIn.set(d.args.jobId, d.blockNumber);
+        } else if (d.eventName === "JobFinalized" || d.eventName === "JobRefunded") {
+          this.submittedIn.delete(d.args.jobId);
+        }
+      }
       // Fetch JobSubmitted for reassignments of older jobs before opening the SQLite transaction.
       for (const d of decoded) {
         if (d.eventName !== "OperatorsAssigned" || submitted.has(d.args.jobId)) continue;
         if (!d.args.operators.some((o: Address) => sameAddress(o, this.address))) continue;
-        const s = await this.fetchSubmitted(d.args.jobId);
+        const s = await this.fetchSubmitted(d.args.jobId, d.blockNumber);
         if (s) submitted.set(d.args.jobId, s);
       }
       store.withTransaction(() => {
@@ -796,16 +805,32 @@ export class VeilWorker {
     for (const job of this.jobsOf(jobId)) if (!isDone(job.state)) this.o.store.transition(job, job.state, to, patch);
   }
 
-  private async fetchSubmitted(jobId: bigint): Promise<SubmittedJob | undefined> {
-    const logs = await this.o.publicClient.getContractEvents({
-      address: this.o.addresses.jobEscrow,
-      abi: jobEscrowAbi,
-      eventName: "JobSubmitted",
-      args: { jobId },
-      fromBlock: 0n,
-    });
-    const log = logs[0] as unknown as { args: Record<string, any> } | undefined;
-    return log ? toSubmitted(log.args) : undefined;
+  /**
+   * The JobSubmitted event of a job assigned to us after its submission (a reassignment): read from the block this
+   * worker saw it in, or else searched backwards from `before` one `maxLogRange` at a time (a job lives at most the
+   * escrow's maxJobDuration, so it is near), down to `startBlock`. Never one scan from block 0.
+   */
+  private async fetchSubmitted(jobId: bigint, before: bigint): Promise<SubmittedJob | undefined> {
+    const read = async (fromBlock: bigint, toBlock: bigint) => {
+      const logs = await this.o.publicClient.getContractEvents({
+        address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, eventName: "JobSubmitted", args: { jobId }, fromBlock, toBlock,
+      });
+      const log = logs[0] as unknown as { args: Record<string, any> } | undefined;
+      return log ? toSubmitted(log.args) : undefined;
+    };
+    const seen = this.submittedIn.get(jobId);
+    if (seen !== undefined) {
+      const s = await read(seen, seen);
+      if (s) return s;
+    }
+    const floor = this.o.startBlock ?? 0n;
+    for (let to = before; to >= floor; to -= this.o.maxLogRange) {
+      const from = to - this.o.maxLogRange + 1n > floor ? to - this.o.maxLogRange + 1n : floor;
+      const s = await read(from, to);
+      if (s) return s;
+      if (from === floor) break;
+    }
+    return undefined;
   }
 
   // ---------------------------------------------------------------- job state machine
@@ -1243,7 +1268,7 @@ interface SubmittedJob {
   inputURI: string;
 }
 
-type Decoded = { eventName: string; args: Record<string, any> };
+type Decoded = { eventName: string; args: Record<string, any>; blockNumber: bigint };
 
 const ZERO32 = `0x${"0".repeat(64)}` as Hex;
 /** `chainJob` of a job whose escrow record was reused by a later job. */
@@ -1251,7 +1276,8 @@ const RECYCLED = Symbol("recycled");
 
 function decode(log: Log): Decoded | undefined {
   try {
-    return decodeEventLog({ abi: jobEscrowAbi, data: log.data, topics: log.topics }) as unknown as Decoded;
+    const d = decodeEventLog({ abi: jobEscrowAbi, data: log.data, topics: log.topics }) as unknown as Decoded;
+    return { ...d, blockNumber: log.blockNumber ?? 0n };
   } catch {
     return undefined;
   }
