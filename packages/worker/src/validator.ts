@@ -34,15 +34,9 @@ import {
   type Transport,
 } from "viem";
 import { disputeManagerAbi, jobEscrowAbi, veilTokenAbi } from "@veil/contracts";
-import {
-  decodeTensors,
-  invalidInputResult,
-  resultHash as hashResult,
-  sha256Hex,
-  type Comparator,
-  type TensorMap,
-} from "@veil/sdk";
+import { sha256Hex, type Comparator } from "@veil/sdk";
 import type { InferenceEngine } from "./inference/engine.js";
+import { computeResult, privateEnvelope } from "./inference/compute.js";
 import type { Logger } from "./internal/log.js";
 import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
 import { TxRevertedError, isRevert, revertReason, type TxSender } from "./chain/sender.js";
@@ -512,33 +506,22 @@ export class DisputeValidator {
     return store.transition(rec, "assigned", "input_ready", { inputBlob: blob });
   }
 
-  /** The operators' computation (worker.ts `infer`), honest, hashed with the model's comparator. */
+  /** The operators' computation (inference/compute.ts, as worker.ts `infer` runs it), honest. */
   private async infer(rec: JobRecord): Promise<JobRecord> {
     const { store, engine } = this.o;
     const model = rec.modelId ? this.o.model(rec.modelId) : undefined;
     if (!model) return store.transition(rec, rec.state, "failed", { failReason: `model ${rec.modelId} is not served by this worker` });
-    let outputs: TensorMap | undefined;
-    const blob = rec.inputBlob ? store.getBlob(rec.inputBlob) : undefined;
-    let priv: PrivateInput | undefined;
-    if (!rec.meta.inputMismatch && isPrivateEnvelope(blob)) {
+    const input = rec.inputBlob ? store.getBlob(rec.inputBlob) : undefined;
+    const envelope = privateEnvelope(input, !!rec.meta.inputMismatch);
+    let privateInput: PrivateInput | undefined;
+    if (envelope) {
       // Only committee members get the content key (re-wrapped once drawn): a spot check cannot open it, and a
       // member waits for its key rather than vote on a guess.
       if (rec.slot === SPOT_CHECK_SLOT) return store.transition(rec, rec.state, "finalized", { meta: { outcome: "private" } });
-      priv = await this.o.privacy?.openForCommittee(rec.jobId, blob, rec.inputHash);
-      if (!priv) return rec;
+      privateInput = await this.o.privacy?.openForCommittee(rec.jobId, envelope, rec.inputHash);
+      if (!privateInput) return rec;
     }
-    if (!blob || rec.meta.inputMismatch) {
-      outputs = invalidInputResult("invalid_input:hash_mismatch");
-    } else {
-      let inputs: TensorMap | undefined;
-      try {
-        inputs = decodeTensors(priv?.plaintext ?? blob);
-      } catch (err) {
-        outputs = invalidInputResult(`invalid_input:encoding:${(err as { code?: string }).code ?? "malformed"}`);
-      }
-      if (inputs) outputs = (await engine.run(model.modelId, inputs)).outputs;
-    }
-    const resultHash = priv ? priv.resultHash(outputs!, model.comparator) : (hashResult(outputs!, model.comparator) as Hex);
+    const { resultHash } = await computeResult({ engine, model, input, inputMismatch: !!rec.meta.inputMismatch, privateInput });
     this.log.debug("re-executed", { jobId: rec.jobId, record: recordKind(rec.slot), resultHash });
     return store.transition(rec, "input_ready", "inferred", { resultHash });
   }

@@ -24,16 +24,9 @@ import {
 } from "viem";
 import { jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "@veil/contracts";
 import { resultCommitment } from "@veil/sdk";
-import {
-  decodeTensors,
-  encodeTensors,
-  invalidInputResult,
-  resultHash as hashResult,
-  sha256Hex,
-  type Comparator,
-  type TensorMap,
-} from "@veil/sdk";
+import { sha256Hex, type Comparator, type TensorMap } from "@veil/sdk";
 import type { InferenceEngine } from "./inference/engine.js";
+import { computeResult, privateEnvelope } from "./inference/compute.js";
 import { GRAPH_OPTIMIZATION_LEVELS, type RuntimeProfile } from "./inference/profile.js";
 import type { Logger } from "./internal/log.js";
 import type { WorkerMetrics } from "./internal/metrics.js";
@@ -43,7 +36,7 @@ import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import { PostBatcher } from "./chain/batcher.js";
 import { isJobRecycled, settledOutcome } from "./chain/settled.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
-import { isPrivateEnvelope, type PrivateCodec, type PrivateInput } from "./private.js";
+import type { PrivateCodec, PrivateInput } from "./private.js";
 import { DisputeValidator, isValidatorRecord } from "./validator.js";
 import { definedOnly, hexBytes, randomBytes32, sameAddress } from "./internal/util.js";
 import { DEFAULT_MAX_BLOB_BYTES, InputResolver, parseContentUri, type BlobInbox } from "./blobs.js";
@@ -933,41 +926,31 @@ export class VeilWorker {
       store.transition(job, job.state, "failed", { failReason: `model ${job.modelId} is not served by this worker` });
       return;
     }
-    let outputs: TensorMap;
-    const blob = job.inputBlob ? store.getBlob(job.inputBlob) : undefined;
-    let priv: PrivateInput | undefined;
-    if (!job.meta.inputMismatch && isPrivateEnvelope(blob)) {
+    const input = job.inputBlob ? store.getBlob(job.inputBlob) : undefined;
+    const envelope = privateEnvelope(input, !!job.meta.inputMismatch);
+    let privateInput: PrivateInput | undefined;
+    if (envelope) {
       // Private job: no key yet, or none that opens it -> no result at all (never commit a guess; docs/privacy.md).
       // A key that was published but does not open (corrupt, replayed, wrong recipient) is declined at once; a key
       // that never arrives is declined near the end of the commit window. Either way no penalty (JobEscrow.decline).
-      priv = await this.o.privacy?.openInput(job.jobId, blob, job.inputHash);
-      if (!priv) {
+      privateInput = await this.o.privacy?.openInput(job.jobId, envelope, job.inputHash);
+      if (!privateInput) {
         const failure = this.o.privacy?.failures.get(job.jobId);
         const reason = failure ? `${failure.reason}: ${failure.message}` : "no encryption key configured for private jobs";
         await this.declineIfDue(job, chain, reason, failure?.reason !== "waiting");
         return;
       }
     }
-    if (!blob || job.meta.inputMismatch) {
-      outputs = invalidInputResult("invalid_input:hash_mismatch");
-    } else {
-      let inputs: TensorMap | undefined;
-      try {
-        inputs = decodeTensors(priv?.plaintext ?? blob);
-      } catch (err) {
-        outputs = invalidInputResult(`invalid_input:encoding:${(err as { code?: string }).code ?? "malformed"}`);
-      }
-      if (inputs) {
-        const started = performance.now();
-        const r = await engine.run(model.modelId, inputs);
-        this.o.metrics?.inferenceSeconds.observe({ model: model.modelId.slice(0, 10) }, (performance.now() - started) / 1000);
-        outputs = r.outputs;
-        if (this.o.tamperOutputs && !r.invalid) outputs = tamper(outputs);
-      }
-    }
-    const bytes = priv ? priv.sealResult(outputs!) : encodeTensors(outputs!);
-    const resultBlob = store.putBlob(bytes);
-    const resultHash = priv ? priv.resultHash(outputs!, model.comparator) : (hashResult(outputs!, model.comparator) as Hex);
+    const { servedBytes, resultHash } = await computeResult({
+      engine,
+      model,
+      input,
+      inputMismatch: !!job.meta.inputMismatch,
+      privateInput,
+      onRun: (seconds) => this.o.metrics?.inferenceSeconds.observe({ model: model.modelId.slice(0, 10) }, seconds),
+      tamper: this.o.tamperOutputs ? tamper : undefined,
+    });
+    const resultBlob = store.putBlob(servedBytes);
     failpoint("infer:stored");
     store.transition(job, "input_ready", "inferred", { resultBlob, resultHash });
     this.resultBlobs.set(resultHash.toLowerCase(), resultBlob);

@@ -31,3 +31,10 @@ export {
 } from "./profile.js";
 export { validateInputs, shapeMatches, hasDynamicDim0, type ModelValueInfo } from "./validate.js";
 export { toOrtTensor, fromOrtTensor, concatDim0, splitDim0 } from "./convert.js";
+export {
+  computeResult,
+  privateEnvelope,
+  type ComputedResult,
+  type ComputeModel,
+  type ComputeResultParams,
+} from "./compute.js";
