@@ -1,8 +1,7 @@
-import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
-import { buildVeil } from "./Veil.js";
+/**
+ * The suite's module for local chains (id `VeilLocal`, with a mock stablecoin as fee token). Its logic lives in
+ * @veil/contracts/ignition; here it deploys by contract name, from this repository's compiled contracts.
+ */
+import { veilLocalModule } from "../../packages/contracts/src/ignition/index.js";
 
-/** Local chains: deploys a 6-decimal mock stablecoin as the fee token, then the whole suite. */
-export default buildModule("VeilLocal", (m) => {
-  const feeToken = m.contract("MockUSDC", []);
-  return buildVeil(m, feeToken);
-});
+export default veilLocalModule();

@@ -5,13 +5,17 @@
  *   `hardhat node` and serves the pretrained PaddleOCR classifier;
  * - a dApp project with @veil/sdk runs the README's SDK flow (examples/sdk-main-flow.ts, verbatim), as ESM, after
  *   `tsc` has type-checked it against the installed declarations, and gets the verified result;
- * - `veil --help` runs from the installed @veil/cli.
+ * - `veil --help` runs from the installed @veil/cli;
+ * - a Hardhat 3 project with @veil/contracts, hardhat, hardhat-ignition and ignition-core (the versions this
+ *   repository uses) and no contracts of its own deploys the suite with `@veil/contracts/ignition` from the artifacts
+ *   the tarball ships, on a `hardhat node`: with `hardhat ignition deploy` (the README's form), and with ignition-core's
+ *   `deploy()` (type-checked first), which deploys again from its journal (nothing sent) and reads the suite back.
  * It prints the installed size of @veil/sdk with its dependencies and its minified browser bundle.
  * VEIL_SKIP_PACKAGES=1 skips it.
  */
 import { expect } from "chai";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -95,13 +99,25 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function project(name: string, packages: string[]): Promise<string> {
+  /** `hardhat node` on `port`, from the repository, until it answers eth_chainId. */
+  async function startNode(port: number, env: NodeJS.ProcessEnv): Promise<void> {
+    const node = spawn(path.join(BIN, "hardhat"), ["node", "--port", String(port)], { cwd: ROOT, env, stdio: "ignore" });
+    children.push(node);
+    for (let i = 0; ; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' }).catch(() => undefined);
+      if (r?.ok) break;
+      if (i > 200 || node.exitCode !== null) throw new Error("hardhat node did not start");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async function project(name: string, packages: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
     const p = path.join(dir, name);
     mkdirSync(p);
     writeFileSync(path.join(p, "package.json"), JSON.stringify({ name, private: true, type: "module" }, null, 2));
     // onnxruntime-node's install script would download CUDA libraries (no network here); its CPU runtime ships in
     // the package. An operator on CPU installs the same way (README).
-    const r = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", ...packages], { cwd: p, env: userEnv({ ONNXRUNTIME_NODE_INSTALL: "skip" }) });
+    const r = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", ...packages], { cwd: p, env: userEnv({ ONNXRUNTIME_NODE_INSTALL: "skip", ...env }) });
     expect(r.code, `${name}: npm install\n${r.stdout}\n${r.stderr}`).to.equal(0);
     return p;
   }
@@ -113,14 +129,7 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     const rpc = `http://127.0.0.1:${port}`;
     const deployment = path.join(dir, "deployments/31337.json");
     const repoEnv = { ...process.env, VEIL_LOCALHOST_RPC: rpc, VEIL_RPC_URL: rpc, VEIL_DEPLOYMENTS_DIR: path.join(dir, "deployments"), VEIL_DEPLOYMENT: deployment };
-    const node = spawn(path.join(BIN, "hardhat"), ["node", "--port", String(port)], { cwd: ROOT, env: repoEnv, stdio: "ignore" });
-    children.push(node);
-    for (let i = 0; ; i++) {
-      const r = await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' }).catch(() => undefined);
-      if (r?.ok) break;
-      if (i > 200) throw new Error("hardhat node did not start");
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await startNode(port, repoEnv);
     const deploy = await run("npm", ["run", "deploy", "--", "--network", "localhost"], { cwd: ROOT, env: repoEnv });
     expect(deploy.code, deploy.stderr).to.equal(0);
     const model = pretrainedClsModelPath();
@@ -185,4 +194,128 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     worker.kill("SIGTERM");
     await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once("exit", r)));
   });
+
+  it("a Hardhat 3 user deploys the suite with @veil/contracts/ignition from the artifacts the tarball ships", async () => {
+    const port = await freePort();
+    const rpc = `http://127.0.0.1:${port}`;
+    await startNode(port, { ...process.env });
+    const version = (pkg: string) => (JSON.parse(readFileSync(path.join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+    const hh = ["hardhat", "@nomicfoundation/hardhat-ignition", "@nomicfoundation/ignition-core"].map((pkg) => `${pkg}@${version(pkg)}`);
+    // Hardhat 3 needs Node 22 (its EDR binding is an optional package npm skips on an older Node): the user's Node
+    // is the one this test runs on, with the machine's own npm.
+    const node22 = path.join(dir, "node22-bin");
+    mkdirSync(node22);
+    symlinkSync(process.execPath, path.join(node22, "node"));
+    const withNode22 = (extra: NodeJS.ProcessEnv = {}) => userEnv({ ...extra, PATH: `${node22}:${userEnv().PATH}` });
+    const started = Date.now();
+    const p = await project("deployer", [tarballs["@veil/contracts"]!, ...hh, "viem@^2.57.0", "@types/node@^22"], { PATH: withNode22().PATH });
+    const installS = (Date.now() - started) / 1000;
+    const shipped = readdirSync(path.join(p, "node_modules/@veil/contracts/artifacts")).sort();
+    expect(shipped).to.deep.equal(["AccessManager", "ComputeCredits", "DisputeManager", "IERC20", "JobEscrow", "JobKeys", "MockUSDC", "ModelRegistry", "NodeStaking", "VeilToken"].map((n) => `${n}.json`));
+    const shippedEscrow = JSON.parse(readFileSync(path.join(p, "node_modules/@veil/contracts/artifacts/JobEscrow.json"), "utf8")) as { bytecode: string };
+
+    // 1. The README's form: a module file in the project, `hardhat ignition deploy`; the project compiles no contracts.
+    mkdirSync(path.join(p, "ignition/modules"), { recursive: true });
+    writeFileSync(path.join(p, "ignition/modules/VeilLocal.ts"), 'import { loadVeilArtifacts, veilLocalModule } from "@veil/contracts/ignition";\nexport default veilLocalModule({ artifacts: loadVeilArtifacts() });\n');
+    writeFileSync(
+      path.join(p, "hardhat.config.ts"),
+      'import { defineConfig } from "hardhat/config";\nimport hardhatIgnition from "@nomicfoundation/hardhat-ignition";\n' +
+        `export default defineConfig({ plugins: [hardhatIgnition], networks: { localhost: { type: "http", url: ${JSON.stringify(rpc)} } } });\n`,
+    );
+    const cli = await run(path.join(p, "node_modules/.bin/hardhat"), ["ignition", "deploy", "ignition/modules/VeilLocal.ts", "--network", "localhost"], { cwd: p, env: withNode22() });
+    expect(cli.code, cli.stdout + cli.stderr).to.equal(0);
+    expect(cli.stdout).to.contain("[ VeilLocal ] successfully deployed");
+    const addresses = JSON.parse(readFileSync(path.join(p, "ignition/deployments/chain-31337/deployed_addresses.json"), "utf8")) as Record<string, string>;
+    expect(Object.keys(addresses)).to.have.length(9);
+    // The journal stored the shipped artifacts (user-provided), not names for the project to resolve.
+    const stored = JSON.parse(readFileSync(path.join(p, "ignition/deployments/chain-31337/artifacts/VeilLocal#JobEscrow.json"), "utf8")) as { bytecode: string };
+    expect(stored.bytecode).to.equal(shippedEscrow.bytecode);
+
+    // 2. Programmatic: ignition-core's deploy() over plain JSON-RPC, type-checked against the installed declarations;
+    // then the suite read back and used (see DEPLOY_SCRIPT).
+    writeFileSync(path.join(p, "deploy.ts"), DEPLOY_SCRIPT);
+    writeFileSync(
+      path.join(p, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, types: ["node"], allowImportingTsExtensions: true } }),
+    );
+    const tsc = await run(path.join(BIN, "tsc"), ["-p", "tsconfig.json"], { cwd: p });
+    expect(tsc.code, tsc.stdout + tsc.stderr).to.equal(0);
+    const deployed = await run(process.execPath, ["deploy.ts"], { cwd: p, env: userEnv({ RPC_URL: rpc }) });
+    expect(deployed.code, deployed.stdout + deployed.stderr).to.equal(0);
+    const out = JSON.parse(deployed.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+    expect(out).to.deep.equal({
+      contracts: 9,
+      redeployIdle: true,
+      commitWindow: "600",
+      treasury: "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+      feeTokenIsMockUsdc: true,
+      submitJobForRole: "4",
+      creditsHasRole: true,
+      governorCanPause: true,
+    });
+    const journal = JSON.parse(readFileSync(path.join(p, "ignition/deployments/local/artifacts/VeilLocal#JobEscrow.json"), "utf8")) as { bytecode: string };
+    expect(journal.bytecode).to.equal(shippedEscrow.bytecode);
+    console.log(`      deployer project (@veil/contracts, ${hh.join(", ")}, viem) installed in ${installS.toFixed(1)} s, ${(duKiB(path.join(p, "node_modules")) / 1024).toFixed(0)} MiB`);
+  });
 });
+
+/** What a Hardhat 3 user writes to deploy Veil from the published package (run with Node's type stripping). */
+const DEPLOY_SCRIPT = `import { deploy, type EIP1193Provider } from "@nomicfoundation/ignition-core";
+import { ROLES, loadVeilArtifacts, veilLocalModule } from "@veil/contracts/ignition";
+import { accessManagerAbi, jobEscrowAbi, modelRegistryAbi } from "@veil/contracts/abis";
+import { createPublicClient, createWalletClient, getAddress, http, toFunctionSelector, type Address } from "viem";
+
+const rpc = process.env.RPC_URL;
+if (!rpc) throw new Error("RPC_URL is not set");
+let id = 0;
+const provider: EIP1193Provider = {
+  async request({ method, params }) {
+    const res = await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params: params ?? [] }) });
+    const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    if (body.error) throw Object.assign(new Error(body.error.message), { code: body.error.code, data: body.error.data });
+    return body.result;
+  },
+};
+const accounts = (await provider.request({ method: "eth_accounts" })) as Address[];
+const run = () =>
+  deploy({
+    config: { requiredConfirmations: 1 },
+    provider,
+    // Everything comes from the shipped artifacts: a lookup by name would be a bug.
+    artifactResolver: {
+      loadArtifact: async (name) => { throw new Error(\`\${name} requested by name\`); },
+      getBuildInfo: async () => undefined,
+    },
+    deploymentDir: "ignition/deployments/local",
+    ignitionModule: veilLocalModule({ artifacts: loadVeilArtifacts() }),
+    deploymentParameters: { VeilLocal: { treasury: accounts[3]! } },
+    accounts,
+  });
+const client = createPublicClient({ transport: http(rpc) });
+const first = await run();
+if (first.type !== "SUCCESSFUL_DEPLOYMENT") throw new Error(JSON.stringify(first, null, 2));
+const block = await client.getBlockNumber({ cacheTime: 0 });
+const again = await run(); // reconciled from the journal: nothing to send
+if (again.type !== "SUCCESSFUL_DEPLOYMENT") throw new Error(JSON.stringify(again, null, 2));
+const redeployIdle = block === (await client.getBlockNumber({ cacheTime: 0 })) && Object.entries(first.contracts).every(([k, c]) => again.contracts[k]?.address === c.address);
+
+const at = (name: string) => getAddress(first.contracts[\`VeilLocal#\${name}\`]!.address);
+const params = await client.readContract({ address: at("JobEscrow"), abi: jobEscrowAbi, functionName: "params" });
+const submitJobFor = jobEscrowAbi.find((i) => i.type === "function" && i.name === "submitJobFor")!;
+const role = await client.readContract({ address: at("AccessManager"), abi: accessManagerAbi, functionName: "getTargetFunctionRole", args: [at("JobEscrow"), toFunctionSelector(submitJobFor)] });
+const [creditsHasRole] = await client.readContract({ address: at("AccessManager"), abi: accessManagerAbi, functionName: "hasRole", args: [ROLES.CREDITS, at("ComputeCredits")] });
+const feeToken = await client.readContract({ address: at("JobEscrow"), abi: jobEscrowAbi, functionName: "feeToken" });
+const wallet = createWalletClient({ account: accounts[0]!, transport: http(rpc) });
+const hash = await wallet.writeContract({ address: at("ModelRegistry"), abi: modelRegistryAbi, functionName: "setPaused", args: [0, true], chain: null });
+await client.waitForTransactionReceipt({ hash });
+console.log(JSON.stringify({
+  contracts: Object.keys(first.contracts).length,
+  redeployIdle,
+  commitWindow: String(params.commitWindow),
+  treasury: params.treasury,
+  feeTokenIsMockUsdc: feeToken === at("MockUSDC"),
+  submitJobForRole: String(role),
+  creditsHasRole,
+  governorCanPause: await client.readContract({ address: at("ModelRegistry"), abi: modelRegistryAbi, functionName: "isPaused", args: [0] }),
+}));
+`;

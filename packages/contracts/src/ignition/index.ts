@@ -1,0 +1,145 @@
+/**
+ * @veil/contracts/ignition: the Hardhat Ignition modules that deploy the Veil suite (AccessManager, VEIL staking
+ * token, ModelRegistry, NodeStaking, JobEscrow, ComputeCredits, DisputeManager, JobKeys) and wire every restricted
+ * function to its role.
+ *
+ * From a Hardhat 3 project (hardhat-ignition) or from ignition-core's `deploy()`:
+ *
+ *     import { veilModule, loadVeilArtifacts } from "@veil/contracts/ignition";
+ *     export default veilModule({ artifacts: loadVeilArtifacts() });   // deploys the bytecode this release ships
+ *
+ * Without `artifacts` the modules deploy by contract name, from the artifacts of the Hardhat project that runs them
+ * (the Veil repository's own ignition/modules do this). Needs `@nomicfoundation/ignition-core` (a peer dependency).
+ * @module
+ */
+import {
+  buildModule,
+  type AccountRuntimeValue,
+  type AddressResolvableFuture,
+  type CallableContractFuture,
+  type IgnitionModuleBuilder,
+  type ModuleParameterRuntimeValue,
+} from "@nomicfoundation/ignition-core";
+import { contractsOf, type VeilArtifacts } from "./artifacts.js";
+import { buildCredits } from "./parts/credits.js";
+import { buildDisputes } from "./parts/disputes.js";
+import { buildKeys } from "./parts/keys.js";
+import { ROLES, selectorsByRole } from "./roles.js";
+
+export { ROLES, RESTRICTED, selectorsByRole, functionSelector } from "./roles.js";
+export { CREDITS_DEFAULTS, buildCredits, type CreditsCore } from "./parts/credits.js";
+export { DISPUTE_DEFAULTS, buildDisputes, type DisputeCore } from "./parts/disputes.js";
+export { buildKeys, type KeysCore } from "./parts/keys.js";
+export { VEIL_CONTRACTS, loadVeilArtifacts, checkVeilArtifacts, contractsOf, type VeilArtifacts, type VeilContractName } from "./artifacts.js";
+
+const DAY = 24n * 3600n;
+
+/** Default parameters: every one can be overridden per network with an Ignition parameters file. */
+export const DEFAULTS = {
+  stakingSupply: 1_000_000_000n * 10n ** 18n,
+  minStake: 1_000n * 10n ** 18n,
+  unbondingPeriod: 21n * DAY,
+  escrowParams: {
+    commitWindow: 600n,
+    revealWindow: 600n,
+    challengeWindow: 3600n,
+    disputeWindow: 3n * DAY,
+    maxJobDuration: 2n * DAY,
+    maxInputBytes: 16_384n,
+    treasuryBps: 500n,
+    stakersBps: 500n,
+    maxRoyaltyBps: 2_000n,
+    missSlashTo: 0n, // treasury
+    minPrice: 1_000n, // 0.001 of a 6-decimal token per operator slot
+    collateral: 100n * 10n ** 18n,
+    missPenalty: 10n * 10n ** 18n,
+  },
+};
+
+/**
+ * Deploys the suite around a given fee token future: AccessManager, VEIL staking token, ModelRegistry,
+ * NodeStaking, JobEscrow, and wires every restricted function to its role. `artifacts`: deploy from these compiled
+ * artifacts (loadVeilArtifacts() reads the ones this package ships) instead of by contract name.
+ */
+export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(m: IgnitionModuleBuilder, feeToken: FeeTokenT, artifacts?: VeilArtifacts) {
+  const c = contractsOf(m, artifacts);
+  const deployer = m.getAccount(0);
+  const admin = m.getParameter("admin", deployer);
+  const treasury = m.getParameter("treasury", deployer);
+  const tokenRecipient = m.getParameter("stakingTokenRecipient", deployer);
+  const stakingSupply = m.getParameter("stakingSupply", DEFAULTS.stakingSupply);
+  const minStake = m.getParameter("minStake", DEFAULTS.minStake);
+  const unbondingPeriod = m.getParameter("unbondingPeriod", DEFAULTS.unbondingPeriod);
+  const p = DEFAULTS.escrowParams;
+  const param = (name: keyof typeof p) => m.getParameter(name, p[name]);
+
+  const manager = c.deploy("AccessManager", [deployer]);
+  const veil = c.deploy("VeilToken", [tokenRecipient, stakingSupply]);
+  const registry = c.deploy("ModelRegistry", [manager]);
+  const staking = c.deploy("NodeStaking", [manager, veil, feeToken, registry, minStake, unbondingPeriod]);
+  const escrow = c.deploy("JobEscrow", [
+    manager,
+    feeToken,
+    registry,
+    staking,
+    {
+      commitWindow: param("commitWindow"),
+      revealWindow: param("revealWindow"),
+      challengeWindow: param("challengeWindow"),
+      disputeWindow: param("disputeWindow"),
+      maxJobDuration: param("maxJobDuration"),
+      maxInputBytes: param("maxInputBytes"),
+      treasuryBps: param("treasuryBps"),
+      stakersBps: param("stakersBps"),
+      maxRoyaltyBps: param("maxRoyaltyBps"),
+      missSlashTo: param("missSlashTo"),
+      minPrice: param("minPrice"),
+      collateral: param("collateral"),
+      missPenalty: param("missPenalty"),
+      treasury,
+    },
+  ]);
+
+  const targets = { ModelRegistry: registry, NodeStaking: staking, JobEscrow: escrow } as const;
+  for (const [name, target] of Object.entries(targets)) {
+    for (const [role, selectors] of selectorsByRole(name)) {
+      m.call(manager, "setTargetFunctionRole", [target, selectors, role], { id: `role_${name}_${role}` });
+    }
+  }
+  const grant = (role: bigint, account: AccountRuntimeValue | ModuleParameterRuntimeValue<AccountRuntimeValue> | AddressResolvableFuture, id: string) =>
+    m.call(manager, "grantRole", [role, account, 0n], { id: `grant_${id}` });
+  const governorGrant = grant(ROLES.GOVERNOR, deployer, "governor_deployer");
+  // The escrow locks, releases and slashes collateral and notifies staker rewards (NodeStaking's allowlist).
+  m.call(staking, "setProtocolContract", [escrow, true], { id: "protocol_escrow", after: [governorGrant] });
+  m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] });
+  const { credits } = buildCredits(m, { manager, veil, registry, escrow, feeToken, governorGrant }, artifacts);
+  const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury, governorGrant }, artifacts);
+  const { jobKeys } = buildKeys(m, { escrow }, artifacts);
+  // Hand governance to `admin` (a timelock or multisig on real networks) when it differs from the deployer.
+  grant(ROLES.GOVERNOR, admin, "governor_admin");
+  grant(0n, admin, "admin");
+
+  return { manager, veil, registry, staking, escrow, feeToken, credits, disputeManager, jobKeys };
+}
+
+/** Options of the module factories. */
+export interface VeilModuleOptions {
+  /** Deploy from these artifacts (e.g. `loadVeilArtifacts()`); omitted: by contract name, from the running project. */
+  artifacts?: VeilArtifacts;
+}
+
+/** Real networks (module id `Veil`): the fee token is an existing ERC-20 given as the `feeToken` parameter. */
+export function veilModule(options: VeilModuleOptions = {}) {
+  return buildModule("Veil", (m) => {
+    const feeToken = contractsOf(m, options.artifacts).at("IERC20", m.getParameter<string>("feeToken"));
+    return buildVeil(m, feeToken, options.artifacts);
+  });
+}
+
+/** Local chains (module id `VeilLocal`): deploys a 6-decimal mock stablecoin as the fee token, then the whole suite. */
+export function veilLocalModule(options: VeilModuleOptions = {}) {
+  return buildModule("VeilLocal", (m) => {
+    const feeToken = contractsOf(m, options.artifacts).deploy("MockUSDC", []);
+    return buildVeil(m, feeToken, options.artifacts);
+  });
+}
