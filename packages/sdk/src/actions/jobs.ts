@@ -1,11 +1,9 @@
 import {
   encodeAbiParameters,
-  encodeEventTopics,
   encodeFunctionData,
   formatLog,
   keccak256,
   numberToHex,
-  zeroAddress,
   zeroHash,
   type Account,
   type Address,
@@ -53,6 +51,7 @@ import { checkInputs } from "../signature.js";
 import { contentUri, parseContentUri, pushBlob, type BlobPush } from "../blobs.js";
 import { signPermit, writePaying, type ApprovalMode, type Payment, type SendPayingReturnType, type WritePayingReturnType } from "./tokens.js";
 import { parseEventLogs } from "viem";
+import { JOB_EVENT_TOPICS, JobEventTimestampRequiredError, foldJobEvents, jobFromState, parseJobEvents } from "../jobs/reducer.js";
 
 export const JOB_STATUSES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -575,29 +574,13 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
   };
 }
 
-/** The escrow events that make up a job's history; each has `uint256 indexed jobId` as its first topic. */
-const JOB_EVENTS = [
-  "JobSubmitted",
-  "OperatorsAssigned",
-  "ResultCommitted",
-  "RevealPhaseStarted",
-  "ResultRevealed",
-  "ResultProposed",
-  "JobDisputed",
-  "SlotDeclined",
-  "SlotMissed",
-  "JobFinalized",
-  "JobRefunded",
-] as const;
-const JOB_EVENT_TOPICS = JOB_EVENTS.map((eventName) => encodeEventTopics({ abi: jobEscrowAbi, eventName })[0]!);
-const STATUS_ASSIGNED = 1;
-const STATUS_REVEALING = 2;
-
 /**
- * Rebuilds a job from the escrow's events (one `eth_getLogs` for every job event whose jobId topic is the id), in
- * block and log order (`source: "events"`); undefined when there is no JobSubmitted event of the job from
- * `fromBlock`. {@link getJob} falls back to it for a recycled job; call it directly when the job is known to be
- * recycled (the worker does) to skip the contract read.
+ * Rebuilds a job from the escrow's events (one `eth_getLogs` for every job event whose jobId topic is the id), folded
+ * by the job reducer (sdk/src/jobs/reducer.ts, `foldJobEvents`) in block and log order (`source: "events"`);
+ * undefined when there is no JobSubmitted event of the job from `fromBlock`. {@link getJob} falls back to it for a
+ * recycled job; call it directly when the job is known to be recycled (the worker does) to skip the contract read.
+ * A node that does not return `blockTimestamp` with its logs costs one block read for a log that closes a commit
+ * window early (a decline): the reducer needs that block's timestamp.
  *
  * @example
  * const job = await getJobHistory(client, { addresses, jobId: (1n << 32n) | 1n, fromBlock: deployment.startBlock })
@@ -605,94 +588,36 @@ const STATUS_REVEALING = 2;
  */
 export async function getJobHistory(client: VeilClient, params: GetJobParameters): Promise<Job | undefined> {
   const { jobId } = params;
+  const escrow = params.addresses.jobEscrow;
   const from = params.fromBlock ?? "earliest";
   const raw = (await decoded(
     client.request({
       method: "eth_getLogs",
       params: [
         {
-          address: params.addresses.jobEscrow,
+          address: escrow,
           fromBlock: typeof from === "bigint" ? numberToHex(from) : from,
           toBlock: "latest",
-          topics: [JOB_EVENT_TOPICS, numberToHex(jobId, { size: 32 })],
+          topics: [[...JOB_EVENT_TOPICS], numberToHex(jobId, { size: 32 })],
         },
       ],
     }),
   )) as RpcLog[];
-  const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: [...JOB_EVENTS], logs: raw.map((l) => formatLog(l)), strict: true })
-    .filter((l) => l.args.jobId === jobId && l.address.toLowerCase() === params.addresses.jobEscrow.toLowerCase())
-    .sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex! - b.logIndex! : a.blockNumber! < b.blockNumber! ? -1 : 1));
-
-  // Ids are never reissued, so every log with this id is the job's. OperatorsAssigned precedes JobSubmitted in the
-  // submission's own transaction: start from JobSubmitted, then fold every other log in order.
-  const submitted = logs.find((l) => l.eventName === "JobSubmitted");
-  if (submitted?.eventName !== "JobSubmitted") return undefined;
-  const a = submitted.args;
-  const k = a.redundancy;
-  const job: Job = {
-    jobId,
-    source: "events",
-    requester: a.requester,
-    modelId: a.modelId,
-    status: "Assigned",
-    payMode: a.payMode === 1 ? "allowance" : "deposit",
-    redundancy: k,
-    price: k === 0 ? 0n : a.fee / BigInt(k),
-    deadline: a.deadline,
-    phaseEnd: 0,
-    operators: Array<Address>(k).fill(zeroAddress),
-    slotHashes: Array<Hex>(k).fill(zeroHash),
-    commitMask: 0,
-    revealMask: 0,
-    missedMask: 0,
-    result: undefined,
-  };
-  for (const log of logs) {
-    const bit = "slot" in log.args ? 1 << log.args.slot : 0;
-    switch (log.eventName) {
-      case "OperatorsAssigned":
-        log.args.slots.forEach((slot, i) => (job.operators[slot] = log.args.operators[i]!));
-        job.phaseEnd = log.args.phaseEnd;
-        break;
-      case "ResultCommitted":
-        job.commitMask |= bit;
-        break;
-      case "RevealPhaseStarted":
-        job.status = "Revealing";
-        job.phaseEnd = log.args.phaseEnd;
-        break;
-      case "ResultRevealed":
-        job.slotHashes[log.args.slot] = log.args.resultHash;
-        if (job.redundancy > 1) job.revealMask |= bit; // k = 1 posts its result directly: no reveal phase
-        break;
-      case "SlotDeclined":
-        job.revealMask |= bit; // while Assigned, the chain reports declined slots in revealMask
-        break;
-      case "SlotMissed":
-        if (log.args.phase === STATUS_ASSIGNED) job.revealMask = 0; // the missed-commit round clears the declines
-        else if (log.args.phase === STATUS_REVEALING) job.missedMask |= bit;
-        break;
-      case "ResultProposed":
-        job.status = "Proposed";
-        job.result = log.args.resultHash;
-        job.phaseEnd = log.args.challengeEnd;
-        break;
-      case "JobDisputed":
-        job.status = "Disputed";
-        job.phaseEnd = log.args.resolveBy;
-        break;
-      case "JobFinalized":
-        job.status = "Finalized";
-        job.result = log.args.resultHash === zeroHash ? undefined : log.args.resultHash;
-        break;
-      case "JobRefunded":
-        job.status = "Refunded";
-        job.result = undefined;
-        break;
+  // Ids are never reissued, so every log with this id is the job's.
+  let logs = parseJobEvents(raw.map((l) => formatLog(l)), escrow).filter((l) => l.args.jobId === jobId);
+  for (const fetched = new Set<Hex>(); ; ) {
+    try {
+      const state = foldJobEvents(logs);
+      return state && jobFromState(state);
+    } catch (e) {
+      // A log that closes a commit window early needs its block's timestamp, which this node does not return.
+      if (!(e instanceof JobEventTimestampRequiredError) || fetched.has(e.log.blockHash)) throw e;
+      const { blockHash } = e.log;
+      fetched.add(blockHash);
+      const { timestamp } = await decoded(getBlock(client, { blockHash }));
+      logs = logs.map((l) => (l.blockHash === blockHash ? { ...l, blockTimestamp: timestamp } : l));
     }
   }
-  if (job.status === "Finalized" || job.status === "Refunded") job.phaseEnd = 0;
-  return job;
 }
 
 // ---------------------------------------------------------------------------------------------------------------- watchJob
