@@ -8,6 +8,11 @@
  *   honoured up to 5 s. Worst case: 4 x 10 s + 1.75 s = 41.75 s, or 4 x 10 s + 3 x 5 s = 55 s when every reply
  *   asks for the longest Retry-After. Shutdown ends the retries at once (not the attempts in flight: a step that
  *   is finishing during the shutdown grace still gets its one try).
+ * With several URLs (all clients of one transport share this): an endpoint that failed retryably is passed over for
+ * 30 s while another is up, and one not heard from yet (or since it failed) must answer eth_chainId within 2 s,
+ * inside its attempt's 10 s, before it gets a request while another is up or has answered: a URL that accepts TCP
+ * and never answers costs 2 s once (it cost 10 s per client, and again whenever the live one failed once), one that
+ * refuses connections one failed connect per 30 s at most, and only when the endpoint in use fails.
  * Nothing else retries: the endpoint transports are built with retryCount 0 and nothing calls viem's `fallback`, so
  * that no layer multiplies another (the previous stack, http retryCount 3 inside fallback retryCount 3 inside
  * withRetry with 3 retries, sent 64 requests for one call against an endpoint answering 503).
@@ -24,11 +29,14 @@
  *  - `already_known` → the very same signed tx is already in the mempool: treat as sent, not as a failure.
  *  - `underpriced` (replacement underpriced, fee cap below base fee) → resubmit with bumped fees, not a blind retry.
  *  - `insufficient_funds` → operator action needed.
+ *  - `too_large` (the answer or the range is over a limit: viem's ResponseBodyTooLargeError at its 10 MiB, HTTP 413,
+ *    "query returned more than 10000 results" even as -32005, "Log response size exceeded", "block range too
+ *    large", ...) → not retried: the same request gets the same answer; chain/logs.ts splits the range instead.
  *  - `aborted` → our own cancellation.  `fatal` → everything else (invalid params, unknown method, 4xx, unknown).
  * Revert detection wins over everything else anywhere in the cause chain, because viem wraps a node's revert in
  * errors whose outer layers can look like generic RPC failures (e.g. -32603 "execution reverted").
  */
-import { createTransport, http, webSocket, type EIP1193RequestFn, type Transport } from "viem";
+import { TimeoutError, createTransport, http, webSocket, type EIP1193RequestFn, type Transport } from "viem";
 
 export type RpcErrorKind =
   | "transient"
@@ -39,6 +47,7 @@ export type RpcErrorKind =
   | "underpriced"
   | "insufficient_funds"
   | "aborted"
+  | "too_large"
   | "fatal";
 
 export interface RpcErrorClassification {
@@ -116,6 +125,39 @@ const TRANSIENT_CODES = new Set([
   "UND_ERR_BODY_TIMEOUT",
 ]);
 const TRANSIENT_NAMES = new Set(["TimeoutError", "SocketClosedError", "WebSocketRequestError"]);
+/**
+ * What nodes and providers answer when an eth_getLogs range or its answer is over their limit (geth/op-geth/Infura
+ * "query returned more than 10000 results", Alchemy "Log response size exceeded ... up to a 2K block range",
+ * QuickNode "limited to a 10,000 range", Reth "query exceeds max block range 100000" / "max results 20000", geth
+ * "exceed maximum block range: 50000", Besu "Requested range exceeds maximum range limit", Ankr "block range is too
+ * wide", dRPC "ranges over 10000 blocks are not supported", Chainstack "Block range limit exceeded", 413 bodies).
+ * Deliberately not matched: "block range extends beyond current head block" (node lag) and bare rate limits.
+ */
+const TOO_LARGE_TEXT =
+  /returned more than [\d,]+|response size (?:exceeded|limit|is too (?:large|big))|response (?:is )?too (?:large|big)|exceeded the size limit|(?:payload|entity|result set|results?) too large|block range (?:is )?too (?:large|wide|big)|range (?:is )?too (?:large|wide|big)|exceeds? (?:the )?max(?:imum)? (?:block )?(?:range|results)|exceeds maximum range limit|range limit exceeded|exceeded max(?:imum)? (?:block )?range|limited to (?:a |an )?[\d,]+k? (?:blocks? )?range|up to an? [\d,]+k? block range|ranges over [\d,]+ blocks|too many (?:logs|results|blocks)|max(?:imum)? allowed number of requested blocks/i;
+
+/**
+ * Why `err` says the request's answer (or its block range) is over a node's or viem's limit, or undefined. Found
+ * anywhere in the cause chain; never a revert.
+ */
+export function responseTooLarge(err: unknown): string | undefined {
+  for (const e of errorChain(err)) {
+    const name = field<string>(e, "name");
+    if (name === "ResponseBodyTooLargeError") {
+      const max = field<number>(e, "maxSize");
+      const size = field<number>(e, "size");
+      return `response body of ${size ?? "?"} bytes over viem's limit of ${max ?? "?"} bytes`;
+    }
+    if (field(e, "status") === 413) return "http 413";
+    const text = textOf(e);
+    const m = TOO_LARGE_TEXT.exec(text);
+    if (m && !REVERT_TEXT.test(text)) {
+      const said = [field(e, "details"), field(e, "shortMessage"), field(e, "message")].find((t): t is string => typeof t === "string" && TOO_LARGE_TEXT.test(t));
+      return `node: ${(said ?? m[0]).split("\n")[0]!.slice(0, 200)}`;
+    }
+  }
+  return undefined;
+}
 /** JSON-RPC error codes that signal a temporary server-side condition. */
 const TRANSIENT_RPC_CODES = new Set([-32603, -32002]);
 const RATE_RPC_CODES = new Set([-32005, 429]);
@@ -190,7 +232,12 @@ export function classifyRpcError(err: unknown): RpcErrorClassification {
     if (name === "InsufficientFundsError" || FUNDS_TEXT.test(text)) return result("insufficient_funds", "insufficient funds", err);
   }
 
-  // 4. Rate limits and transient transport/server failures.
+  // 4. Over a size or range limit: the same request gets the same answer (checked before rate limits: Infura and
+  // op-geth send "query returned more than 10000 results" as -32005, the rate-limit code).
+  const tooLarge = responseTooLarge(err);
+  if (tooLarge) return result("too_large", tooLarge, err);
+
+  // 5. Rate limits and transient transport/server failures.
   for (const e of chain) {
     const name = field<string>(e, "name");
     const code = field(e, "code");
@@ -367,6 +414,48 @@ export interface RpcTransportOptions extends Partial<RpcRetryBudget> {
   onRetry?: (event: RpcRetryEvent) => void;
   /** Injectable randomness in [0, 1) for the jitter. */
   random?: () => number;
+  /**
+   * With several URLs: an endpoint that has not answered since it was configured or since it last failed must
+   * answer `eth_chainId` within this before it gets a request, while another endpoint is up or has answered (cheap methods, such
+   * as eth_chainId and eth_blockNumber, are sent straight away under this deadline). A node that accepts TCP and
+   * never answers costs this, not `timeoutMs`. Default 2 s (at most `timeoutMs`).
+   */
+  probeTimeoutMs?: number;
+  /** With several URLs: how long an endpoint whose attempt failed retryably is passed over while another is up. Default 30 s. */
+  downForMs?: number;
+}
+
+/** Answered at once by any live node: sent under the probe deadline instead of after a separate probe. */
+const CHEAP_METHODS = new Set(["eth_chainId", "eth_blockNumber", "net_version", "web3_clientVersion"]);
+
+/** Runs `run` with a signal that aborts after `ms`; rejects with viem's TimeoutError then (retryable), or with `outer`'s abort. */
+async function withDeadline<T>(ms: number, outer: AbortSignal | undefined, url: string, method: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const own = new AbortController();
+  const signal = outer ? AbortSignal.any([outer, own.signal]) : own.signal;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new TimeoutError({ body: { method }, url });
+      reject(err);
+      own.abort(err);
+    }, Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([run(signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface EndpointState {
+  /** Answered since it was configured or since its last retryable failure. */
+  alive: boolean;
+  /** When it last answered (epoch ms; -Infinity: never). */
+  okAt: number;
+  /** Passed over until then (epoch ms) while another endpoint is up. */
+  downUntil: number;
+  /** The liveness probe in flight, shared by every request waiting on it; resolves to its error, if any. */
+  probing?: Promise<unknown>;
 }
 
 /**
@@ -374,18 +463,85 @@ export interface RpcTransportOptions extends Partial<RpcRetryBudget> {
  * is tried at most `attempts` times, retried only when classifyRpcError says it can succeed, with capped
  * exponential backoff and jitter. Endpoints are used in order and the choice sticks: a retryable failure moves
  * this and later requests to the next URL, so a dead endpoint costs one attempt, not one per request.
+ * With several URLs, every client built on this transport shares what is known of each endpoint:
+ *  - which one is in use (a dead first URL is paid for once, not once per client);
+ *  - an endpoint that failed retryably is passed over for `downForMs` while another is up;
+ *  - an endpoint not yet heard from (at start, or since it failed) must first answer `eth_chainId` within
+ *    `probeTimeoutMs` while another is up or has answered before, so a node that accepts TCP and never answers
+ *    costs one short probe instead of a 10 s attempt. The probe counts within the attempt's `timeoutMs`, so the
+ *    worst case is unchanged;
+ *  - when every endpoint is down they are still tried: the one that answered last first (a transient failure of
+ *    the one in use is retried there, not on a URL that never answered), in turn when none ever answered (with
+ *    the full timeout then: nothing is known to be faster).
  */
 export function rpcTransport(urls: readonly string[], options: RpcTransportOptions = {}): Transport<"veilRpc"> {
   if (urls.length === 0) throw new Error("rpcTransport: at least one RPC URL is needed");
   const budget: RpcRetryBudget = { ...RPC_RETRY, ...options };
   if (!Number.isInteger(budget.attempts) || budget.attempts < 1) throw new RangeError("attempts must be a positive integer");
   const { timeoutMs: timeout } = budget;
+  const probeTimeoutMs = Math.min(options.probeTimeoutMs ?? 2_000, timeout);
+  const downForMs = options.downForMs ?? 30_000;
+  if (!(probeTimeoutMs > 0)) throw new RangeError("probeTimeoutMs must be positive");
+  if (!(downForMs >= 0)) throw new RangeError("downForMs must be non-negative");
   const factories = urls.map((url) =>
     /^wss?:/i.test(url) ? webSocket(url, { retryCount: 0, timeout }) : http(url, { retryCount: 0, timeout }),
   );
+  // Shared by every client made from this transport.
+  const state: EndpointState[] = urls.map(() => ({ alive: false, okAt: -Infinity, downUntil: 0 }));
+  const n = urls.length;
+  let current = 0;
+  const isDown = (i: number, now: number) => state[i]!.downUntil > now;
+  /**
+   * The endpoint for the next attempt: the current one, or the first after it that is up (sticking to it). When
+   * every one is down: the one that answered last (one that never answered comes last), then the one down longest.
+   */
+  const pick = (): number => {
+    const now = Date.now();
+    for (let k = 0; k < n; k++) {
+      const i = (current + k) % n;
+      if (!isDown(i, now)) return (current = i);
+    }
+    let best = 0;
+    for (let i = 1; i < n; i++) {
+      const a = state[i]!;
+      const b = state[best]!;
+      if (a.okAt > b.okAt || (a.okAt === b.okAt && a.downUntil < b.downUntil)) best = i;
+    }
+    return (current = best);
+  };
+  /** Probe endpoint `i` first: it has not answered since it was configured or last failed, and another one is up or has answered. */
+  const needsProbe = (i: number) => {
+    if (n === 1 || state[i]!.alive) return false;
+    const now = Date.now();
+    return state.some((s, j) => j !== i && (!isDown(j, now) || s.okAt > -Infinity));
+  };
+  const markDown = (i: number) => {
+    const s = state[i]!;
+    s.alive = false;
+    s.downUntil = Date.now() + downForMs;
+    if (current === i) current = (i + 1) % n; // pick() goes on from there
+  };
   return ({ chain }) => {
     const endpoints = factories.map((f) => f({ chain, retryCount: 0, timeout }));
-    let current = 0;
+    type Send = (method: string, params: unknown, signal?: AbortSignal) => Promise<unknown>;
+    const send = (i: number): Send => (method, params, signal) =>
+      endpoints[i]!.request({ method, params } as never, signal ? ({ signal } as never) : undefined) as Promise<unknown>;
+    const probe = (i: number): Promise<unknown> => {
+      const s = state[i]!;
+      s.probing ??= withDeadline(probeTimeoutMs, undefined, urls[i]!, "eth_chainId", (sig) => send(i)("eth_chainId", undefined, sig))
+        .then(
+          () => {
+            s.alive = true;
+            s.okAt = Date.now();
+            return undefined;
+          },
+          (err: unknown) => err,
+        )
+        .finally(() => {
+          s.probing = undefined;
+        });
+      return s.probing;
+    };
     return createTransport({
       key: "veilRpc",
       name: "Veil RPC (one retry layer)",
@@ -396,12 +552,33 @@ export function rpcTransport(urls: readonly string[], options: RpcTransportOptio
         const signal = requestOptions?.signal;
         let used = current;
         return withRetry(
-          () => {
-            used = current;
-            return endpoints[used]!.request({ method, params } as never, signal ? ({ signal } as never) : undefined).catch((err: unknown) => {
-              if (endpoints.length > 1 && current === used && isRetryableRpcError(err)) current = (used + 1) % endpoints.length;
+          async () => {
+            used = pick();
+            const i = used;
+            const url = urls[i]!;
+            const started = Date.now();
+            try {
+              let result: unknown;
+              if (needsProbe(i)) {
+                if (CHEAP_METHODS.has(method)) {
+                  result = await withDeadline(probeTimeoutMs, signal, url, method, (sig) => send(i)(method, params, sig));
+                } else {
+                  const probeError = await probe(i);
+                  // A retryable probe failure fails the attempt here; any other (say eth_chainId refused by policy) proves nothing.
+                  if (probeError !== undefined && isRetryableRpcError(probeError)) throw probeError;
+                  if (signal?.aborted) throw abortReason(signal);
+                  result = await withDeadline(timeout - (Date.now() - started), signal, url, method, (sig) => send(i)(method, params, sig));
+                }
+              } else {
+                result = await send(i)(method, params, signal);
+              }
+              state[i]!.alive = true;
+              state[i]!.okAt = Date.now();
+              return result;
+            } catch (err) {
+              if (n > 1 && isRetryableRpcError(err) && !signal?.aborted) markDown(i);
               throw err;
-            });
+            }
           },
           {
             retries: NOT_REPEATABLE.has(method) ? 0 : budget.attempts - 1,
