@@ -138,6 +138,8 @@ interface ModelInfo {
 }
 
 const CURSOR_STREAM = "escrow";
+/** Blocks of ingested history whose hashes are remembered to find a reorg's fork point. */
+const REORG_WINDOW = 128;
 /** /health is unhealthy (503) while a job's step is not posted this close to the end of its window. */
 const AT_RISK_SECONDS = 30;
 /** States whose step is still to be posted in the job's current window. */
@@ -153,6 +155,16 @@ export class VeilWorker {
   private lastUploadGc = 0;
   /** The head block's timestamp as of this tick (scheduling compares phase ends against it). */
   private chainNow = 0n;
+  /**
+   * Hashes of recently ingested blocks (range ends), newest last, for reorg detection: a new range whose first block
+   * does not extend the cursor's hash means the chain reorganised; the fork point is the newest block whose hash
+   * still matches. At most REORG_WINDOW entries.
+   */
+  private readonly recentHashes = new Map<bigint, Hex>();
+  /** Jobs to re-read from the chain at their next scheduling (after a reorg), whatever their lane's cadence. */
+  private readonly recheck = new Set<string>();
+  /** Reorgs seen (depth in blocks of each), for /health and tests. */
+  readonly reorgs: Array<{ at: number; forkBlock: bigint; depth: number }> = [];
   /** Block of each job's JobSubmitted seen by `ingest` (until it settles): a reassignment reads that block only. */
   private readonly submittedIn = new Map<bigint, bigint>();
   /** When `chainNow` was read (wall clock): /health extrapolates chain time from it while the RPC is down. */
@@ -165,6 +177,8 @@ export class VeilWorker {
   private readonly resultBlobs = new Map<string, Hex>();
   private resultBlobsLoaded = false;
   private readonly abort = new AbortController();
+  /** Ends the loop's sleep between ticks at once on `stop()`. */
+  private readonly wake = new AbortController();
   private loop: Promise<void> | undefined;
   private prepared: Promise<void> | undefined;
   private stopped = false;
@@ -307,6 +321,7 @@ export class VeilWorker {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.wake.abort(new Error("worker stopping")); // end the poll sleep now, not after a whole interval
     await this.loop?.catch(() => undefined);
     await Promise.allSettled([...this.inFlight.values(), this.finalizing]);
     this.abort.abort(new Error("worker stopped"));
@@ -460,7 +475,7 @@ export class VeilWorker {
         this.o.metrics?.rpcErrorsTotal.inc({ method: "tick", kind: "error" });
         this.log.warn("tick failed; retrying", { error: String((err as Error)?.message ?? err) });
       }
-      await sleep(this.o.pollIntervalMs, this.abort.signal).catch(() => undefined);
+      await sleep(this.o.pollIntervalMs, this.wake.signal).catch(() => undefined);
     }
   }
 
@@ -560,6 +575,7 @@ export class VeilWorker {
     const retry = this.retry.get(key);
     // A backing-off job is still tried every tick once its decline margin is near, so a decline is never late.
     if (retry && now < retry.at && !this.nearDecline(job)) return undefined;
+    if (this.recheck.has(key) && (job.state === "committed" || job.state === "served" || job.state === "disputed")) return "watch";
     switch (job.state) {
       case "assigned":
         return job.meta.inputBlob || !job.inputUri ? "infer" : "fetch";
@@ -596,6 +612,7 @@ export class VeilWorker {
     this.waitingSince.delete(key);
     this.starvedWarned.delete(key);
     if (lane === "watch") this.watched.set(key, { at: Date.now(), chainTime: this.chainNow });
+    this.recheck.delete(key);
     const p = this.drive(job, lane)
       // A waiting job's read that finds it still waiting is no failure: watch runs are paced by laneOf, not backoff.
       .then((progressed) => {
@@ -625,8 +642,10 @@ export class VeilWorker {
     let progressed = false;
     try {
       for (;;) {
+        // A snapshot read before this step's own post must not be taken for a reorg that removed it.
+        const fresh = chain === undefined;
         chain ??= await this.chainJob(job.jobId);
-        await this.advance(job, chain);
+        await this.advance(job, chain, fresh);
         const next = this.o.store.getJob(job);
         if (!next || next.state === job.state) return progressed;
         progressed = true;
@@ -702,6 +721,14 @@ export class VeilWorker {
     let from = cursor ? cursor.blockNumber + 1n : (this.o.startBlock ?? (head > 1_000n ? head - 1_000n : 0n));
     while (from <= safe && !this.stopped) {
       const to = from + this.o.maxLogRange - 1n < safe ? from + this.o.maxLogRange - 1n : safe;
+      // Reorg check: the range's first block must extend the block the cursor stands on.
+      const cur = store.getCursor(this.chainId, CURSOR_STREAM);
+      const first = await publicClient.getBlock({ blockNumber: from });
+      if (cur?.blockHash && cur.blockNumber === from - 1n && first.parentHash !== cur.blockHash) {
+        from = (await this.rewind(cur.blockNumber)) + 1n;
+        continue;
+      }
+      const last = to === from ? first : await publicClient.getBlock({ blockNumber: to });
       const logs = await publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to });
       const submitted = new Map<bigint, SubmittedJob>();
       const decoded = logs.map((l) => decode(l)).filter((d): d is Decoded => d !== undefined);
@@ -722,10 +749,54 @@ export class VeilWorker {
       }
       store.withTransaction(() => {
         for (const d of decoded) this.apply(d, submitted);
-        store.setCursor(this.chainId, CURSOR_STREAM, to);
+        store.setCursor(this.chainId, CURSOR_STREAM, to, { blockHash: last.hash! });
       });
+      this.recentHashes.set(to, last.hash!);
+      for (const n of this.recentHashes.keys()) {
+        if (this.recentHashes.size <= REORG_WINDOW) break;
+        this.recentHashes.delete(n);
+      }
       from = to + 1n;
     }
+  }
+
+  /**
+   * The chain reorganised below `cursorBlock`: finds the fork point (the newest remembered block whose hash the chain
+   * still has; REORG_WINDOW blocks back at most), moves the cursor back to it, resyncs the nonce and marks every
+   * active job to be re-read. Events after the fork are ingested again (applying an event twice is a no-op), and a
+   * job whose own commit, result or reveal the reorg removed steps back and sends it again (`advance`). Returns the
+   * fork block.
+   */
+  private async rewind(cursorBlock: bigint): Promise<bigint> {
+    const { publicClient, store } = this.o;
+    const cursor = store.getCursor(this.chainId, CURSOR_STREAM)!;
+    const known = new Map(this.recentHashes);
+    if (cursor.blockHash) known.set(cursor.blockNumber, cursor.blockHash);
+    let fork: bigint | undefined;
+    for (const n of [...known.keys()].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0))) {
+      const block = await publicClient.getBlock({ blockNumber: n }).catch(() => undefined);
+      if (block?.hash === known.get(n)) {
+        fork = n;
+        break;
+      }
+    }
+    const floor = cursorBlock > BigInt(REORG_WINDOW) ? cursorBlock - BigInt(REORG_WINDOW) : 0n;
+    if (fork === undefined) {
+      fork = floor;
+      this.log.error("chain reorganised deeper than the remembered blocks; re-reading from the window's start", { cursorBlock, fork });
+    }
+    const forkHash = (await publicClient.getBlock({ blockNumber: fork })).hash!;
+    store.setCursor(this.chainId, CURSOR_STREAM, fork, { blockHash: forkHash, allowRewind: true });
+    for (const n of [...this.recentHashes.keys()]) if (n > fork) this.recentHashes.delete(n);
+    for (const [id, block] of this.submittedIn) if (block > fork) this.submittedIn.delete(id);
+    for (const job of store.activeJobs({ chainId: this.chainId })) this.recheck.add(keyString(job));
+    this.sender.resync();
+    const depth = Number(cursorBlock - fork);
+    this.reorgs.push({ at: Date.now(), forkBlock: fork, depth });
+    if (this.reorgs.length > 100) this.reorgs.shift();
+    this.o.metrics?.rpcErrorsTotal.inc({ method: "reorg", kind: "reorg" });
+    this.log.warn("chain reorganised: events re-read from the fork point, active jobs re-checked", { forkBlock: fork, depth });
+    return fork;
   }
 
   private apply(d: Decoded, submitted: Map<bigint, SubmittedJob>) {
@@ -740,6 +811,13 @@ export class VeilWorker {
           const existing = store.getJob(key);
           if (sameAddress(op, this.address)) {
             if (!s) return;
+            if (existing && !isDone(existing.state) && existing.inputHash !== undefined && s.inputHash.toLowerCase() !== existing.inputHash.toLowerCase()) {
+              // Same id, other input: a reorg replaced the submission this record was made for. Its result must never
+              // be posted for the new job; the record stops here (posts will name their input: see the escrow issue).
+              store.transition(key, existing.state, "failed", { failReason: "submission replaced by a chain reorganisation (the job id now has another input)" });
+              this.log.error("a reorg replaced an assigned job's submission with another input under the same id; the old result is dropped", { jobId: a.jobId, slot });
+              return;
+            }
             if (existing && existing.state !== "reassigned") return; // replayed event
             if (existing) return; // a slot taken away once is never taken back by the same operator
             const inputBlob = s.input.length > 2 ? store.putBlob(hexBytes(s.input)) : undefined;
@@ -829,7 +907,7 @@ export class VeilWorker {
   // ---------------------------------------------------------------- job state machine
 
   /** One step of `job`, given the chain's view of it. */
-  private async advance(job: JobRecord, chain: ChainJob | typeof RECYCLED): Promise<void> {
+  private async advance(job: JobRecord, chain: ChainJob | typeof RECYCLED, fresh = true): Promise<void> {
     if (chain === RECYCLED) return this.settleRecycled(job);
     const onChainOperator = chain.operators[job.slot];
     if (!sameAddress(onChainOperator, this.address)) {
@@ -840,6 +918,11 @@ export class VeilWorker {
     if (chain.status === JobStatus.Refunded) return void this.o.store.transition(job, job.state, "refunded");
     if (isMissed(chain, job.slot)) return void this.o.store.transition(job, job.state, "failed", { failReason: "missed a deadline" });
 
+    const stepBack = fresh ? this.removedPost(job, chain) : undefined;
+    if (stepBack) {
+      this.log.warn("a reorg removed this worker's post; sending it again", { jobId: job.jobId, slot: job.slot, state: job.state, to: stepBack });
+      job = this.o.store.transition(job, job.state, stepBack, { lastError: "post removed by a chain reorganisation" });
+    }
     switch (job.state) {
       case "assigned":
         return this.fetchInput(job, chain);
@@ -863,6 +946,25 @@ export class VeilWorker {
       case "disputed":
         return this.noteChallengeEnd(job, chain);
     }
+  }
+
+  /**
+   * The state to go back to when the chain no longer has a post this worker made (a reorg removed the block it was
+   * in; the transaction may return from the mempool, or not): a commit missing while the job still takes commits, a
+   * reveal (or a k = 1 result) missing while it still takes them. Re-sending is safe: the commitment and salt are
+   * persisted, and a post that lands twice reverts without effect.
+   */
+  private removedPost(job: JobRecord, chain: ChainJob): JobState | undefined {
+    const bit = (mask: number) => ((mask >> job.slot) & 1) === 1;
+    if (job.redundancy === 1) {
+      const posted = job.state === "revealed" || job.state === "served";
+      return posted && chain.status === JobStatus.Assigned && chain.slotHashes[0] === ZERO32 ? "reveal_pending" : undefined;
+    }
+    if ((job.state === "committed" || job.state === "revealed" || job.state === "served") && chain.status === JobStatus.Assigned && !bit(chain.commitMask)) {
+      return "commit_pending";
+    }
+    if ((job.state === "revealed" || job.state === "served") && chain.status === JobStatus.Revealing && !bit(chain.revealMask)) return "reveal_pending";
+    return undefined;
   }
 
   /**

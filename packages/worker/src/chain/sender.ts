@@ -128,6 +128,18 @@ export class TxSender {
       } as never);
       const raw = await walletClient.signTransaction(request as never);
       const txHash = keccak256(raw);
+      const earlier = store.txByHash(chainId, txHash);
+      if (earlier) {
+        // The very same signed bytes were sent before (a reorg dropped the block that held them, and the nonce read
+        // again from the chain is theirs): broadcast them again. Their intent is already durable; they can land once.
+        await publicClient.sendRawTransaction({ serializedTransaction: raw }).catch((e) => {
+          if (!isKnownTx(e)) throw e;
+        });
+        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs });
+        if (receipt.status !== "success") throw new TxRevertedError(req.kind, "reverted on chain");
+        logger.info("re-broadcast a transaction a reorg had removed", { kind: req.kind, txHash, nonce });
+        return receipt;
+      }
       // Persist before broadcasting: a crash from here on is reconciled from the stored raw bytes.
       const intent = store.recordTxIntent({
         chainId,
@@ -140,7 +152,6 @@ export class TxSender {
         gasLimit,
         maxFeePerGas: fees.maxFeePerGas,
         maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-        attempt,
         txHash,
         rawTx: raw,
       });
@@ -225,6 +236,11 @@ export class TxSender {
     }
     this.nextNonce = undefined;
     return settled;
+  }
+
+  /** Forget the cached nonce: the next send reads it from the chain (after a reorg dropped or reordered ours). */
+  resync(): void {
+    this.nextNonce = undefined;
   }
 
   private async takeNonce(): Promise<number> {

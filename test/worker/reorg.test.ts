@@ -1,0 +1,119 @@
+import { expect } from "chai";
+import { network } from "hardhat";
+import { custom, type Hex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { createWorker, type CreatedWorker } from "../../packages/worker/src/create.js";
+import { createLogger } from "../../packages/worker/src/internal/log.js";
+import { buildMlpModel } from "../../packages/worker/src/models/generate.js";
+import { encodeTensors, resultHash } from "../../packages/sdk/src/tensor.js";
+import { deployVeil, modelParams, STATUS, type Veil } from "../helpers/fixture.js";
+
+// Reorgs on the in-process chain: `evm_snapshot` / `evm_revert` then mining other blocks replaces the chain above the
+// snapshot with blocks of the same numbers and other hashes, which is what a worker sees of a reorg.
+const connection = await network.create({ network: "hardhat", chainType: "l1" });
+const { ethers, networkHelpers } = connection;
+const MNEMONIC = "test test test test test test test test test test test junk";
+
+describe("worker under chain reorganisations (in-process chain, snapshot/revert reorgs)", function () {
+  this.timeout(120_000);
+  let v: Veil;
+  let w: CreatedWorker;
+  const lines: Array<Record<string, unknown>> = [];
+  const mlp = buildMlpModel({ seed: 11 });
+  const tensors = (seed: number) => ({ x: { type: "float32" as const, dims: [1, 16], data: new Float32Array(16).map((_, j) => Math.sin(seed * 16 + j)) } });
+  const input = (seed: number) => encodeTensors(tensors(seed));
+
+  before(async () => {
+    v = await deployVeil(connection, 1); // one operator: every job is drawn to it
+    await v.registry.connect(v.modelOwner).registerModel(mlp.modelId, modelParams({ redundancy: 1 }));
+    const signers = await ethers.getSigners();
+    const op = v.ops[0]!;
+    const account = mnemonicToAccount(MNEMONIC, { addressIndex: signers.findIndex((s) => s.address === op.address) });
+    const logger = createLogger({ level: "debug", stream: { write: (s: string) => void lines.push(JSON.parse(s)) } });
+    w = await createWorker({
+      transport: custom(connection.provider),
+      account,
+      addresses: { jobEscrow: (await v.escrow.getAddress()) as Hex, nodeStaking: (await v.staking.getAddress()) as Hex, modelRegistry: (await v.registry.getAddress()) as Hex },
+      dataDir: ":memory:",
+      models: [{ bytes: mlp.bytes }],
+      logger,
+      startBlock: 0n,
+      pollIntervalMs: 3_600_000, // ticked by the test only
+    });
+    await w.worker.start();
+  });
+  after(async () => {
+    await w.close();
+  });
+
+  const tick = async () => {
+    await w.worker.tick();
+    await w.worker.settle();
+  };
+  async function submit(seed: number) {
+    const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const receipt = await (await v.escrow.connect(v.requester).submitJob({
+      modelId: mlp.modelId, redundancy: 1, maxFee: 10n ** 9n, deadline: t + 3600n, input: "0x" + Buffer.from(input(seed)).toString("hex"), inputURI: "", inputHash: ethers.ZeroHash,
+    }, { gasLimit: 3_000_000 })).wait();
+    const ev = receipt!.logs.map((l) => { try { return v.escrow.interface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "JobSubmitted");
+    return ev!.args.jobId as bigint;
+  }
+  const honest = async (seed: number) => resultHash((await w.engine.run(mlp.modelId, tensors(seed))).outputs, { kind: "exact" });
+
+  it("a reorg that removes the block with the worker's result: detected by parent hash, events re-read, the result posted again", async () => {
+    const id = await submit(1);
+    const snapshot = await networkHelpers.takeSnapshot();
+    await tick();
+    const posted = await v.escrow.getJob(id);
+    expect(posted.status).to.equal(STATUS.Proposed);
+    expect(w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })!.state).to.be.oneOf(["revealed", "served"]);
+    await networkHelpers.mine(2);
+    await tick(); // the cursor (and its hash) moves past the result's block
+    const before = (await ethers.provider.getBlock("latest"))!;
+
+    // The reorg: back to the block after the submission, then other (empty) blocks of the same numbers and more.
+    await snapshot.restore();
+    await networkHelpers.mine(5);
+    const after = (await ethers.provider.getBlock(before.number))!;
+    expect(after.hash, "block replaced").to.not.equal(before.hash);
+    expect((await v.escrow.getJob(id)).status, "the result is gone from the chain").to.equal(STATUS.Assigned);
+
+    await tick();
+    expect(w.worker.reorgs).to.have.length(1);
+    expect(w.worker.reorgs[0]!.depth).to.be.greaterThan(0);
+    await tick();
+    const job = await v.escrow.getJob(id);
+    expect(job.status, "posted again after the reorg: " + lines.slice(-12).map((l) => `${l.msg} ${JSON.stringify(l)}`.slice(0, 300)).join("\n")).to.equal(STATUS.Proposed);
+    expect(job.slotHashes[0]).to.equal(await honest(1));
+    expect(lines.some((l) => l.msg === "chain reorganised: events re-read from the fork point, active jobs re-checked")).to.equal(true);
+    expect(lines.some((l) => l.msg === "a reorg removed this worker's post; sending it again")).to.equal(true);
+    // The nonce was read again from the chain: the next job goes through at once.
+    const next = await submit(2);
+    await tick();
+    expect((await v.escrow.getJob(next)).status).to.equal(STATUS.Proposed);
+  });
+
+  it("a reorg that replaces a submission with another input under the same job id: the old input's result is never posted for it", async () => {
+    const snapshot = await networkHelpers.takeSnapshot();
+    const id = await submit(3);
+    await tick();
+    expect((await v.escrow.getJob(id)).slotHashes[0]).to.equal(await honest(3));
+    await networkHelpers.mine(2);
+    await tick();
+
+    // The same id now carries input 4.
+    await snapshot.restore();
+    await networkHelpers.mine(1);
+    const replaced = await submit(4);
+    expect(replaced).to.equal(id);
+    await networkHelpers.mine(3);
+    await tick();
+    await tick();
+    const job = await v.escrow.getJob(id);
+    expect(job.slotHashes[0], "input 3's result was not posted for input 4").to.not.equal(await honest(3));
+    const record = w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })!;
+    expect(record.state).to.equal("failed");
+    expect(record.failReason).to.match(/submission replaced by a chain reorganisation/);
+    expect(lines.some((l) => /a reorg replaced an assigned job's submission/.test(String(l.msg)))).to.equal(true);
+  });
+});
