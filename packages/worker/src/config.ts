@@ -235,6 +235,10 @@ export const WorkerConfigSchema = z.object({
     env: "VEIL_CONFIRMATIONS", flag: "--confirmations", type: "int|auto",
     description: 'Blocks (including the inclusion block) before acting on an event or tx; "auto" = 1 on 31337/1337, else 3',
   }),
+  maxHeadLagBlocks: setting(int(1, 1_000_000).default(50), {
+    env: "VEIL_MAX_HEAD_LAG_BLOCKS", flag: "--max-head-lag-blocks", type: "int",
+    description: "/health is unhealthy (503) when the events processed lag the best head of any RPC endpoint by more than this",
+  }),
   pollIntervalMs: setting(int(50, 600_000).default(2000), {
     env: "VEIL_POLL_INTERVAL_MS", flag: "--poll-interval-ms", type: "int",
     description: "How often to poll the chain for new blocks/events",

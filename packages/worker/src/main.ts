@@ -33,6 +33,8 @@ import { createWorker } from "./create.js";
 import { createLogger, redactUrl, type Logger } from "./internal/log.js";
 import { rpcTransport } from "./internal/retry.js";
 import { createShutdown } from "./internal/shutdown.js";
+import { HeadWatcher } from "./chain/heads.js";
+import type { HealthInput } from "./server.js";
 
 export async function runWorker(argv: string[], env: Record<string, string | undefined> = process.env): Promise<void> {
   if (wantsHelp(argv)) {
@@ -121,7 +123,21 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     pendingBlobTtlMs: config.pendingBlobTtlSeconds * 1000,
   });
   shutdown.register({ name: "worker", stop: () => created.close() });
-  const server = await startHttp(config, created, logger);
+  // The head every endpoint reports, each on its own timer: /health compares the events processed with the best of
+  // them, so an outage that freezes the worker's own view cannot read as "no lag" (chain/heads.ts).
+  const heads = new HeadWatcher(config.rpcUrls, { chainId, redact: redactUrl }).start();
+  shutdown.register({ name: "heads", stop: () => heads.stop() });
+  const confirmations = Math.max(0, effectiveConfirmations(config, chainId) - 1);
+  const server = await startHttp(config, created, logger, () => {
+    const h = created.worker.health();
+    const lag = heads.lag(h.headBlock, { maxLagBlocks: config.maxHeadLagBlocks, confirmations });
+    return {
+      ...h,
+      chainHead: lag.bestHead ?? h.chainHead,
+      endpoints: heads.endpoints().map((e) => ({ url: e.url, head: e.head, stale: e.stale, error: e.error })),
+      ...(lag.healthy ? {} : { status: "unhealthy" as const, reasons: [...(h.reasons ?? []), ...lag.reasons] }),
+    };
+  });
   shutdown.register({ name: "http", stop: () => server.stop() });
   await created.worker.prepare();
   await ensureOperator(config, transport, account, a.nodeStaking, a.stakingToken, logger);
@@ -174,7 +190,7 @@ async function ensureOperator(
   logger.info("staked", { amount: formatUnits(missing, decimals), symbol, stake: formatUnits(target, decimals) });
 }
 
-async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeof createWorker>>, logger: Logger) {
+async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeof createWorker>>, logger: Logger, health: () => HealthInput) {
   const { createWorkerServer } = await import("./server.js");
   const server = createWorkerServer({
     host: config.httpHost,
@@ -183,7 +199,7 @@ async function startHttp(config: WorkerConfig, created: Awaited<ReturnType<typeo
     blobs: created.blobs,
     metrics: config.metrics ? created.metrics : undefined,
     logger,
-    health: () => created.worker.health(),
+    health,
     resolveResult: (hash: Hex) => created.worker.resultBlobFor(hash),
   });
   try {

@@ -34,6 +34,7 @@ import { sleep } from "./internal/retry.js";
 import { failpoint } from "./internal/failpoints.js";
 import { TxRevertedError, TxSender, isRevert } from "./chain/sender.js";
 import { PostBatcher } from "./chain/batcher.js";
+import { LogRangeSizer, LogRangeTooLargeError, logChunks, type LogChunk } from "./chain/logs.js";
 import { isJobRecycled, settledOutcome } from "./chain/settled.js";
 import type { JobKey, JobRecord, JobState, WorkerStore } from "./store.js";
 import type { PrivateCodec, PrivateInput } from "./private.js";
@@ -161,6 +162,10 @@ export class VeilWorker {
    * still matches. At most REORG_WINDOW entries.
    */
   private readonly recentHashes = new Map<bigint, Hex>();
+  /** The escrow log stream's adaptive getLogs span (starts at maxLogRange; chain/logs.ts). */
+  private readonly logRange: LogRangeSizer;
+  /** Why events cannot be read at all (a single block too large for the node): /health is unhealthy meanwhile. */
+  private ingestError: string | undefined;
   /** Jobs to re-read from the chain at their next scheduling (after a reorg), whatever their lane's cadence. */
   private readonly recheck = new Set<string>();
   /** Reorgs seen (depth in blocks of each), for /health and tests. */
@@ -239,6 +244,7 @@ export class VeilWorker {
       throw new RangeError(`maxFinalizeBatch must be a positive integer, got ${this.o.maxFinalizeBatch}`);
     }
     this.chainId = chainId;
+    this.logRange = new LogRangeSizer(this.o.maxLogRange);
     this.address = options.walletClient.account.address;
     this.inputs = new InputResolver({
       store: options.store,
@@ -365,6 +371,10 @@ export class VeilWorker {
         `${starved.length} job(s) waiting over ${duration(this.o.slotWaitWarnMs)} for a processing slot ` +
           `(longest ${duration(Math.max(...starved))}; max-concurrency ${this.o.maxConcurrency})`,
       );
+    }
+    if (this.ingestError) {
+      status = "unhealthy";
+      reasons.push(`cannot read the escrow's events: ${this.ingestError}`);
     }
     const risk = this.jobsAtRisk(now);
     if (risk.count > 0) {
@@ -720,7 +730,7 @@ export class VeilWorker {
     const cursor = store.getCursor(this.chainId, CURSOR_STREAM);
     let from = cursor ? cursor.blockNumber + 1n : (this.o.startBlock ?? (head > 1_000n ? head - 1_000n : 0n));
     while (from <= safe && !this.stopped) {
-      const to = from + this.o.maxLogRange - 1n < safe ? from + this.o.maxLogRange - 1n : safe;
+      const want = from + this.logRange.range - 1n < safe ? from + this.logRange.range - 1n : safe;
       // Reorg check: the range's first block must extend the block the cursor stands on.
       const cur = store.getCursor(this.chainId, CURSOR_STREAM);
       const first = await publicClient.getBlock({ blockNumber: from });
@@ -728,8 +738,20 @@ export class VeilWorker {
         from = (await this.rewind(cur.blockNumber)) + 1n;
         continue;
       }
+      // One chunk, whose span halves while the node says the answer is too large (chain/logs.ts).
+      let chunk: LogChunk | undefined;
+      try {
+        for await (const c of logChunks(publicClient, { address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: want, sizer: this.logRange })) {
+          chunk = c;
+          break;
+        }
+        this.ingestError = undefined;
+      } catch (err) {
+        if (err instanceof LogRangeTooLargeError) this.ingestError = err.message;
+        throw err;
+      }
+      const { to, logs } = chunk!;
       const last = to === from ? first : await publicClient.getBlock({ blockNumber: to });
-      const logs = await publicClient.getLogs({ address: this.o.addresses.jobEscrow, fromBlock: from, toBlock: to });
       const submitted = new Map<bigint, SubmittedJob>();
       const decoded = logs.map((l) => decode(l)).filter((d): d is Decoded => d !== undefined);
       for (const d of decoded) {
