@@ -23,7 +23,7 @@ import {
   type WalletClient,
 } from "viem";
 import { jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "@veil/contracts";
-import { resultCommitment } from "@veil/sdk";
+import { JOB_STATUSES, parseJobEvents, reduceJobs, resultCommitment, type JobState as EscrowJobState } from "@veil/sdk";
 import { sha256Hex, type Comparator, type TensorMap } from "@veil/sdk";
 import type { InferenceEngine } from "./inference/engine.js";
 import { computeResult, privateEnvelope } from "./inference/compute.js";
@@ -170,6 +170,16 @@ export class VeilWorker {
   private readonly recheck = new Set<string>();
   /** Reorgs seen (depth in blocks of each), for /health and tests. */
   readonly reorgs: Array<{ at: number; forkBlock: bigint; depth: number }> = [];
+  /**
+   * The escrow's view of this operator's jobs, folded from the events `ingest` reads by the SDK's job reducer (one
+   * job model with `getJobHistory`). Steps that only read (fetching an input, inference) take a job's state from
+   * here instead of a `getJob` call; steps that post, and the re-checks that look for posts a reorg removed, still
+   * read the chain at its head, because this view is `confirmations` blocks behind it. A job this worker never saw
+   * submitted (an older job reassigned to it, or one from before a restart) is not here and is read with `getJob`.
+   */
+  private view = new Map<bigint, EscrowJobState>();
+  /** getJob reads saved by the view, and made (for metrics, bench and tests). */
+  readonly reads = { fromView: 0, fromChain: 0 };
   /** Block of each job's JobSubmitted seen by `ingest` (until it settles): a reassignment reads that block only. */
   private readonly submittedIn = new Map<bigint, bigint>();
   /** When `chainNow` was read (wall clock): /health extrapolates chain time from it while the RPC is down. */
@@ -653,8 +663,12 @@ export class VeilWorker {
     try {
       for (;;) {
         // A snapshot read before this step's own post must not be taken for a reorg that removed it.
-        const fresh = chain === undefined;
-        chain ??= await this.chainJob(job.jobId);
+        let fresh = false;
+        if (chain === undefined) {
+          const viewed = held === "infer" || held === "fetch" ? this.viewed(job.jobId) : undefined;
+          fresh = viewed === undefined;
+          chain = viewed ?? (await this.chainJob(job.jobId));
+        }
         await this.advance(job, chain, fresh);
         const next = this.o.store.getJob(job);
         if (!next || next.state === job.state) return progressed;
@@ -773,6 +787,7 @@ export class VeilWorker {
         for (const d of decoded) this.apply(d, submitted);
         store.setCursor(this.chainId, CURSOR_STREAM, to, { blockHash: last.hash! });
       });
+      this.fold(logs);
       this.recentHashes.set(to, last.hash!);
       for (const n of this.recentHashes.keys()) {
         if (this.recentHashes.size <= REORG_WINDOW) break;
@@ -811,6 +826,7 @@ export class VeilWorker {
     store.setCursor(this.chainId, CURSOR_STREAM, fork, { blockHash: forkHash, allowRewind: true });
     for (const n of [...this.recentHashes.keys()]) if (n > fork) this.recentHashes.delete(n);
     for (const [id, block] of this.submittedIn) if (block > fork) this.submittedIn.delete(id);
+    for (const [id, j] of this.view) if (j.last.blockNumber > fork) this.view.delete(id);
     for (const job of store.activeJobs({ chainId: this.chainId })) this.recheck.add(keyString(job));
     this.sender.resync();
     const depth = Number(cursorBlock - fork);
@@ -819,6 +835,25 @@ export class VeilWorker {
     this.o.metrics?.rpcErrorsTotal.inc({ method: "reorg", kind: "reorg" });
     this.log.warn("chain reorganised: events re-read from the fork point, active jobs re-checked", { forkBlock: fork, depth });
     return fork;
+  }
+
+  /** Folds a range's escrow logs into `view`, keeping this operator's unsettled jobs only. */
+  private fold(logs: Log[]) {
+    let parsed;
+    try {
+      parsed = parseJobEvents(logs, this.o.addresses.jobEscrow);
+      const { jobs, changed } = reduceJobs(this.view, parsed);
+      for (const id of changed) {
+        const j = jobs.get(id)!;
+        if (j.status === "Finalized" || j.status === "Refunded" || !j.operators.some((op) => sameAddress(op, this.address))) jobs.delete(id);
+      }
+      this.view = jobs;
+    } catch (err) {
+      // A log the reducer cannot apply here (e.g. a node that gives no block timestamps where one is needed): those
+      // jobs leave the view and are read with getJob, as before it existed.
+      for (const l of parsed ?? []) this.view.delete(l.args.jobId);
+      this.log.debug("job view: fell back to getJob for the jobs of a range", { error: String((err as Error)?.message ?? err) });
+    }
   }
 
   private apply(d: Decoded, submitted: Map<bigint, SubmittedJob>) {
@@ -1294,8 +1329,25 @@ export class VeilWorker {
     this.log.warn("job step failed; will retry", { jobId: job.jobId, slot: job.slot, state: current.state, error: String((err as Error)?.message ?? err) });
   }
 
+  /** The job's state as the events folded so far say (see `view`), in `getJob`'s shape; undefined when not there. */
+  private viewed(jobId: bigint): ChainJob | undefined {
+    const j = this.view.get(jobId);
+    if (!j) return undefined;
+    this.reads.fromView++;
+    return {
+      status: JOB_STATUSES.indexOf(j.status),
+      operators: [...j.operators],
+      slotHashes: [...j.slotHashes],
+      commitMask: j.commitMask,
+      revealMask: j.revealMask,
+      missedMask: j.missedMask,
+      phaseEnd: j.phaseEnd,
+    };
+  }
+
   /** The job's escrow state, or RECYCLED when it settled and its record now holds a later job (chain/settled.ts). */
   private async chainJob(jobId: bigint): Promise<ChainJob | typeof RECYCLED> {
+    this.reads.fromChain++;
     let j;
     try {
       j = await this.o.publicClient.readContract({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "getJob", args: [jobId] });

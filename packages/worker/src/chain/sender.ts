@@ -94,14 +94,21 @@ export class TxSender {
     }
   }
 
-  /** Queues `req` behind this signer's other transactions; resolves with the mined receipt. */
+  /**
+   * Queues `req` behind this signer's other transactions; resolves with the mined receipt. Transactions are
+   * simulated, given their nonce, signed, recorded and broadcast one at a time, in nonce order; the wait for each
+   * receipt (and any fee bump) runs alongside the next ones, so that one block carries many of this signer's
+   * transactions instead of one (waiting for each receipt in turn capped a worker at one transaction per block).
+   */
   send(req: SendRequest): Promise<TransactionReceipt> {
-    const run = this.queue.then(() => this.sendNow(req));
-    this.queue = run.catch(() => undefined);
+    let broadcast!: () => void;
+    const sent = new Promise<void>((resolve) => (broadcast = resolve));
+    const run = this.queue.then(() => this.sendNow(req, broadcast));
+    this.queue = Promise.race([sent, run.then(() => undefined, () => undefined)]);
     return run;
   }
 
-  private async sendNow(req: SendRequest): Promise<TransactionReceipt> {
+  private async sendNow(req: SendRequest, broadcast: () => void = () => {}): Promise<TransactionReceipt> {
     const { publicClient, walletClient, store, chainId, logger } = this.o;
     await this.simulate(req);
     const data = encodeFunctionData({ abi: req.abi, functionName: req.functionName, args: req.args } as never);
@@ -135,6 +142,7 @@ export class TxSender {
         await publicClient.sendRawTransaction({ serializedTransaction: raw }).catch((e) => {
           if (!isKnownTx(e)) throw e;
         });
+        broadcast();
         const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs });
         if (receipt.status !== "success") throw new TxRevertedError(req.kind, "reverted on chain");
         logger.info("re-broadcast a transaction a reorg had removed", { kind: req.kind, txHash, nonce });
@@ -162,6 +170,7 @@ export class TxSender {
         });
         failpoint(`tx:broadcast:${req.kind}`);
         store.markTxSent(intent.id, txHash);
+        broadcast(); // the next transaction may take the next nonce now
       } catch (err) {
         const kind = classifyRpcError(err).kind;
         store.markTxFailed(intent.id, String((err as Error).message ?? err).slice(0, 500));
