@@ -7,7 +7,11 @@
  * finalize`, `veil fees withdraw`. Every command below must appear verbatim in README.md (the test fails when the
  * README drifts from what it runs). Ports are swapped for free ones; files go to a temporary directory.
  *
- * Set VEIL_WALKTHROUGH_LOG=<file> to write every command's output there (what the README shows).
+ * The same walkthrough runs against a second EVM implementation, anvil (test/e2e/chains.ts), so that nothing in the
+ * CLI, SDK, worker or deploy script depends on Hardhat's quirks: only the command that starts the chain differs.
+ *
+ * Set VEIL_WALKTHROUGH_LOG=<file> to write every command's output there (what the README shows; anvil's run writes
+ * <file> with .anvil before its extension).
  */
 import { expect } from "chai";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -21,11 +25,12 @@ import { nodeStakingAbi } from "../../packages/contracts/src/abis.js";
 import { getJob } from "../../packages/sdk/src/index.js";
 import { loadDeploymentFile } from "../../packages/sdk/src/node.js";
 import { PRETRAINED_CLS } from "../../packages/worker/src/models/pretrained.js";
+import { LOCAL_CHAINS, startLocalChain } from "./chains.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "node_modules/.bin");
 const README = readFileSync(path.join(ROOT, "README.md"), "utf8");
-// Hardhat node's default accounts (public test keys): #2 model owner, #5 operator, #1 requester.
+// The default accounts of hardhat node and anvil (both derive them from the same public test mnemonic): #2 model owner, #5 operator, #1 requester.
 const KEYS = {
   owner: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
   operator: "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
@@ -43,28 +48,18 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(url: string, body: string, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
 type Run = { code: number; stdout: string; stderr: string };
 
-describe("multi-process local network walkthrough (README, pretrained model, worker defaults)", function () {
+for (const chain of LOCAL_CHAINS)
+describe(`multi-process local network walkthrough on ${chain} (README, pretrained model, worker defaults)`, function () {
   this.timeout(300_000);
   const children: ChildProcess[] = [];
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let rpc: string;
   let httpPort: number;
-  const log = process.env.VEIL_WALKTHROUGH_LOG;
+  // The hardhat node run writes the log the README shows; anvil's goes beside it (walkthrough.log -> walkthrough.anvil.log).
+  const log = process.env.VEIL_WALKTHROUGH_LOG && (chain === "hardhat node" ? process.env.VEIL_WALKTHROUGH_LOG : process.env.VEIL_WALKTHROUGH_LOG.replace(/(\.[^./]*)?$/, ".anvil$1"));
 
   /** Runs one README command line (as bash runs it, from the repo root), after checking the README shows it. */
   function sh(line: string, key?: keyof typeof KEYS, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -95,9 +90,10 @@ describe("multi-process local network walkthrough (README, pretrained model, wor
     };
     delete env.VEIL_PRIVATE_KEY;
     expect(README).to.contain("npx hardhat node\n");
-    const node = spawn(path.join(BIN, "hardhat"), ["node", "--port", String(port)], { cwd: ROOT, env, stdio: "ignore" });
-    children.push(node);
-    await waitFor(rpc, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }));
+    children.push(await startLocalChain(chain, port, env));
+    // The chain under test is the implementation named (nothing else answers on this port).
+    const version = await createPublicClient({ transport: http(rpc) }).request({ method: "web3_clientVersion" });
+    expect(version).to.match(chain === "anvil" ? /^anvil\// : /hardhat|edr/i);
     writeFileSync(path.join(dir, "wrong.json"), JSON.stringify({ x: { type: "float64", dims: [1, 1, 1, 1], data: [0.5] } }));
   });
   after(() => {
