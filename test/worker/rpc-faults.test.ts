@@ -397,12 +397,9 @@ describe("worker RPC faults: veil node start processes over HTTP through fault p
     expect(await w.stop()).to.equal(0);
   });
 
-  // SKIPPED: fails today, for the lead to fix in packages/worker/src/main.ts (not a test problem). The /health
-  // callback reports `chainHead: lag.bestHead ?? h.chainHead`: the HeadWatcher's best head, polled every 2 s, even
-  // when the worker's own head (h.chainHead, read on every tick) is newer. Measured: {"headBlock":114,"chainHead":111,
-  // "headLagBlocks":-3}, i.e. a chain head behind the block the worker has processed and a negative lag (in most of
-  // the samples taken while a block arrived every 300 ms). The fix: report the larger of lag.bestHead and h.chainHead.
-  it.skip("/health never reports a chain head behind the block the worker has processed (headLagBlocks >= 0) while blocks arrive", async () => {
+  // The HeadWatcher polls every 2 s; the worker reads its head every tick: /health reports the newer of the two
+  // (it once reported {"headBlock":114,"chainHead":111,"headLagBlocks":-3}).
+  it("/health never reports a chain head behind the block the worker has processed (headLagBlocks >= 0) while blocks arrive", async () => {
     const o = await operator(8, 34, false);
     const p = await proxy();
     const w = startWorker(o, [p.url]);

@@ -133,7 +133,8 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     const lag = heads.lag(h.headBlock, { maxLagBlocks: config.maxHeadLagBlocks, confirmations });
     return {
       ...h,
-      chainHead: lag.bestHead ?? h.chainHead,
+      // The watcher polls every 2 s; the worker's own head may be newer (never report a head behind what was processed).
+      chainHead: lag.bestHead !== undefined && lag.bestHead > h.chainHead ? lag.bestHead : h.chainHead,
       endpoints: heads.endpoints().map((e) => ({ url: e.url, head: e.head, stale: e.stale, error: e.error })),
       ...(lag.healthy ? {} : { status: "unhealthy" as const, reasons: [...(h.reasons ?? []), ...lag.reasons] }),
     };

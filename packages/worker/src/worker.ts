@@ -210,7 +210,8 @@ export class VeilWorker {
   /** Slots per lane (see "scheduling"). */
   private readonly lanes: Record<LaneName, Lane>;
   /** Jobs with a step to run that found no room in its lane, most urgent first. */
-  private queue: Queued[] = [];
+  /** Jobs waiting for a slot, per lane, most urgent first (per lane, so a pump never walks another lane's backlog). */
+  private queues: Record<LaneName, Queued[]> = { infer: [], post: [], fetch: [], watch: [] };
   /** Since when (ms) each queued infer/post job has waited for a slot. */
   private waitingSince = new Map<string, number>();
   /** Starved jobs already warned about (once each). */
@@ -502,7 +503,14 @@ export class VeilWorker {
   /** One pass: ingest confirmed events, then schedule the jobs that have something to do. Exposed for tests. */
   async tick(): Promise<void> {
     this.headTime = undefined;
-    await this.ingest();
+    try {
+      await this.ingest();
+    } catch (err) {
+      // Jobs already ingested still have steps to take (and deadlines): an unreadable range or an RPC failure here
+      // must not stop them. /health reports what ingest cannot do; the next tick retries it.
+      this.o.metrics?.rpcErrorsTotal.inc({ method: "ingest", kind: "error" });
+      this.log.warn("reading events failed; jobs already known carry on", { error: String((err as Error)?.message ?? err) });
+    }
     this.chainNow = await this.latestTimestamp();
     this.chainNowAt = Date.now();
     this.schedule();
@@ -557,36 +565,50 @@ export class VeilWorker {
     // Forget jobs that are done.
     for (const map of [this.retry, this.watched]) for (const key of map.keys()) if (!active.has(key)) map.delete(key);
     queue.sort(byUrgency);
-    this.queue = queue;
+    const queues: Record<LaneName, Queued[]> = { infer: [], post: [], fetch: [], watch: [] };
+    const waiting = new Map<string, number>();
+    for (const q of queue) {
+      queues[q.lane].push(q);
+      const key = keyString(q.job);
+      if (q.lane === "infer" || q.lane === "post") waiting.set(key, this.waitingSince.get(key) ?? now);
+    }
+    this.queues = queues;
+    this.waitingSince = waiting;
     this.pump(now);
     this.noteStarved(now);
   }
 
-  /** Starts queued jobs while their lanes have room; the rest wait for a slot (or the next tick). */
+  /** Queues `q` in its lane by urgency (a job whose next step found its lane full). */
+  private enqueue(q: Queued, now = Date.now()) {
+    const queue = this.queues[q.lane];
+    const at = queue.findIndex((x) => byUrgency(q, x) < 0);
+    queue.splice(at < 0 ? queue.length : at, 0, q);
+    const key = keyString(q.job);
+    if ((q.lane === "infer" || q.lane === "post") && !this.waitingSince.has(key)) this.waitingSince.set(key, now);
+  }
+
+  /**
+   * Starts queued jobs while their lanes have room; the rest wait for a slot (or the next tick). A pump runs after
+   * every finished step, so it costs O(jobs started), not O(backlog): only the heads of lanes with room are looked at.
+   */
   private pump(now = Date.now()) {
     if (this.stopped) return;
-    const left: Queued[] = [];
-    const waiting = new Map<string, number>();
-    const wait = (q: Queued) => {
-      left.push(q);
-      const key = keyString(q.job);
-      if (q.lane === "infer" || q.lane === "post") waiting.set(key, this.waitingSince.get(key) ?? now);
-    };
-    for (const q of this.queue) {
-      if (this.inFlight.has(keyString(q.job))) continue;
-      const full = this.lanes[q.lane];
-      if (full.active >= full.size) {
-        wait(q); // no store read for a job that cannot start anyway: a pump runs after every finished job
-        continue;
+    for (const name of LANE_NAMES) {
+      const queue = this.queues[name];
+      while (queue.length > 0 && this.lanes[name].active < this.lanes[name].size) {
+        const q = queue.shift()!;
+        const key = keyString(q.job);
+        if (this.inFlight.has(key)) continue;
+        const job = this.o.store.getJob(q.job); // fresh: it may have moved since it was queued
+        const lane = job && !isDone(job.state) ? this.laneOf(job, now) : undefined;
+        if (!job || !lane) {
+          this.waitingSince.delete(key);
+          continue;
+        }
+        if (this.lanes[lane].tryAcquire()) this.launch(job, lane);
+        else this.enqueue({ job, lane }, now);
       }
-      const job = this.o.store.getJob(q.job); // fresh: it may have moved since it was queued
-      const lane = job && !isDone(job.state) ? this.laneOf(job, now) : undefined;
-      if (!job || !lane) continue;
-      if (this.lanes[lane].tryAcquire()) this.launch(job, lane);
-      else wait({ job, lane });
     }
-    this.queue = left;
-    this.waitingSince = waiting;
   }
 
   /** The lane of `job`'s next step, or undefined when it has nothing to do now. */
@@ -679,9 +701,7 @@ export class VeilWorker {
         if (!want || want === "watch" || want === "fetch") return progressed;
         if (want !== held) {
           if (!this.lanes[want].tryAcquire()) {
-            const q = { job, lane: want };
-            const at = this.queue.findIndex((x) => byUrgency(q, x) < 0);
-            this.queue.splice(at < 0 ? this.queue.length : at, 0, q);
+            this.enqueue({ job, lane: want });
             return progressed;
           }
           this.lanes[held].release();
@@ -720,7 +740,7 @@ export class VeilWorker {
     for (const [key, since] of this.waitingSince) {
       if (now - since < this.o.slotWaitWarnMs || this.starvedWarned.has(key)) continue;
       this.starvedWarned.add(key);
-      const q = this.queue.find((x) => keyString(x.job) === key);
+      const q = this.queues.infer.find((x) => keyString(x.job) === key) ?? this.queues.post.find((x) => keyString(x.job) === key);
       this.log.warn("job has waited long for a processing slot: raise --max-concurrency or take fewer jobs", {
         jobId: q?.job.jobId,
         slot: q?.job.slot,
@@ -1473,6 +1493,8 @@ function duration(ms: number): string {
 }
 
 type LaneName = "infer" | "post" | "fetch" | "watch";
+/** Pump order: posts first (they free collateral and meet windows), then inference, fetches and chain re-reads. */
+const LANE_NAMES: readonly LaneName[] = ["post", "infer", "fetch", "watch"];
 
 interface Queued {
   job: JobRecord;
