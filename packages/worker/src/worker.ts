@@ -172,9 +172,9 @@ export class VeilWorker {
   readonly reorgs: Array<{ at: number; forkBlock: bigint; depth: number }> = [];
   /**
    * The escrow's view of this operator's jobs, folded from the events `ingest` reads by the SDK's job reducer (one
-   * job model with `getJobHistory`). Steps that only read (fetching an input, inference) take a job's state from
-   * here instead of a `getJob` call; steps that post, and the re-checks that look for posts a reorg removed, still
-   * read the chain at its head, because this view is `confirmations` blocks behind it. A job this worker never saw
+   * job model with `getJobHistory`). Steps take a job's state from here instead of a `getJob` call; a step that
+   * failed before, and the re-checks that look for posts a reorg removed, read the chain at its head, because this
+   * view is `confirmations` blocks behind it. A job this worker never saw
    * submitted (an older job reassigned to it, or one from before a restart) is not here and is read with `getJob`.
    */
   private view = new Map<bigint, EscrowJobState>();
@@ -687,7 +687,10 @@ export class VeilWorker {
         // A snapshot read before this step's own post must not be taken for a reorg that removed it.
         let fresh = false;
         if (chain === undefined) {
-          const viewed = held === "infer" || held === "fetch" ? this.viewed(job.jobId) : undefined;
+          // Posts too: each is simulated before it is sent, so a view behind the chain costs a refused simulation,
+          // never a wrong transaction; a job whose last step failed, or that a reorg re-check names, reads the chain.
+          const fromView = held === "infer" || held === "fetch" || (held === "post" && job.attempts === 0 && !this.recheck.has(keyString(job)));
+          const viewed = fromView ? this.viewed(job.jobId) : undefined;
           fresh = viewed === undefined;
           chain = viewed ?? (await this.chainJob(job.jobId));
         }
