@@ -139,6 +139,8 @@ interface ModelInfo {
 }
 
 const CURSOR_STREAM = "escrow";
+/** Post lane size, in multicalls of `maxPostBatch` posts awaiting their blocks. */
+const POST_LANE_BATCHES = 8;
 /** Blocks of ingested history whose hashes are remembered to find a reorg's fork point. */
 const REORG_WINDOW = 128;
 /** /health is unhealthy (503) while a job's step is not posted this close to the end of its window. */
@@ -247,7 +249,7 @@ export class VeilWorker {
     }
     this.lanes = {
       infer: new Lane(this.o.maxConcurrency),
-      post: new Lane(Math.max(this.o.maxConcurrency, 2 * this.o.maxPostBatch)),
+      post: new Lane(Math.max(this.o.maxConcurrency, POST_LANE_BATCHES * this.o.maxPostBatch)),
       fetch: new Lane(FETCH_LANE),
       watch: new Lane(WATCH_LANE),
     };
@@ -538,8 +540,10 @@ export class VeilWorker {
   // work (an honest operator whose slots were held by jobs that only wait would miss deadlines and be slashed):
   //
   //   infer  `maxConcurrency`: reading an inline input and running the model (assigned, input_ready).
-  //   post   max(maxConcurrency, 2 x maxPostBatch): commits, reveals and k = 1 results (inferred .. revealed). Sends
-  //          share one nonce queue and one multicall batcher; the bound only caps outstanding chain reads.
+  //   post   max(maxConcurrency, 8 x maxPostBatch): commits, reveals and k = 1 results (inferred .. revealed). Sends
+  //          share one nonce queue and one multicall batcher, and pipeline (receipts are awaited side by side); a post
+  //          uses no CPU while it waits for its block, so the bound is the multicalls in flight: 8 of 20 posts
+  //          (2 of them capped a worker at ~35 posts/s with 1 s blocks, bench/load.ts).
   //   fetch  FETCH_LANE: input blobs by reference (network I/O; a failing fetch backs off, see `retry`).
   //   watch  WATCH_LANE: jobs that wait for the chain: committed (until the reveal phase), and served or disputed
   //          ones (their settlement comes by events and `finalizeDue`; they are re-read only when their challenge
