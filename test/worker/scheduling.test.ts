@@ -50,7 +50,7 @@ describe("worker scheduling: slots for work, none for waiting", function () {
       startBlock: 0n,
       pollIntervalMs: 50,
       maxConcurrency: 1,
-      maxPostBatch: 1, // post lane: max(1, 2 x 1) = 2 slots
+      maxPostBatch: 1, // post lane: max(1, 8 x 1) = 8 slots
       slotWaitWarnMs: 300,
     });
     await w.worker.start();
@@ -94,17 +94,17 @@ describe("worker scheduling: slots for work, none for waiting", function () {
     let open!: () => void;
     gate = new Promise<void>((r) => (open = r));
     release = open;
-    // Two posts hold both post slots while their transactions wait; the next two jobs are inferred and then wait.
+    // Eight posts hold all post slots while their transactions wait; the next two jobs are inferred and then wait.
     const ids = [];
-    for (let i = 10; i < 14; i++) ids.push(await submit(i));
+    for (let i = 10; i < 20; i++) ids.push(await submit(i));
     await until("a starved job reported", () => w.worker.health().status === "degraded");
     const h = w.worker.health();
     expect(h.reasons![0]).to.match(/^\d+ job\(s\) waiting over 300 ms for a processing slot \(longest \d+ (ms|s); max-concurrency 1\)$/);
-    expect(h.slots.post).to.deep.equal({ busy: 2, size: 2 });
+    expect(h.slots.post).to.deep.equal({ busy: 8, size: 8 });
     const warned = logs.filter((l) => l.msg === "job has waited long for a processing slot: raise --max-concurrency or take fewer jobs");
     expect(warned.length).to.be.at.least(1);
     expect(warned[0]).to.include({ level: "warn", maxConcurrency: 1 });
-    expect(warned[0]!.busy).to.deep.equal({ infer: 0, post: 2 });
+    expect(warned[0]!.busy).to.deep.equal({ infer: 0, post: 8 });
     open();
     for (const id of ids) await until(`job ${id} served`, async () => (await statusOf(id)) === Number(STATUS.Proposed));
     await until("healthy again", () => w.worker.health().status === undefined);
