@@ -327,6 +327,19 @@ describe("worker/store", function () {
       full.close();
     });
 
+    it("counts the time spent in committed write transactions (veil_worker_sqlite_seconds_total)", async () => {
+      const before = store.writeMs;
+      toInferred(key(1), 2);
+      expect(store.writeMs).to.be.greaterThan(before);
+      const reads = store.writeMs;
+      store.getJob(key(1));
+      expect(store.writeMs, "reads are not counted").to.equal(reads);
+      const { createMetrics } = await import("../../packages/worker/src/internal/metrics.js");
+      const metrics = createMetrics({ sqliteSeconds: () => store.writeMs / 1000 });
+      const line = (await metrics.render()).split("\n").find((l) => l.startsWith("veil_worker_sqlite_seconds_total "));
+      expect(Number(line!.split(" ")[1])).to.be.closeTo(store.writeMs / 1000, 1e-3);
+    });
+
     it("nests with savepoints: an inner failure rolls back only the inner part", () => {
       const events: string[] = [];
       store.onTransition((e) => events.push(`${e.key.jobId}:${e.to}`));

@@ -96,6 +96,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<CreatedWorke
     createMetrics({
       jobStates: JOB_STATES,
       jobsInState: () => store.countByState(chainId),
+      sqliteSeconds: () => store.writeMs / 1000,
       defaultLabels: { operator: o.account.address.toLowerCase(), chain_id: String(chainId) },
     });
   const engine = await createInferenceEngine(o.engine);

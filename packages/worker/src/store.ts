@@ -617,6 +617,7 @@ export class WorkerStore {
   readonly #listeners = new Set<(ev: TransitionEvent) => void>();
   #depth = 0;
   #syncAll = false;
+  #writeMs = 0;
   #syncAfterCommit = false;
   #afterCommit: Array<() => void> = [];
   #closed = false;
@@ -718,6 +719,7 @@ export class WorkerStore {
     // The safety level cannot change inside a transaction: a durable top-level one commits at FULL; a durable one
     // nested in another makes the outer commit fsync the WAL afterwards (a checkpoint syncs it first).
     const durable = options.durable === true && !this.#syncAll;
+    const started = top ? performance.now() : 0;
     if (top && durable) this.#db.exec("PRAGMA synchronous = FULL");
     else if (durable) this.#syncAfterCommit = true;
     this.#db.exec(top ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
@@ -755,6 +757,7 @@ export class WorkerStore {
     }
     if (top) {
       this.#restoreSync(durable);
+      this.#writeMs += performance.now() - started;
       const hooks = this.#afterCommit.splice(0);
       for (const hook of hooks) hook();
     }
@@ -770,6 +773,11 @@ export class WorkerStore {
   get synchronous(): "off" | "normal" | "full" | "extra" {
     const level = Number((this.#db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous);
     return (["off", "normal", "full", "extra"] as const)[level] ?? "full";
+  }
+
+  /** Milliseconds spent in committed write transactions since the store was opened (statements, commit, fsync). */
+  get writeMs(): number {
+    return this.#writeMs;
   }
 
   get inTransaction(): boolean {

@@ -15,6 +15,8 @@ export interface WorkerMetricsOptions {
   jobStates?: readonly string[];
   /** Called at scrape time to fill `veil_worker_jobs_in_state` (e.g. `() => store.countByState()`). */
   jobsInState?: () => Partial<Record<string, number>>;
+  /** Called at scrape time for `veil_worker_sqlite_seconds_total` (e.g. `() => store.writeMs / 1000`). */
+  sqliteSeconds?: () => number;
   /** Labels added to every series (e.g. `{ operator: "0x…", chain_id: "8453" }`). */
   defaultLabels?: Record<string, string>;
   /** Also export process/Node.js metrics (CPU, memory, event loop lag) with the `veil_worker_` prefix. */
@@ -69,6 +71,17 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
   });
   for (const state of jobStates) jobsTotal.inc({ state }, 0);
 
+  const sqliteSource = options.sqliteSeconds;
+  new Counter({
+    name: "veil_worker_sqlite_seconds_total",
+    help: "Seconds spent in committed SQLite write transactions (statements, commit and fsync), blocking the event loop",
+    registers: [registry],
+    collect() {
+      if (!sqliteSource) return;
+      this.reset();
+      this.inc(sqliteSource());
+    },
+  });
   const jobsInStateSource = options.jobsInState;
   const jobsInState = new Gauge({
     name: "veil_worker_jobs_in_state",
