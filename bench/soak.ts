@@ -64,7 +64,7 @@ export interface SoakResult {
   seconds: number;
 }
 
-const STATUS = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
+const STATUS = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded", "Recycled"] as const;
 const PRICE = 50_000n;
 const E18 = 10n ** 18n;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -324,7 +324,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       const sub = await pub.getLogs({ address: escrowAddress, event: jobEscrowAbi.find((x) => x.type === "event" && x.name === "JobSubmitted") as AbiEvent, fromBlock: BigInt(startBlock), toBlock: "latest" });
       const ids = [...new Set(sub.map((l) => (l as any).args.jobId as bigint))];
       const status = new Map<bigint, number>();
-      for (const id of ids) status.set(id, Number((await escrow.getJob(id)).status));
+      // A settled job's record may be recycled: getJob then reverts; its events say how it settled (checked below).
+      for (const id of ids) status.set(id, await escrow.getJob(id).then((j) => Number(j.status), () => 7));
       return status;
     };
     const unposted = async () => [...(await readJobs()).values()].filter((s) => s === 1 || s === 2).length;
@@ -396,7 +397,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }
     }
     for (const s of slashLogs) if (honest.has(String(s.args.operator).toLowerCase()) && !excusedTx.has(s.transactionHash) && !logs.some((l) => l.transactionHash === s.transactionHash && l.eventName === "SlotMissed")) violations.push(`Slashed ${s.args.operator} ${s.args.amount} (tx ${s.transactionHash}) outside a missed slot`);
-    for (const [id, s] of st) if (s !== 5 && s !== 6) violations.push(`job ${id}: ends ${STATUS[s]}`);
+    for (const [id, s] of st) if (s !== 5 && s !== 6 && s !== 7) violations.push(`job ${id}: ends ${STATUS[s]}`);
     const statusCounts: Record<string, number> = {};
     for (const s of st.values()) statusCounts[STATUS[s]!] = (statusCounts[STATUS[s]!] ?? 0) + 1;
     const jobs = [...per.values()].filter((j) => j.submitTx !== undefined);
