@@ -263,12 +263,19 @@ describe("worker RPC faults: veil node start processes over HTTP through fault p
     const unhealthyMs = Date.now() - t0;
     expect(bad.body.status).to.equal("unhealthy");
     const reason = bad.body.reasons!.find((r) => r.startsWith("cannot read the escrow's events:"))!;
-    expect(reason).to.contain(`eth_getLogs for block ${big.block} alone is too large to read (node: Log response size exceeded.`);
+    // The block named is one the node refused on its own, and the cursor stops just before it. (It is the new job's
+    // block, unless the node's 20 KB limit also refuses an earlier block not ingested yet when the limit dropped:
+    // seen once in CI on a loaded machine.)
+    const named = /eth_getLogs for block (\d+) alone is too large to read \(node: Log response size exceeded\./.exec(reason);
+    expect(named, reason).to.not.equal(null);
+    const block = Number(named![1]);
+    expect(block).to.be.at.most(big.block);
+    expect(p.requests.some((r) => r.method === "eth_getLogs" && r.from === BigInt(block) && r.to === BigInt(block) && r.outcome === "refused"), reason).to.equal(true);
     expect(reason).to.contain("use an RPC endpoint with a larger log/response limit");
-    expect(bad.body.headBlock).to.equal(big.block - 1);
+    expect(bad.body.headBlock).to.equal(block - 1);
     expect(await statusOf(big.id)).to.equal(STATUS.Assigned);
     await new Promise((r) => setTimeout(r, 1_000));
-    const single = p.requests.filter((r) => r.method === "eth_getLogs" && r.from === BigInt(big.block) && r.to === BigInt(big.block) && r.outcome === "refused");
+    const single = p.requests.filter((r) => r.method === "eth_getLogs" && r.from === BigInt(block) && r.to === BigInt(block) && r.outcome === "refused");
     p.rules = { maxLogBlocks: MAX_LOG_BLOCKS, maxLogBytes: MAX_LOG_BYTES };
     t0 = Date.now();
     await until(`job ${big.id} was not served once the limit was lifted`, 15_000, w, async () => (await statusOf(big.id)) === STATUS.Proposed);

@@ -98,6 +98,9 @@ describe("worker scheduling: slots for work, none for waiting", function () {
     const ids = [];
     for (let i = 10; i < 20; i++) ids.push(await submit(i));
     await until("a starved job reported", () => w.worker.health().status === "degraded");
+    // /health sees the wait at once; the warning is logged by the next tick (every 50 ms here).
+    const waitedMsg = "job has waited long for a processing slot: raise --max-concurrency or take fewer jobs";
+    await until("a starved job logged", () => logs.some((l) => l.msg === waitedMsg));
     const h = w.worker.health();
     expect(h.reasons![0]).to.match(/^\d+ job\(s\) waiting over 300 ms for a processing slot \(longest \d+ (ms|s); max-concurrency 1\)$/);
     expect(h.slots.post).to.deep.equal({ busy: 8, size: 8 });
