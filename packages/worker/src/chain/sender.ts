@@ -23,7 +23,7 @@ import type { Logger } from "../internal/log.js";
 import type { WorkerMetrics } from "../internal/metrics.js";
 import { classifyRpcError, sleep } from "../internal/retry.js";
 import { failpoint } from "../internal/failpoints.js";
-import type { JobKey, TxKind, WorkerStore } from "../store.js";
+import type { JobKey, TxKind, TxRecord, WorkerStore } from "../store.js";
 
 export class TxRevertedError extends Error {
   override name = "TxRevertedError";
@@ -213,6 +213,9 @@ export class TxSender {
   async reconcile(): Promise<number> {
     const { publicClient, store, chainId, logger } = this.o;
     let settled = 0;
+    // Re-broadcast first, in nonce order, then wait for every nonce's receipts side by side: a restart waits at most
+    // one txTimeoutMs, not one per transaction left in flight (the pipelined sender can leave several).
+    const pending = new Map<number, TxRecord[]>();
     for (const tx of store.unfinishedTxs({ chainId, from: this.address as Hex })) {
       if (!tx.txHash) {
         store.markTxFailed(tx.id, "no hash recorded before the crash");
@@ -231,18 +234,31 @@ export class TxSender {
         settled++;
         continue;
       }
-      if (tx.rawTx) {
-        await publicClient.sendRawTransaction({ serializedTransaction: tx.rawTx }).catch((e) => {
-          if (!isKnownTx(e)) logger.warn("re-broadcast failed", { txHash: tx.txHash, error: String(e) });
-        });
-        const r = await publicClient.waitForTransactionReceipt({ hash: tx.txHash, timeout: this.o.txTimeoutMs }).catch(() => undefined);
-        if (r) {
-          if (r.status === "success") store.markTxConfirmed(tx.id, r.blockNumber);
-          else store.markTxReverted(tx.id, r.blockNumber, "reverted on chain");
-          settled++;
-        } else store.markTxFailed(tx.id, "not mined after re-broadcast");
-      } else store.markTxFailed(tx.id, "crashed before broadcast");
+      if (!tx.rawTx) {
+        store.markTxFailed(tx.id, "crashed before broadcast");
+        continue;
+      }
+      await publicClient.sendRawTransaction({ serializedTransaction: tx.rawTx }).catch((e) => {
+        if (!isKnownTx(e)) logger.warn("re-broadcast failed", { txHash: tx.txHash, error: String(e) });
+      });
+      pending.set(tx.nonce, [...(pending.get(tx.nonce) ?? []), tx]);
     }
+    await Promise.all(
+      [...pending.values()].map(async (attempts) => {
+        // One attempt per nonce can be mined: the first receipt settles the others as replaced.
+        const mined = await Promise.any(
+          attempts.map((tx) => publicClient.waitForTransactionReceipt({ hash: tx.txHash!, timeout: this.o.txTimeoutMs }).then((r) => ({ tx, r }))),
+        ).catch(() => undefined);
+        for (const tx of attempts) {
+          if (mined?.tx.id === tx.id) {
+            if (mined.r.status === "success") store.markTxConfirmed(tx.id, mined.r.blockNumber);
+            else store.markTxReverted(tx.id, mined.r.blockNumber, "reverted on chain");
+            settled++;
+          } else if (mined) store.markTxReplaced(tx.id);
+          else store.markTxFailed(tx.id, "not mined after re-broadcast");
+        }
+      }),
+    );
     this.nextNonce = undefined;
     return settled;
   }
