@@ -260,11 +260,23 @@ describe(`gas limits on ${chain}: SDK submissions never run out of gas`, functio
     await writeContract(wallet, { address: a.feeToken, abi: mockUsdcAbi, functionName: "approve", args: [a.jobEscrow, 2n ** 255n], chain: null });
     let outOfGas = 0;
     let reverted = 0;
+    let drawFailed = 0;
     const M = Math.min(N, 20);
     for (let i = 0; i < M; i++) {
       const s = { ...submit, deadline: Number((await client.getBlock()).timestamp) + 3600 };
       const call = { address: a.jobEscrow, abi: jobEscrowAbi, functionName: "submitJob", args: [s] } as const;
-      const gas = await estimateContractGas(client, { ...call, account });
+      // A k = 3 draw among few operators can revert NodeStakingNotEnoughOperators at the estimate itself (the draw is
+      // random; issue 17): nothing is sent then, so nothing can run out of gas. Counted, not thrown.
+      let gas: bigint;
+      try {
+        gas = await estimateContractGas(client, { ...call, account });
+      } catch (err) {
+        if (/0x39771596|NodeStakingNotEnoughOperators/.test(String((err as Error).message))) {
+          drawFailed++;
+          continue;
+        }
+        throw err;
+      }
       const hash = await writeContract(wallet, { ...call, gas, chain: null });
       const receipt = await client.waitForTransactionReceipt({ hash });
       if (receipt.status === "success") continue;
@@ -273,7 +285,7 @@ describe(`gas limits on ${chain}: SDK submissions never run out of gas`, functio
       const trace = await client.request({ method: "debug_traceTransaction", params: [hash, { tracer: "callTracer" }] } as never);
       if (/out of gas/i.test(JSON.stringify(trace))) outOfGas++;
     }
-    console.log(`      ${chain} k=3 control: ${reverted} of ${M} submissions with the bare estimate as limit reverted${chain === "anvil" ? ` (${outOfGas} out of gas in the trace)` : ""}`);
+    console.log(`      ${chain} k=3 control: ${reverted} of ${M} submissions with the bare estimate as limit reverted${chain === "anvil" ? ` (${outOfGas} out of gas in the trace)` : ""}; ${drawFailed} draws refused at the estimate (not sent)`);
     // The SDK's own path on the same account right after: still fine.
     const r = await sendSubmissions(wallet, account, { addresses: a, submits: [{ ...submit, deadline: Number((await client.getBlock()).timestamp) + 3600 }], payment: "transfer" });
     expect(r.receipt.status).to.equal("success");
