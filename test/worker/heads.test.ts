@@ -264,4 +264,15 @@ describe("rpcTransport (internal/retry.ts) with a dead first URL, in front of a 
     expect(events.slice(1).map((e) => (e.url === refused ? "refused" : "live"))).to.deep.equal(["live", "refused", "live"]);
     expect(live.count()).to.equal(1 + 5 + 3);
   });
+  it("onRequest sees every attempt sent to a node (retries and the failing URL's included): veil_worker_rpc_requests_total", async () => {
+    const refused = await RpcProxy.refusedUrl();
+    const live = await proxy();
+    const seen: string[] = [];
+    const c = createPublicClient({ transport: rpcTransport([refused, live.url], { downForMs: 60_000, baseMs: 5, maxMs: 10, onRequest: (m) => seen.push(m) }) });
+    await c.getBlockNumber({ cacheTime: 0 });
+    await c.getChainId();
+    // The refused attempt, its retry on the live URL, then one request.
+    expect(seen).to.deep.equal(["eth_blockNumber", "eth_blockNumber", "eth_chainId"]);
+    expect(live.count()).to.equal(2);
+  });
 });

@@ -275,6 +275,40 @@ describe("worker/store", function () {
     });
   });
 
+  describe("metrics sources", () => {
+    it("oldestByState: per active state, seconds since its oldest job entered it; terminal states and other chains left out", async () => {
+      store.upsertAssigned({ ...key(1), redundancy: 1 });
+      now += 4_000;
+      store.upsertAssigned({ ...key(2), redundancy: 1 });
+      toInferred(key(3));
+      store.upsertAssigned({ chainId: 8453, jobId: 9n, slot: 0, redundancy: 1 });
+      now += 1_500;
+      const ages = store.oldestByState(CHAIN);
+      expect(ages.assigned).to.equal(5.5); // job 1, not job 2
+      expect(ages.inferred).to.equal(1.5);
+      expect(ages.served).to.equal(0);
+      expect(Object.keys(ages)).to.not.include.members(["finalized", "refunded", "failed", "reassigned"]);
+      store.transition(key(1), "assigned", "failed", { failReason: "test" });
+      expect(store.oldestByState(CHAIN).assigned).to.equal(1.5);
+
+      const { createMetrics } = await import("../../packages/worker/src/internal/metrics.js");
+      const rpc: Record<string, number> = { eth_call: 6, eth_getLogs: 2 };
+      const metrics = createMetrics({
+        jobStates: JOB_STATES,
+        stateAges: () => store.oldestByState(CHAIN),
+        queueDepth: () => ({ infer: 3, post: 0 }),
+        rpcRequests: () => rpc,
+      });
+      metrics.jobsTotal.inc({ state: "assigned" }, 4);
+      const text = await metrics.render();
+      const value = (prefix: string) => Number(text.split("\n").find((l) => l.startsWith(prefix))?.split(" ")[1]);
+      expect(value('veil_worker_job_state_age_seconds{state="inferred"}')).to.equal(1.5);
+      expect(value('veil_worker_queue_depth{lane="infer"}')).to.equal(3);
+      expect(value('veil_worker_rpc_requests_total{method="eth_call"}')).to.equal(6);
+      expect(value("veil_worker_rpc_calls_per_job")).to.equal(2); // 8 requests over 4 jobs taken
+    });
+  });
+
   describe("transactions", () => {
     it("rolls back every write of a failed transaction, and fires no listeners", () => {
       const events: TransitionEvent[] = [];

@@ -1004,6 +1004,21 @@ export class WorkerStore {
     return counts;
   }
 
+  /**
+   * Per active state: seconds since the oldest job in it was last updated (entered it), 0 for an empty state; for
+   * `veil_worker_job_state_age_seconds`. One indexed MIN per state (jobs_by_state), so a scrape stays cheap with
+   * many jobs.
+   */
+  oldestByState(chainId: number, now = this.#clock()): Record<string, number> {
+    const ages: Record<string, number> = {};
+    const rows = this.#stmt(
+      `SELECT state, MIN(updated_at) AS oldest FROM jobs WHERE chain_id = ? AND state IN (${q(ACTIVE_STATES)}) GROUP BY state`,
+    ).all(chainId) as Row[];
+    for (const s of ACTIVE_STATES) ages[s] = 0;
+    for (const r of rows) ages[r.state as string] = Math.max(0, (now - Number(r.oldest)) / 1000);
+    return ages;
+  }
+
   /** Deletes terminal jobs (and their history) last updated before `olderThan` (ms since epoch). */
   pruneTerminalJobs(olderThan: number): number {
     return Number(

@@ -17,6 +17,19 @@ export interface WorkerMetricsOptions {
   jobsInState?: () => Partial<Record<string, number>>;
   /** Called at scrape time for `veil_worker_sqlite_seconds_total` (e.g. `() => store.writeMs / 1000`). */
   sqliteSeconds?: () => number;
+  /** Called at scrape time for `veil_worker_queue_depth{lane}`: jobs waiting for a slot in each scheduling lane. */
+  queueDepth?: () => Partial<Record<string, number>>;
+  /**
+   * Called at scrape time for `veil_worker_job_state_age_seconds{state}`: per active local state, seconds since the
+   * oldest job in it entered it (e.g. `() => store.oldestByState(chainId)`). A stuck job shows as a growing age long
+   * before its deadline.
+   */
+  stateAges?: () => Partial<Record<string, number>>;
+  /**
+   * Called at scrape time for `veil_worker_rpc_requests_total{method}` and `veil_worker_rpc_calls_per_job`: JSON-RPC
+   * requests sent so far, per method, each attempt counted (main.ts counts them in its transport's `onRequest`).
+   */
+  rpcRequests?: () => Partial<Record<string, number>>;
   /** Labels added to every series (e.g. `{ operator: "0x…", chain_id: "8453" }`). */
   defaultLabels?: Record<string, string>;
   /** Also export process/Node.js metrics (CPU, memory, event loop lag) with the `veil_worker_` prefix. */
@@ -42,6 +55,11 @@ export interface WorkerMetrics {
   /** Jobs settled per `finalizeMany` transaction (the worker's batched finalization). */
   readonly finalizeBatchSize: Histogram;
   readonly httpRequestsTotal: Counter<"route" | "status">;
+  readonly queueDepth: Gauge<"lane">;
+  readonly jobStateAge: Gauge<"state">;
+  readonly rpcRequestsTotal: Counter<"method">;
+  /** RPC requests over jobs taken (transitions into `assigned`): the steady-state figure bench/load.ts reports. */
+  readonly rpcCallsPerJob: Gauge;
   /** Adds `amount` base units of `token` (address or symbol) to the exact accumulator. */
   recordEarnings(token: string, amount: bigint): void;
   /** The exact accumulated earnings for `token`. */
@@ -165,6 +183,56 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
     registers: [registry],
   });
 
+  const queueSource = options.queueDepth;
+  const queueDepth = new Gauge({
+    name: "veil_worker_queue_depth",
+    help: "Jobs waiting for a slot in each scheduling lane (infer, post, fetch, watch)",
+    labelNames: ["lane"] as const,
+    registers: [registry],
+    collect() {
+      if (!queueSource) return;
+      this.reset();
+      for (const [lane, n] of Object.entries(queueSource())) if (n !== undefined) this.set({ lane }, n);
+    },
+  });
+
+  const ageSource = options.stateAges;
+  const jobStateAge = new Gauge({
+    name: "veil_worker_job_state_age_seconds",
+    help: "Per active local state: seconds since the oldest job in it entered it (0 when none is in it)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      if (!ageSource) return;
+      this.reset();
+      for (const [state, s] of Object.entries(ageSource())) if (s !== undefined) this.set({ state }, s);
+    },
+  });
+
+  const rpcSource = options.rpcRequests;
+  const rpcTotal = (): number => Object.values(rpcSource?.() ?? {}).reduce<number>((a, b) => a + (b ?? 0), 0);
+  const rpcRequestsTotal = new Counter({
+    name: "veil_worker_rpc_requests_total",
+    help: "JSON-RPC requests sent, per method (every attempt of a retried request counts)",
+    labelNames: ["method"] as const,
+    registers: [registry],
+    collect() {
+      if (!rpcSource) return;
+      this.reset();
+      for (const [method, n] of Object.entries(rpcSource())) if (n) this.inc({ method }, n);
+    },
+  });
+  const rpcCallsPerJob = new Gauge({
+    name: "veil_worker_rpc_calls_per_job",
+    help: "JSON-RPC requests sent over jobs taken since start (every request of the process, idle polling included)",
+    registers: [registry],
+    async collect() {
+      if (!rpcSource) return;
+      const taken = (await jobsTotal.get()).values.find((v) => v.labels.state === "assigned")?.value ?? 0;
+      this.set(taken > 0 ? rpcTotal() / taken : 0);
+    },
+  });
+
   return {
     registry,
     jobsTotal,
@@ -178,6 +246,10 @@ export function createMetrics(options: WorkerMetricsOptions = {}): WorkerMetrics
     postBatchSize,
     finalizeBatchSize,
     httpRequestsTotal,
+    queueDepth,
+    jobStateAge,
+    rpcRequestsTotal,
+    rpcCallsPerJob,
     recordEarnings(token: string, amount: bigint): void {
       if (typeof amount !== "bigint" || amount < 0n) throw new RangeError("earnings must be a non-negative bigint");
       exactEarnings.set(token, (exactEarnings.get(token) ?? 0n) + amount);

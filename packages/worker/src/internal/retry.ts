@@ -412,6 +412,8 @@ export interface RpcTransportOptions extends Partial<RpcRetryBudget> {
   /** Ends retrying (waits and further attempts; never a first attempt): the daemon passes its shutdown signal. */
   stopRetrying?: AbortSignal;
   onRetry?: (event: RpcRetryEvent) => void;
+  /** Called before every attempt sent to a node (a retried request counts each attempt; a probe counts too): metrics. */
+  onRequest?: (method: string) => void;
   /** Injectable randomness in [0, 1) for the jitter. */
   random?: () => number;
   /**
@@ -524,8 +526,10 @@ export function rpcTransport(urls: readonly string[], options: RpcTransportOptio
   return ({ chain }) => {
     const endpoints = factories.map((f) => f({ chain, retryCount: 0, timeout }));
     type Send = (method: string, params: unknown, signal?: AbortSignal) => Promise<unknown>;
-    const send = (i: number): Send => (method, params, signal) =>
-      endpoints[i]!.request({ method, params } as never, signal ? ({ signal } as never) : undefined) as Promise<unknown>;
+    const send = (i: number): Send => (method, params, signal) => {
+      options.onRequest?.(method);
+      return endpoints[i]!.request({ method, params } as never, signal ? ({ signal } as never) : undefined) as Promise<unknown>;
+    };
     const probe = (i: number): Promise<unknown> => {
       const s = state[i]!;
       s.probing ??= withDeadline(probeTimeoutMs, undefined, urls[i]!, "eth_chainId", (sig) => send(i)("eth_chainId", undefined, sig))
