@@ -83,6 +83,37 @@ describe("worker/chain/batcher (PostBatcher on a real chain)", () => {
     expect((await v.escrow.getJob(b)).slotHashes[0]).to.not.equal(ethers.ZeroHash);
   });
 
+  it("with confirmations: 3 a send resolves, and its intent is confirmed, only once two blocks stand on its receipt", async () => {
+    const index = (await ethers.getSigners()).findIndex((s) => s.address === v.ops[0]!.address);
+    const transport = custom(connection.provider);
+    const store = openStore({ path: ":memory:" });
+    const deep = new TxSender({
+      publicClient: createPublicClient({ transport, pollingInterval: 20 }),
+      walletClient: createWalletClient({ transport, account: mnemonicToAccount(MNEMONIC, { addressIndex: index }) }),
+      store,
+      chainId: 31337,
+      logger: nullLogger(),
+      confirmations: 3,
+    });
+    const job = (await submit(connection, v)).jobId;
+    let done = false;
+    const sent = deep.send({ kind: "reveal", address: escrow, abi: jobEscrowAbi, functionName: "submitResult", args: [job, randomId() as Hex] }).finally(() => (done = true));
+    const statusOf = () => store.unfinishedTxs({ chainId: 31337 }).length;
+    // Automining: the post is in a block at once; nothing else mines until we do.
+    while ((await v.escrow.getJob(job)).slotHashes[0] === ethers.ZeroHash) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(done, "resolved at one confirmation").to.equal(false);
+    expect(statusOf(), "intent still unfinished").to.equal(1);
+    await connection.provider.request({ method: "evm_mine", params: [] });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(done, "resolved at two").to.equal(false);
+    await connection.provider.request({ method: "evm_mine", params: [] });
+    const receipt = await sent;
+    expect(receipt.status).to.equal("success");
+    expect(statusOf()).to.equal(0);
+    expect(() => new TxSender({ ...({} as never), confirmations: 0 })).to.throw(RangeError, /confirmations must be an integer >= 1/);
+  });
+
   it("a maxBatch below 1 is refused", async () => {
     expect(() => new PostBatcher({} as never, { escrow, maxBatch: 0, windowMs: 1 })).to.throw(RangeError);
   });

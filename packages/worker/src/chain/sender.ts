@@ -58,6 +58,12 @@ export interface TxSenderOptions {
   /** How long to wait for a receipt before bumping. */
   txTimeoutMs?: number;
   maxBumps?: number;
+  /**
+   * Blocks (its own included) a receipt must have under it before a send resolves and its intent is marked
+   * confirmed: the worker's `--confirmations`, so that its own posts are trusted no sooner than others' events.
+   * Default 1 (included).
+   */
+  confirmations?: number;
   signal?: AbortSignal;
 }
 
@@ -67,7 +73,10 @@ export class TxSender {
   private readonly o: Required<Omit<TxSenderOptions, "metrics" | "signal">> & Pick<TxSenderOptions, "metrics" | "signal">;
 
   constructor(options: TxSenderOptions) {
-    this.o = { bumpPercent: 20, txTimeoutMs: 30_000, maxBumps: 5, ...options };
+    this.o = { bumpPercent: 20, txTimeoutMs: 30_000, maxBumps: 5, confirmations: 1, ...options };
+    if (!Number.isInteger(this.o.confirmations) || this.o.confirmations < 1) {
+      throw new RangeError(`confirmations must be an integer >= 1 (1 = included), got ${this.o.confirmations}`);
+    }
     if (this.o.bumpPercent < 10) throw new Error(`gas bump must be at least 10%, got ${this.o.bumpPercent}`);
   }
 
@@ -143,7 +152,7 @@ export class TxSender {
           if (!isKnownTx(e)) throw e;
         });
         broadcast();
-        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs });
+        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs, confirmations: this.o.confirmations });
         if (receipt.status !== "success") throw new TxRevertedError(req.kind, "reverted on chain");
         logger.info("re-broadcast a transaction a reorg had removed", { kind: req.kind, txHash, nonce });
         return receipt;
@@ -180,7 +189,7 @@ export class TxSender {
         throw err;
       }
       try {
-        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs });
+        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs, confirmations: this.o.confirmations });
         if (receipt.status === "success") {
           store.markTxConfirmed(intent.id, receipt.blockNumber);
           this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "confirmed" });
@@ -222,6 +231,14 @@ export class TxSender {
         continue;
       }
       const receipt = await publicClient.getTransactionReceipt({ hash: tx.txHash }).catch(() => undefined);
+      if (receipt && this.o.confirmations > 1) {
+        // Mined, but trusted only at depth: wait for it below with the others (a reorg may still drop it).
+        const head = await publicClient.getBlockNumber({ cacheTime: 0 });
+        if (head - receipt.blockNumber + 1n < BigInt(this.o.confirmations)) {
+          pending.set(tx.nonce, [...(pending.get(tx.nonce) ?? []), tx]);
+          continue;
+        }
+      }
       if (receipt) {
         if (receipt.status === "success") store.markTxConfirmed(tx.id, receipt.blockNumber);
         else store.markTxReverted(tx.id, receipt.blockNumber, "reverted on chain");
@@ -247,7 +264,7 @@ export class TxSender {
       [...pending.values()].map(async (attempts) => {
         // One attempt per nonce can be mined: the first receipt settles the others as replaced.
         const mined = await Promise.any(
-          attempts.map((tx) => publicClient.waitForTransactionReceipt({ hash: tx.txHash!, timeout: this.o.txTimeoutMs }).then((r) => ({ tx, r }))),
+          attempts.map((tx) => publicClient.waitForTransactionReceipt({ hash: tx.txHash!, timeout: this.o.txTimeoutMs, confirmations: this.o.confirmations }).then((r) => ({ tx, r }))),
         ).catch(() => undefined);
         for (const tx of attempts) {
           if (mined?.tx.id === tx.id) {
