@@ -111,7 +111,7 @@ describe("worker/chain/batcher (PostBatcher on a real chain)", () => {
     const receipt = await sent;
     expect(receipt.status).to.equal("success");
     expect(statusOf()).to.equal(0);
-    expect(() => new TxSender({ ...({} as never), confirmations: 0 })).to.throw(RangeError, /confirmations must be an integer >= 1/);
+    expect(() => new TxSender({ confirmations: 0 } as never)).to.throw(RangeError, /confirmations must be an integer >= 1/);
   });
 
   it("a maxBatch below 1 is refused", async () => {
