@@ -120,6 +120,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const children: ChildProcess[] = [];
   const proxies: Awaited<ReturnType<typeof tcpProxy>>[] = [];
   let connection: Awaited<ReturnType<typeof network.create>> | undefined;
+  let saveLogs = () => {};
+  let keep = false;
   try {
     log("starting anvil and deploying VeilLocal over HTTP");
     children.push(await startLocalChain("anvil", port));
@@ -185,10 +187,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       await (await escrow.connect(r).deposit(10n ** 13n)).wait();
     }
     const fakeNode = { children } as unknown as LocalNode;
+    // Every incarnation's output is kept: a failed soak leaves its directory (worker logs, SQLite stores) behind.
+    const incarnations: { name: string; proc: WorkerProcess }[] = [];
     const start = async (w: (typeof workers)[number]) => {
       w.proc = startWorkerProcess(fakeNode, w.flags, { VEIL_PRIVATE_KEY: w.key }, w.httpPort);
+      incarnations.push({ name: w.name, proc: w.proc });
       await w.proc.ready;
     };
+    saveLogs = () => incarnations.forEach((x, i) => writeFileSync(path.join(dir, `${x.name}.${i}.log`), x.proc.logs()));
     await rpc(url, "evm_setAutomine", [false]);
     await rpc(url, "evm_setIntervalMining", [1]);
     log("starting 3 workers (veil node start, defaults)");
@@ -401,6 +407,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const statusCounts: Record<string, number> = {};
     for (const s of st.values()) statusCounts[STATUS[s]!] = (statusCounts[STATUS[s]!] ?? 0) + 1;
     const jobs = [...per.values()].filter((j) => j.submitTx !== undefined);
+    if (violations.length > 0) {
+      keep = true;
+      saveLogs();
+      log(`checks failed: worker logs and stores kept in ${dir}`);
+    }
     return {
       jobs: jobs.length,
       finalized: jobs.filter((j) => j.finalized === 1).length,
@@ -418,7 +429,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await Promise.all(proxies.map((p) => p.close().catch(() => undefined)));
     await connection?.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 

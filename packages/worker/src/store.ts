@@ -1109,6 +1109,17 @@ export class WorkerStore {
     return (this.#stmt(sql).all(...params) as Row[]).map(rowToTx);
   }
 
+  /** Every attempt of `from` at nonce `minNonce` or above, by nonce then attempt (the sender's gap filling). */
+  txsFromNonce(chainId: number, from: Hex, minNonce: number): TxRecord[] {
+    return (
+      this.#stmt("SELECT * FROM pending_txs WHERE chain_id = ? AND from_address = ? AND nonce >= ? ORDER BY nonce, attempt, id").all(
+        chainId,
+        address(from, "from")!,
+        minNonce,
+      ) as Row[]
+    ).map(rowToTx);
+  }
+
   /** Every attempt for one nonce, oldest first. */
   txsForNonce(chainId: number, from: Hex, nonce: number): TxRecord[] {
     return (

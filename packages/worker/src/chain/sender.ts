@@ -70,6 +70,8 @@ export interface TxSenderOptions {
 export class TxSender {
   private queue: Promise<unknown> = Promise.resolve();
   private nextNonce: number | undefined;
+  /** The gap-filling pass in progress (`fillGaps`). */
+  private filling: Promise<number> | undefined;
   private readonly o: Required<Omit<TxSenderOptions, "metrics" | "signal">> & Pick<TxSenderOptions, "metrics" | "signal">;
 
   constructor(options: TxSenderOptions) {
@@ -188,31 +190,101 @@ export class TxSender {
         else this.releaseNonce(nonce);
         throw err;
       }
+      const wait = () => publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs, confirmations: this.o.confirmations });
+      let receipt: TransactionReceipt | undefined;
       try {
-        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs, confirmations: this.o.confirmations });
-        if (receipt.status === "success") {
-          store.markTxConfirmed(intent.id, receipt.blockNumber);
-          this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "confirmed" });
-        } else {
-          store.markTxReverted(intent.id, receipt.blockNumber, "reverted on chain");
-          this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "reverted" });
-          throw new TxRevertedError(req.kind, "reverted on chain");
-        }
-        return receipt;
+        receipt = await wait();
       } catch (err) {
-        if (err instanceof TxRevertedError) throw err;
-        if (attempt > this.o.maxBumps) throw err;
-        // Stuck: replace with the same nonce and fees raised by at least bumpPercent.
-        const bump = (v: bigint) => (v * BigInt(100 + this.o.bumpPercent) + 99n) / 100n;
-        const latest = await this.fees();
-        fees = {
-          maxFeePerGas: max(bump(fees.maxFeePerGas), latest.maxFeePerGas),
-          maxPriorityFeePerGas: max(bump(fees.maxPriorityFeePerGas), latest.maxPriorityFeePerGas),
-        };
-        store.markTxReplaced(intent.id);
-        logger.warn("transaction not mined in time, bumping fees", { kind: req.kind, txHash, nonce, attempt });
+        // Not mined in time. If the chain lost one of our lower nonces (a reorg dropped the block that held it; nodes
+        // do not put such transactions back in their pools), this one waits in the node's queue behind the hole and
+        // a fee bump cannot help: re-broadcasting the stored bytes of the missing nonces does.
+        if ((await this.fillGaps().catch(() => 0)) > 0) receipt = await wait().catch(() => undefined);
+        if (!receipt) {
+          if (attempt > this.o.maxBumps) throw err;
+          // Stuck: replace with the same nonce and fees raised by at least bumpPercent.
+          const bump = (v: bigint) => (v * BigInt(100 + this.o.bumpPercent) + 99n) / 100n;
+          const latest = await this.fees();
+          fees = {
+            maxFeePerGas: max(bump(fees.maxFeePerGas), latest.maxFeePerGas),
+            maxPriorityFeePerGas: max(bump(fees.maxPriorityFeePerGas), latest.maxPriorityFeePerGas),
+          };
+          store.markTxReplaced(intent.id);
+          logger.warn("transaction not mined in time, bumping fees", { kind: req.kind, txHash, nonce, attempt });
+          continue;
+        }
       }
+      if (receipt.status === "success") {
+        store.markTxConfirmed(intent.id, receipt.blockNumber);
+        this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "confirmed" });
+        return receipt;
+      }
+      store.markTxReverted(intent.id, receipt.blockNumber, "reverted on chain");
+      this.o.metrics?.txTotal.inc({ kind: req.kind, outcome: "reverted" });
+      throw new TxRevertedError(req.kind, "reverted on chain");
     }
+  }
+
+  /**
+   * Fills the holes in this signer's nonce sequence: every nonce from the chain's next one (`latest`) up to the
+   * highest one we used whose transactions the node no longer knows (a reorg dropped the block that held them, and
+   * nodes do not put such transactions back in their pools) gets a 0-value transfer to ourselves, so that the
+   * transactions queued behind it can be mined. The lost transaction itself is not re-broadcast: a post that a
+   * reorg removed is sent again by its job, after re-checking the job on the new chain (re-sending old bytes could
+   * land an old answer on another submission that took the same job id). The listener calls this on a reorg; `send`
+   * calls it when a receipt does not come. One pass at a time (callers share it). Returns how many holes it filled.
+   */
+  fillGaps(): Promise<number> {
+    this.filling ??= this.fillGapsNow().finally(() => (this.filling = undefined));
+    return this.filling;
+  }
+
+  private async fillGapsNow(): Promise<number> {
+    const { publicClient, walletClient, store, chainId, logger } = this.o;
+    const account = walletClient.account;
+    const next = await publicClient.getTransactionCount({ address: this.address, blockTag: "latest" });
+    const byNonce = new Map<number, TxRecord[]>();
+    for (const tx of store.txsFromNonce(chainId, this.address as Hex, next)) byNonce.set(tx.nonce, [...(byNonce.get(tx.nonce) ?? []), tx]);
+    let filled = 0;
+    for (const [nonce, attempts] of [...byNonce].sort((a, b) => a[0] - b[0])) {
+      if (attempts.some((t) => t.status === "pending")) continue; // being broadcast right now by `send`
+      const known = await Promise.all(
+        attempts.filter((t) => t.txHash && t.status !== "failed").map((t) => publicClient.getTransaction({ hash: t.txHash! }).then(() => true, () => false)),
+      );
+      if (known.includes(true) || known.length === 0) continue; // still in the pool (or never sent: its nonce was released)
+      const latest = await this.fees();
+      const bump = (v: bigint) => (v * BigInt(100 + this.o.bumpPercent) + 99n) / 100n;
+      const fees = {
+        maxFeePerGas: attempts.reduce((m, t) => max(m, bump(t.maxFeePerGas)), latest.maxFeePerGas),
+        maxPriorityFeePerGas: attempts.reduce((m, t) => max(m, bump(t.maxPriorityFeePerGas ?? 0n)), latest.maxPriorityFeePerGas),
+      };
+      const request = await walletClient.prepareTransactionRequest({
+        account, to: account.address, value: 0n, nonce, gas: 21_000n, ...fees, chain: walletClient.chain ?? null,
+      } as never);
+      const raw = await walletClient.signTransaction(request as never);
+      const txHash = keccak256(raw);
+      const intent = store.recordTxIntent({
+        chainId, kind: "other", from: account.address as Hex, nonce, to: account.address as Hex, calldataHash: keccak256("0x"),
+        gasLimit: 21_000n, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas, txHash, rawTx: raw,
+      });
+      try {
+        await publicClient.sendRawTransaction({ serializedTransaction: raw });
+      } catch (err) {
+        if (!isKnownTx(err)) {
+          store.markTxFailed(intent.id, String((err as Error)?.message ?? err).slice(0, 500));
+          logger.warn("could not fill a nonce gap", { nonce, error: String((err as Error)?.message ?? err).slice(0, 200) });
+          continue;
+        }
+      }
+      store.markTxSent(intent.id, txHash);
+      for (const t of attempts) if (t.status === "pending" || t.status === "sent") store.markTxReplaced(t.id);
+      void publicClient.waitForTransactionReceipt({ hash: txHash, timeout: this.o.txTimeoutMs }).then(
+        (r) => store.markTxConfirmed(intent.id, r.blockNumber),
+        () => undefined, // settled by the next reconcile
+      );
+      logger.warn("filled a nonce gap left by a lost transaction (a 0-value transfer to self)", { nonce, lost: attempts.map((t) => t.kind), txHash });
+      filled++;
+    }
+    return filled;
   }
 
   /**
