@@ -225,14 +225,20 @@ export class Scheduler implements JobFanout {
     const chainNow = this.ctx.chainNow;
     const last = this.watched.get(key);
     if (last === undefined) {
-      this.watched.set(key, { at: now, chainTime: chainNow }); // first seen: its events (and its timer) drive it
-      if (typeof end === "number") this.arm(key, end);
-      return undefined;
+      // A job just committed, or found committed after a restart, is read once: the reveal phase may have begun
+      // before it got here (the RevealPhaseStarted event was applied while it was still sending its commit, or
+      // before the restart), and no later event would tell.
+      if (job.state === "committed") return "watch";
+      this.watched.set(key, { at: now, chainTime: chainNow }); // a served job first seen: its events drive it
+    } else if (typeof end === "number" && last.chainTime <= BigInt(end) && chainNow > BigInt(end)) {
+      // Read again once its phase has ended (a served job is about to be settled, by this worker or another
+      // account: a record reused at once is only noticed by reading).
+      return "watch";
+    } else if (now - last.at >= WATCH_RECHECK_MS) {
+      return "watch";
     }
-    // Read again once its phase has ended (a served job is about to be settled, by this worker or another account:
-    // a record reused at once is only noticed by reading), then every WATCH_RECHECK_MS.
-    if (typeof end === "number" && last.chainTime <= BigInt(end) && chainNow > BigInt(end)) return "watch";
-    return now - last.at >= WATCH_RECHECK_MS ? "watch" : undefined;
+    if (typeof end === "number" && !this.timers.has(key)) this.arm(key, end);
+    return undefined;
   }
 
   /** A timer that wakes the waiting job `key` when chain time reaches `end` (estimated from the last pass's clock). */
