@@ -79,7 +79,7 @@ export interface VeilWorkerOptions {
   maxLogRange?: bigint;
   /**
    * Jobs in inference at once (default 8). Jobs that only wait (for a challenge window, the reveal phase, an input
-   * blob) hold no slot; posts and blob fetches have lanes of their own (see "scheduling" in worker.ts).
+   * blob) hold no slot; posts and blob fetches have lanes of their own (see tasks/scheduler.ts).
    */
   maxConcurrency?: number;
   /** A job that waits this long for an inference or post slot is logged (once) and reported by /health (default 60 s). */
