@@ -216,7 +216,6 @@ export class VeilWorker {
     this.processor = new Processor(ctx, this.poster);
     this.settler = new Settler(ctx);
     this.scheduler = new Scheduler(ctx, view, this.processor, this.poster, this.settler);
-    this.processor.drain = this.poster.drain = () => this.scheduler.drain();
     this.listener = new ChainListener(ctx, view, this.scheduler);
     const tasks: WorkerTask[] = [this.listener, this.processor, this.poster, this.settler];
     if (this.o.validator) {
@@ -301,7 +300,7 @@ export class VeilWorker {
     this.scheduler.clearTimers();
     if (this.running) await this.runner.stop();
     // Steps started by `tick()` (tests) run outside the tasks' loops.
-    await Promise.allSettled([this.scheduler.drain(), this.settler.finalizing]);
+    await Promise.allSettled([this.ctx.drain(), this.settler.finalizing]);
     this.abort.abort(new Error("worker stopped"));
   }
 
@@ -317,8 +316,8 @@ export class VeilWorker {
 
   /** Waits until every active job is idle (tests and the demo), including runs started while waiting. */
   async settle(): Promise<void> {
-    while (this.scheduler.inFlight.size > 0 || this.settler.finalizing) {
-      await Promise.allSettled([...this.scheduler.inFlight.values(), this.settler.finalizing]);
+    while (this.ctx.inFlight.size > 0 || this.settler.finalizing) {
+      await Promise.allSettled([...this.ctx.inFlight.values(), this.settler.finalizing]);
     }
   }
 

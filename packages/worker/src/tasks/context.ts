@@ -53,6 +53,8 @@ export class WorkerContext {
   readonly models = new Map<Hex, ModelInfo>();
   /** Notified after every listener pass: the settler and the validator act once per pass. */
   readonly passes = new PassSignal();
+  /** Job steps in flight (scheduler.ts runs them; the processor and poster wait for them when they stop), by job. */
+  readonly inFlight = new Map<string, Promise<void>>();
   /** Set by `VeilWorker.stop`: no new step starts once it is. */
   stopped = false;
   /** The head block's timestamp as of the last pass (scheduling compares phase ends against it). */
@@ -83,6 +85,11 @@ export class WorkerContext {
 
   get metrics() {
     return this.o.metrics;
+  }
+
+  /** Resolves once no job step is in flight, including steps started while waiting. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
   }
 
   /** A new pass: the head's timestamp is read again at its first use. */

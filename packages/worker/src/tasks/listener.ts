@@ -218,11 +218,32 @@ export class ChainListener implements WorkerTask {
         if (this.recentHashes.size <= REORG_WINDOW) break;
         this.recentHashes.delete(n);
       }
-      // Fan out: the jobs these events gave a next step take it now (after the fold, so that they read the view).
-      const touched = new Set<bigint>();
-      for (const d of decoded) if (WAKING_EVENTS.has(d.eventName)) touched.add(d.args.jobId);
-      for (const id of touched) for (const job of ctx.jobsOf(id)) if (!isDone(job.state)) this.jobs.wake(job);
+      this.fanOut(decoded);
       from = to + 1n;
+    }
+  }
+
+  /**
+   * The jobs a range's events gave a next step take it now (after the fold, so that they read the view), not at
+   * the next pass. An assignment names its slots; the rarer phase events look the job's records up.
+   */
+  private fanOut(decoded: Decoded[]) {
+    const { ctx } = this;
+    const keys = new Map<string, { chainId: number; jobId: bigint; slot: number }>();
+    for (const d of decoded) {
+      if (d.eventName === "OperatorsAssigned") {
+        d.args.operators.forEach((op: Address, i: number) => {
+          if (!sameAddress(op, ctx.address)) return;
+          const key = { chainId: ctx.chainId, jobId: d.args.jobId as bigint, slot: Number(d.args.slots[i]) };
+          keys.set(`${key.jobId}:${key.slot}`, key);
+        });
+      } else if (WAKING_EVENTS.has(d.eventName)) {
+        for (const job of ctx.jobsOf(d.args.jobId)) keys.set(`${job.jobId}:${job.slot}`, job);
+      }
+    }
+    for (const key of keys.values()) {
+      const job = ctx.store.getJob(key);
+      if (job && !isDone(job.state)) this.jobs.wake(job);
     }
   }
 

@@ -14,8 +14,6 @@ import { untilAborted, type WorkerTask } from "./task.js";
 
 export class Poster implements WorkerTask {
   readonly name = "poster";
-  /** Set by the worker: resolves once no job step is in flight (steps run in the scheduler's lanes). */
-  drain: () => Promise<void> = async () => undefined;
   private readonly halt = new AbortController();
 
   constructor(private readonly ctx: WorkerContext) {}
@@ -28,7 +26,7 @@ export class Poster implements WorkerTask {
   }
 
   async stop(): Promise<void> {
-    await this.drain();
+    await this.ctx.drain(); // its steps run in the scheduler's lanes
     this.halt.abort();
   }
 

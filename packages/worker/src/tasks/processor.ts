@@ -17,8 +17,6 @@ import { untilAborted, type WorkerTask } from "./task.js";
 
 export class Processor implements WorkerTask {
   readonly name = "processor";
-  /** Set by the worker: resolves once no job step is in flight (steps run in the scheduler's lanes). */
-  drain: () => Promise<void> = async () => undefined;
   private readonly halt = new AbortController();
 
   constructor(
@@ -35,7 +33,7 @@ export class Processor implements WorkerTask {
   }
 
   async stop(): Promise<void> {
-    await this.drain();
+    await this.ctx.drain(); // its steps run in the scheduler's lanes
     this.halt.abort();
   }
 

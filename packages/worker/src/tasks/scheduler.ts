@@ -74,7 +74,6 @@ export class Scheduler implements JobFanout {
   private readonly woken = new Set<string>();
   /** Phase-end timers of waiting jobs (cleared when the job runs, is done, or the worker stops). */
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -92,11 +91,6 @@ export class Scheduler implements JobFanout {
     };
   }
 
-  /** Resolves once no step is in flight, including steps started while waiting. */
-  async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
-  }
-
   /** Clears every phase-end timer (the worker is stopping). */
   clearTimers(): void {
     for (const t of this.timers.values()) clearTimeout(t);
@@ -107,16 +101,18 @@ export class Scheduler implements JobFanout {
     this.rechecks.add(keyString(job));
   }
 
-  /** An event changed `job` (listener.ts): its next step is queued now, not at the next pass. */
+  /**
+   * An event (listener.ts) or a phase-end timer changed what `job` can do: its next step starts now if its lane
+   * has room. Otherwise it waits for the pass's `schedule`, which queues it by urgency (queuing it here as well
+   * would cost a walk of the lane's backlog per event, while a burst of assignments arrives).
+   */
   wake(job: JobRecord): void {
     if (this.ctx.stopped || isValidatorRecord(job)) return;
     const key = keyString(job);
     this.woken.add(key);
-    if (this.inFlight.has(key)) return; // re-queued when its run ends (`launch`)
+    if (this.ctx.inFlight.has(key)) return; // looked at again when its run ends (`launch`)
     const lane = this.laneOf(job, Date.now());
-    if (!lane) return;
-    this.enqueue({ job, lane });
-    this.pump();
+    if (lane && this.lanes[lane].tryAcquire()) this.launch(job, lane);
   }
 
   /** The pass's scheduling: every active job with a step to run is queued in its lane, most urgent first. */
@@ -128,7 +124,7 @@ export class Scheduler implements JobFanout {
       if (isValidatorRecord(job)) continue; // the validator's own records (validator.ts)
       const key = keyString(job);
       active.add(key);
-      if (this.inFlight.has(key)) continue;
+      if (this.ctx.inFlight.has(key)) continue;
       const lane = this.laneOf(job, now);
       if (lane) queue.push({ job, lane });
     }
@@ -150,14 +146,12 @@ export class Scheduler implements JobFanout {
     this.noteStarved(now);
   }
 
-  /** Queues `q` in its lane by urgency (a job whose next step found its lane full, or that an event woke). */
+  /** Queues `q` in its lane by urgency (a job whose next step found its lane full). */
   private enqueue(q: Queued, now = Date.now()) {
     const queue = this.queues[q.lane];
-    const key = keyString(q.job);
-    const dup = queue.findIndex((x) => keyString(x.job) === key);
-    if (dup >= 0) queue.splice(dup, 1);
     const at = queue.findIndex((x) => byUrgency(q, x) < 0);
     queue.splice(at < 0 ? queue.length : at, 0, q);
+    const key = keyString(q.job);
     if ((q.lane === "infer" || q.lane === "post") && !this.waitingSince.has(key)) this.waitingSince.set(key, now);
   }
 
@@ -172,7 +166,7 @@ export class Scheduler implements JobFanout {
       while (queue.length > 0 && this.lanes[name].active < this.lanes[name].size) {
         const q = queue.shift()!;
         const key = keyString(q.job);
-        if (this.inFlight.has(key)) continue;
+        if (this.ctx.inFlight.has(key)) continue;
         const job = this.ctx.store.getJob(q.job); // fresh: it may have moved since it was queued
         const lane = job && !isDone(job.state) ? this.laneOf(job, now) : undefined;
         if (!job || !lane) {
@@ -282,13 +276,13 @@ export class Scheduler implements JobFanout {
         this.onJobError(job, err);
       })
       .finally(() => {
-        this.inFlight.delete(key);
+        this.ctx.inFlight.delete(key);
         // An event that came during the run (the last commit's RevealPhaseStarted, say) is acted on now.
+        this.pump();
         const again = this.woken.has(key) ? this.ctx.store.getJob(job) : undefined;
         if (again && !isDone(again.state)) this.wake(again);
-        else this.pump();
       });
-    this.inFlight.set(key, p);
+    this.ctx.inFlight.set(key, p);
   }
 
   /**
