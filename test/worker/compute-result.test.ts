@@ -258,11 +258,11 @@ describe("computeResult: operator and validator produce the same result bytes an
     return w.store.transition(key, "assigned", "input_ready", mismatch ? { meta: { inputMismatch: true } } : { inputBlob: w.store.putBlob(input!) });
   }
 
-  /** The operator path: worker.ts `infer` on the job; returns what it stored (hash and served bytes). */
+  /** The operator path: tasks/processor.ts `infer` on the job; returns what it stored (hash and served bytes). */
   async function operatorResult(w: CreatedWorker, rec: JobRecord, onChain: boolean) {
     // The chain view is read only to decline a private job that cannot be opened; synthetic public jobs have none.
-    const chain = onChain ? await w.worker["chainJob"](rec.jobId) : undefined;
-    await w.worker["infer"](rec, chain as never);
+    const chain = onChain ? await w.worker["ctx"].chainJob(rec.jobId) : undefined;
+    await w.worker["processor"].infer(rec, chain as never);
     const done = w.store.getJob(rec)!;
     expect(done.state, done.failReason).to.equal("inferred");
     return { resultHash: done.resultHash!, served: w.store.getBlob(done.resultBlob!)! };

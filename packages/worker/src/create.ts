@@ -35,7 +35,7 @@ export interface CreateWorkerOptions {
   engine?: InferenceEngineOptions;
   confirmations?: number;
   pollIntervalMs?: number;
-  /** Jobs in inference at once; waiting jobs hold no slot (worker.ts, "scheduling"). */
+  /** Jobs in inference at once; waiting jobs hold no slot (tasks/scheduler.ts). */
   maxConcurrency?: number;
   /** A job waiting this long for a slot is logged and makes /health "degraded" (default 60 s). */
   slotWaitWarnMs?: number;

@@ -1,7 +1,7 @@
 /**
  * Validator mode: the worker's part in verification (docs/verification.md, contracts/DisputeManager.sol).
  *
- * Every tick the validator
+ * Every pass (tasks/validator.ts runs one after each pass of the worker's chain listener) the validator
  *  1. follows the escrow's `JobDisputed` events for the models this worker serves and keeps a tracker per dispute,
  *     which moves it along on chain: `startDisagreement` (operators disagreed), `drawCommittee` once the seed block
  *     is mined, `resolve` after the reveal window (or after `drawBy` when nobody drew). Anyone may call these; a
@@ -16,7 +16,7 @@
  *     has no slot, and challenges (approving and posting the bond) a proposed result its own run does not reproduce.
  *
  * State lives in the worker's store, as job records on reserved slots (>= VALIDATOR_SLOT_BASE, which the operator
- * state machine in worker.ts skips): a tracker, a ballot and a spot check per job at most. Every step re-reads the
+ * state machine in tasks/scheduler.ts skips): a tracker, a ballot and a spot check per job at most. Every step re-reads the
  * DisputeManager's views first, so after a restart nothing already on chain is sent again, and a vote is never
  * committed twice (write-once salt/commitment in the store, plus the on-chain ballot).
  *
@@ -506,7 +506,7 @@ export class DisputeValidator {
     return store.transition(rec, "assigned", "input_ready", { inputBlob: blob });
   }
 
-  /** The operators' computation (inference/compute.ts, as worker.ts `infer` runs it), honest. */
+  /** The operators' computation (inference/compute.ts, as tasks/processor.ts `infer` runs it), honest. */
   private async infer(rec: JobRecord): Promise<JobRecord> {
     const { store, engine } = this.o;
     const model = rec.modelId ? this.o.model(rec.modelId) : undefined;
