@@ -109,6 +109,15 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
     const health = await (await fetch(`${worker.url}/health`)).json();
     expect(health.status).to.equal("ok");
     expect(health.jobs.served).to.equal(JOBS);
+    // Metrics an operator alerts on: queue depth per lane, age of the oldest job per state, RPC requests per job.
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+    const sample = (prefix: string) => Number(metrics.split("\n").find((l) => l.startsWith(prefix))?.split(" ").at(-1));
+    expect(sample("veil_worker_rpc_calls_per_job{"), metrics).to.be.greaterThan(0);
+    expect(sample('veil_worker_rpc_requests_total{method="eth_getLogs"'), metrics).to.be.greaterThan(0);
+    expect(sample('veil_worker_queue_depth{lane="infer"'), metrics).to.equal(0);
+    expect(sample('veil_worker_jobs_total{state="served"'), metrics).to.equal(JOBS);
+    expect(sample('veil_worker_job_state_age_seconds{state="served"'), metrics).to.be.greaterThan(0);
+    expect(sample('veil_worker_job_state_age_seconds{state="assigned"'), metrics).to.equal(0);
 
     // The challenge window passes: the worker settles every job itself (auto-finalize is on by default).
     const { ethers } = node.connection;

@@ -32,6 +32,8 @@ export interface CreateWorkerOptions {
   models: WorkerModel[];
   logger?: Logger;
   metrics?: WorkerMetrics;
+  /** JSON-RPC requests sent so far, per method (main.ts counts them in its transport): `veil_worker_rpc_requests_total`. */
+  rpcRequests?: () => Record<string, number>;
   engine?: InferenceEngineOptions;
   confirmations?: number;
   pollIntervalMs?: number;
@@ -97,10 +99,15 @@ export async function createWorker(o: CreateWorkerOptions): Promise<CreatedWorke
       jobStates: JOB_STATES,
       jobsInState: () => store.countByState(chainId),
       sqliteSeconds: () => store.writeMs / 1000,
+      stateAges: () => store.oldestByState(chainId),
+      queueDepth: () => worker.queueDepth(), // scraped only once the worker exists
+      rpcRequests: o.rpcRequests,
       defaultLabels: { operator: o.account.address.toLowerCase(), chain_id: String(chainId) },
     });
+  // Every committed transition counts in veil_worker_jobs_total{state} (a rolled-back one never fires).
+  if (!o.metrics) store.onTransition((ev) => metrics.jobsTotal.inc({ state: ev.to }));
   const engine = await createInferenceEngine(o.engine);
-  const worker = new VeilWorker(chainId, {
+  const worker: VeilWorker = new VeilWorker(chainId, {
     publicClient: publicClient as never,
     walletClient: walletClient as never,
     addresses: o.addresses,

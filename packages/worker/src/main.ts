@@ -72,8 +72,10 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
   const account = privateKeyToAccount(await resolvePrivateKey(config));
   // Every RPC request goes through the one retry layer: at most RPC_RETRY.attempts tries (4 x 10 s timeout, capped
   // backoff; 41.75 s worst case), moving to the next URL on a failure that another node may not have.
+  const rpcRequests: Record<string, number> = {};
   const transport: Transport = rpcTransport(config.rpcUrls, {
     stopRetrying: shutdown.signal,
+    onRequest: (method) => void (rpcRequests[method] = (rpcRequests[method] ?? 0) + 1),
     onRetry: (e) =>
       logger.warn("rpc request failed; retrying", {
         method: e.method,
@@ -99,6 +101,7 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
   // model file whose sha256 is not the id it was given, or an unregistered model fails here at no cost.
   const created = await createWorker({
     transport,
+    rpcRequests: () => rpcRequests,
     account,
     addresses: { jobEscrow: a.jobEscrow, nodeStaking: a.nodeStaking, modelRegistry: a.modelRegistry, disputeManager: a.disputeManager },
     validator: config.validator && a.disputeManager !== undefined,

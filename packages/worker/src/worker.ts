@@ -202,6 +202,8 @@ export class VeilWorker {
       metrics: options.metrics,
       bumpPercent: this.o.gasBumpPercent,
       txTimeoutMs: this.o.txTimeoutMs,
+      // Own receipts are trusted at the depth events are (`confirmations` counts the blocks beyond the first).
+      confirmations: this.o.confirmations + 1,
       signal: this.abort.signal,
     });
     const posts = new PostBatcher(this.sender, {
@@ -388,6 +390,11 @@ export class VeilWorker {
         longestWaitSeconds: waits.length ? Math.round(Math.max(...waits) / 1000) : 0,
       },
     };
+  }
+
+  /** Jobs waiting for a slot in each lane (metrics: `veil_worker_queue_depth`). */
+  queueDepth(): Record<string, number> {
+    return this.scheduler.queueDepth();
   }
 
   private jobsAtRisk(now: number) {

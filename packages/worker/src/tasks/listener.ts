@@ -279,12 +279,18 @@ export class ChainListener implements WorkerTask {
     for (const [id, block] of this.submittedIn) if (block > fork) this.submittedIn.delete(id);
     this.view.forgetAfter(fork);
     for (const job of store.activeJobs({ chainId: ctx.chainId })) this.jobs.recheck(job);
+    // Our transactions in the dropped blocks are gone from the chain (and nodes do not put them back in their
+    // pools): fill the holes they leave in our nonce sequence before anything else is sent, then re-read the nonce.
+    const filled = await ctx.sender.fillGaps().catch((err: unknown) => {
+      ctx.log.warn("could not check the nonce sequence after a reorg; the next stuck receipt retries", { error: errorMessage(err) });
+      return 0;
+    });
     ctx.sender.resync();
     const depth = Number(cursorBlock - fork);
     this.reorgs.push({ at: Date.now(), forkBlock: fork, depth });
     if (this.reorgs.length > 100) this.reorgs.shift();
     ctx.metrics?.rpcErrorsTotal.inc({ method: "reorg", kind: "reorg" });
-    ctx.log.warn("chain reorganised: events re-read from the fork point, active jobs re-checked", { forkBlock: fork, depth });
+    ctx.log.warn("chain reorganised: events re-read from the fork point, active jobs re-checked", { forkBlock: fork, depth, nonceGapsFilled: filled });
     return fork;
   }
 

@@ -115,6 +115,12 @@ export class Scheduler implements JobFanout {
     if (lane && this.lanes[lane].tryAcquire()) this.launch(job, lane);
   }
 
+  /** Jobs waiting for a slot, per lane (`veil_worker_queue_depth`). */
+  queueDepth(): Record<LaneName, number> {
+    const q = this.queues;
+    return { infer: q.infer.length, post: q.post.length, fetch: q.fetch.length, watch: q.watch.length };
+  }
+
   /** The pass's scheduling: every active job with a step to run is queued in its lane, most urgent first. */
   schedule(): void {
     const now = Date.now();
