@@ -36,6 +36,8 @@ export interface CreateWorkerOptions {
   rpcRequests?: () => Record<string, number>;
   engine?: InferenceEngineOptions;
   confirmations?: number;
+  /** See VeilWorkerOptions.receiptConfirmations (the daemon passes `--confirmations`). */
+  receiptConfirmations?: number;
   pollIntervalMs?: number;
   /** Jobs in inference at once; waiting jobs hold no slot (tasks/scheduler.ts). */
   maxConcurrency?: number;
@@ -117,6 +119,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<CreatedWorke
     metrics,
     models: o.models,
     confirmations: o.confirmations,
+    receiptConfirmations: o.receiptConfirmations,
     pollIntervalMs: o.pollIntervalMs,
     maxConcurrency: o.maxConcurrency,
     slotWaitWarnMs: o.slotWaitWarnMs,

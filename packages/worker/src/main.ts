@@ -116,6 +116,7 @@ async function start(config: WorkerConfig, logger: Logger, shutdown: ReturnType<
     engine: { intraOpNumThreads: config.intraOpThreads || 1, batchWindowMs: config.batchWindowMs, maxBatchRows: config.maxBatch },
     // The config counts the inclusion block as the first confirmation; the worker counts blocks on top of it.
     confirmations: Math.max(0, effectiveConfirmations(config, chainId) - 1),
+    receiptConfirmations: effectiveConfirmations(config, chainId),
     pollIntervalMs: config.pollIntervalMs,
     maxConcurrency: config.maxConcurrency,
     gasBumpPercent: config.gasBumpPercent,

@@ -73,6 +73,12 @@ export interface VeilWorkerOptions {
   models: WorkerModel[];
   /** Blocks an event must be buried under before the worker acts on it (reorg safety). */
   confirmations?: number;
+  /**
+   * Blocks (its own included) under the worker's own receipts before a post counts as done and its intent as
+   * confirmed. Default 1; the daemon passes `--confirmations`, so that its own posts are trusted no sooner than
+   * others' events (a chain that only mines on demand, as tests use, would never deepen them).
+   */
+  receiptConfirmations?: number;
   pollIntervalMs?: number;
   /** First block to scan when the store has no cursor (default: the current head minus 1,000). */
   startBlock?: bigint;
@@ -159,6 +165,7 @@ export class VeilWorker {
   constructor(chainId: number, options: VeilWorkerOptions) {
     this.o = {
       confirmations: 0,
+      receiptConfirmations: 1,
       pollIntervalMs: 500,
       maxLogRange: 2_000n,
       maxConcurrency: 8,
@@ -202,8 +209,7 @@ export class VeilWorker {
       metrics: options.metrics,
       bumpPercent: this.o.gasBumpPercent,
       txTimeoutMs: this.o.txTimeoutMs,
-      // Own receipts are trusted at the depth events are (`confirmations` counts the blocks beyond the first).
-      confirmations: this.o.confirmations + 1,
+      confirmations: this.o.receiptConfirmations,
       signal: this.abort.signal,
     });
     const posts = new PostBatcher(this.sender, {

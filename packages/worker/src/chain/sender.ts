@@ -199,6 +199,11 @@ export class TxSender {
         // do not put such transactions back in their pools), this one waits in the node's queue behind the hole and
         // a fee bump cannot help: re-broadcasting the stored bytes of the missing nonces does.
         if ((await this.fillGaps().catch(() => 0)) > 0) receipt = await wait().catch(() => undefined);
+        // Mined but not yet `confirmations` deep (blocks are slow, or the chain mines on demand): a replacement
+        // would only be refused (nonce too low); keep waiting for depth instead.
+        while (!receipt && (await publicClient.getTransactionReceipt({ hash: txHash }).catch(() => undefined))) {
+          receipt = await wait().catch(() => undefined);
+        }
         if (!receipt) {
           if (attempt > this.o.maxBumps) throw err;
           // Stuck: replace with the same nonce and fees raised by at least bumpPercent.
