@@ -309,11 +309,14 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const { jobId, operators: [op] } = await submitJob(wallet(requester), { addresses, modelId, inputs: big, uploader });
       const stakeBefore = (await getNode(publicClient, { addresses, address: op! })).stake;
       await declineJob(wallet(op!), { addresses, jobId, slot: 0 });
-      expect((await getJob(publicClient, { addresses, jobId })).revealMask).to.equal(1);
+      const declined = await getJob(publicClient, { addresses, jobId });
+      expect(declined.revealMask).to.equal(1);
+      expect(declined.slots).to.deep.equal([{ slot: 0, operator: op, state: "declined" }]);
       const { status } = await pokeJob(wallet(outsider), { addresses, jobId });
       expect(status).to.equal("Assigned");
       const after = await getJob(publicClient, { addresses, jobId });
       expect(after.operators[0]).to.not.equal(op);
+      expect(after.slots).to.deep.equal([{ slot: 0, operator: after.operators[0], state: "pending" }]);
       expect((await getNode(publicClient, { addresses, address: op! })).stake).to.equal(stakeBefore);
       const inline = await submitJob(wallet(requester), { addresses, modelId, inputs });
       const err = await declineJob(wallet(inline.operators[0]!), { addresses, jobId: inline.jobId, slot: 0 }).catch((e) => e);
@@ -421,12 +424,14 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const stored = await getJob(publicClient, { addresses, jobId });
       expect(stored).to.include({ source: "chain", status: "Finalized", requester, modelId, result: hash, phaseEnd: 0, commitMask: 0 });
       expect(stored.slotHashes).to.deep.equal([hash]);
+      expect(stored.slots.map((x) => [x.state, x.resultHash])).to.deep.equal([["posted", hash]]);
 
       const next = await recycle(jobId);
       expect(next).to.equal((1n << 32n) + 1n); // generation 1 of record 1: 4294967297
       const now = await getJob(publicClient, { addresses, jobId: next });
       expect(now).to.include({ source: "chain", status: "Assigned", requester, result: undefined });
       expect(now.slotHashes).to.deep.equal([zeroHash]); // the old record's hash is not shown for the new job
+      expect(now.slots.map((x) => x.state), "the old record's post is not the new job's").to.deep.equal(["pending"]);
 
       const rebuilt = await getJob(publicClient, { addresses, jobId });
       expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
@@ -586,6 +591,12 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const stored = await getJob(publicClient, { addresses, jobId });
       expect(stored).to.include({ status: "Finalized", commitMask: 0b111, revealMask: 0b101, missedMask: 0b010, result: hash });
       expect(stored.slotHashes[1]).to.not.equal(zeroHash); // the chain still shows slot 1's commitment
+      // Named: no commitment is shown as a result, so the events (below) give the same slots.
+      expect(stored.slots).to.deep.equal([
+        { slot: 0, operator: ops[0], state: "revealed", resultHash: hash },
+        { slot: 1, operator: ops[1], state: "missed" },
+        { slot: 2, operator: ops[2], state: "revealed", resultHash: hash },
+      ]);
 
       await recycle(jobId);
       const rebuilt = await getJob(publicClient, { addresses, jobId });

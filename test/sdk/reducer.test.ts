@@ -5,7 +5,8 @@
  * commit window early, missed commits and reveals, deadline refunds, records recycled by a multicall batch); after
  * EVERY transaction, folding all escrow logs so far must give, for every job, what the contract's `getJob` returns
  * (a recycled job: what it returned last), and a stream folded incrementally (overlapping ranges: replays) must give
- * the same states. Then replays, out-of-order logs, reorgs and missing timestamps on the real logs.
+ * the same states. The named slot states (`slots`) of the SDK's getJob and of the fold are part of that comparison,
+ * and pinned along each path. Then replays, out-of-order logs, reorgs and missing timestamps on the real logs.
  */
 import { expect } from "chai";
 import { network } from "hardhat";
@@ -36,6 +37,7 @@ import {
   finalizeJob,
   foldJobEvents,
   getDispute,
+  getJob,
   getJobHistory,
   jobFromState,
   jobStateFromSubmission,
@@ -57,6 +59,7 @@ import {
   type Job,
   type JobEventLog,
   type JobState,
+  type SlotState,
   type TensorMap,
   type VeilAddresses,
 } from "../../packages/sdk/src/index.js";
@@ -137,7 +140,10 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     return parseEventLogs({ abi: jobEscrowAbi, logs: raw.map((l) => formatLog(l)), strict: true }) as EscrowLog[];
   }
 
-  /** The contract's getJob as the SDK's Job (`source: "chain"`), or "recycled" when it reverts JobEscrowJobRecycled. */
+  /**
+   * The contract's getJob as the SDK's Job (`source: "chain"`), or "recycled" when it reverts JobEscrowJobRecycled.
+   * Its `slots` are the SDK getJob's, which must equal the contract's read in every other field.
+   */
   async function chainJob(jobId: bigint): Promise<Job | "recycled"> {
     let v;
     try {
@@ -146,9 +152,9 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       expect(recycledJobId(e), `getJob(${jobId}) reverted with something else than JobEscrowJobRecycled: ${e}`).to.equal(jobId);
       return "recycled";
     }
-    return {
+    const raw = {
       jobId,
-      source: "chain",
+      source: "chain" as const,
       requester: v.requester,
       modelId: v.modelId,
       status: STATUSES[v.status]!,
@@ -164,6 +170,9 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       missedMask: v.missedMask,
       result: v.result === zeroHash ? undefined : v.result,
     };
+    const sdk = await getJob(publicClient, { addresses, jobId });
+    expect(sdk, `getJob(${jobId}) of the SDK`).to.deep.equal({ ...raw, slots: sdk.slots });
+    return sdk;
   }
 
   /**
@@ -241,6 +250,17 @@ describe("job reducer: folded escrow events equal getJob after every transaction
   }
 
   const stateOf = (jobId: bigint) => stream.get(jobId)!;
+  /**
+   * The named slot states of a job, from the folded stream and from the SDK's getJob (the differential also checks
+   * them against each other after every transaction): state names, and the result hash where one is shown.
+   */
+  async function expectSlots(jobId: bigint, expected: (SlotState | [SlotState, Hex])[]) {
+    const want = expected.map((e) => (typeof e === "string" ? [e, undefined] : e));
+    const named = (job: { slots: Job["slots"] }) => job.slots.map((x) => [x.state, x.resultHash]);
+    expect(named(stateOf(jobId)), `job ${jobId}: reducer slots`).to.deep.equal(want);
+    expect(named(await getJob(publicClient, { addresses, jobId, fromBlock: 0n })), `job ${jobId}: getJob slots`).to.deep.equal(want);
+    expect(stateOf(jobId).slots.map((x) => x.operator), `job ${jobId}: slot operators`).to.deep.equal(stateOf(jobId).operators);
+  }
   const now = async () => (await publicClient.getBlock()).timestamp;
 
   // ------------------------------------------------------------------------------------------------ job steps
@@ -309,11 +329,14 @@ describe("job reducer: folded escrow events equal getJob after every transaction
   it("k = 1: submit, post, finalize", async () => {
     j1 = await submitK(1, { payment: "transfer" });
     expect(stateOf(j1)).to.include({ status: "Assigned", redundancy: 1, assignments: 1, declinable: false, inputURI: "" });
+    await expectSlots(j1, ["pending"]);
     const hash = await post(j1);
     expect(stateOf(j1)).to.include({ status: "Proposed", result: hash, proposedResult: hash, challengeEnd: stateOf(j1).phaseEnd });
+    await expectSlots(j1, [["posted", hash]]);
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await send("finalize", () => finalizeJob(wallet(outsider), { addresses, jobId: j1 }));
     expect(stateOf(j1)).to.include({ status: "Finalized", phaseEnd: 0, result: hash });
+    await expectSlots(j1, [["posted", hash]]);
     settledIds.push(j1);
   });
 
@@ -323,11 +346,18 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     expect(j2 & 0xffffffffn).to.equal(j1 & 0xffffffffn);
     j3 = await submitK(1);
     const hash = h("a1");
-    for (const slot of [0, 1, 2]) await commit(j2, slot, hash);
+    await expectSlots(j2, ["pending", "pending", "pending"]);
+    await commit(j2, 0, hash);
+    await expectSlots(j2, ["committed", "pending", "pending"]);
+    for (const slot of [1, 2]) await commit(j2, slot, hash);
     expect(stateOf(j2)).to.include({ status: "Revealing", commitMask: 0b111 });
+    await expectSlots(j2, ["committed", "committed", "committed"]);
     await post(j3);
-    for (const slot of [2, 0, 1]) await reveal(j2, slot);
+    await reveal(j2, 2);
+    await expectSlots(j2, ["committed", "committed", ["revealed", hash]]);
+    for (const slot of [0, 1]) await reveal(j2, slot);
     expect(stateOf(j2)).to.include({ status: "Proposed", revealMask: 0b111, result: hash });
+    await expectSlots(j2, [["revealed", hash], ["revealed", hash], ["revealed", hash]]);
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await send("finalizeMany", () => write(outsider, escrow, jobEscrowAbi, "finalizeMany", [[j2, j3, j1]]));
     expect([stateOf(j2).status, stateOf(j3).status]).to.deep.equal(["Finalized", "Finalized"]);
@@ -343,10 +373,12 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     await networkHelpers.time.increase(P.revealWindow + 1n);
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Proposed", missedMask: 0b010, revealMask: 0b101, result: hash });
+    await expectSlots(j, [["revealed", hash], "missed", ["revealed", hash]]);
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     const op = stateOf(j).operators[0]!;
     await send("claim", () => write(op, escrow, jobEscrowAbi, "claim", [[j], op]));
     expect(stateOf(j).status).to.equal("Finalized");
+    await expectSlots(j, [["revealed", hash], "missed", ["revealed", hash]]);
     settledIds.push(j);
   });
 
@@ -356,6 +388,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     await networkHelpers.time.increase(P.revealWindow + 1n);
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Refunded", missedMask: 0b111, refundReason: "NoReveals", result: undefined });
+    await expectSlots(j, ["missed", "missed", "missed"]);
     settledIds.push(j);
   });
 
@@ -386,6 +419,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     for (const slot of [0, 1, 2]) await reveal(j, slot);
     expect(stateOf(j)).to.include({ status: "Disputed", disputeReason: "Disagreement", result: undefined, proposedResult: undefined });
     expect(stateOf(j).slotHashes).to.deep.equal([h("d4"), h("d4"), h("e5")]);
+    await expectSlots(j, [["revealed", h("d4")], ["revealed", h("d4")], ["revealed", h("e5")]]);
     await send("startDisagreement", () => write(outsider, addresses.disputeManager!, disputeManagerAbi, "startDisagreement", [j]));
     await networkHelpers.time.increase(DISPUTE.drawWindow + 1n);
     await send("resolve (undecided)", () => resolveDispute(wallet(outsider), { addresses, jobId: j }));
@@ -411,18 +445,22 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     const first = stateOf(j).operators[0]!;
     await decline(j, 0);
     expect(stateOf(j)).to.include({ revealMask: 0b001, declinedMask: 0b001 });
+    await expectSlots(j, ["declined", "pending", "pending"]);
     await commit(j, 1, h("b8"));
     await commit(j, 2, h("b8"));
+    await expectSlots(j, ["declined", "committed", "committed"]);
     const closedAt = (await publicClient.getBlock()).timestamp;
     expect(stateOf(j).phaseEnd).to.equal(Number(closedAt) - 1); // and the differential agreed with the chain
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Assigned", revealMask: 0, declinedMask: 0, commitMask: 0b110, assignments: 2 });
     expect(stateOf(j).operators[0]).to.not.equal(first);
+    await expectSlots(j, ["pending", "committed", "committed"]);
     await commit(j, 0, h("b8"));
     for (const slot of [0, 1, 2]) await reveal(j, slot);
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await send("finalize", () => finalizeJob(wallet(outsider), { addresses, jobId: j }));
     expect(stateOf(j)).to.include({ status: "Finalized", result: h("b8") });
+    await expectSlots(j, [["revealed", h("b8")], ["revealed", h("b8")], ["revealed", h("b8")]]);
   });
 
   it("declines: a decline that is the last step closes the window; no time left for a round: refunded DeadlinePassed", async () => {
@@ -432,18 +470,24 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     await commit(j, 2, h("c9"));
     await decline(j, 0);
     expect(stateOf(j).phaseEnd).to.equal(Number((await publicClient.getBlock()).timestamp) - 1);
+    await expectSlots(j, ["declined", "committed", "committed"]);
     await networkHelpers.time.increase(60);
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Refunded", refundReason: "DeadlinePassed", commitMask: 0b110 });
+    // The refund's SlotMissed names the declined slot too (without penalty): the record keeps no decline.
+    await expectSlots(j, ["missed", "committed", "committed"]);
   });
 
   it("declines: k = 1 declines, the window closes, poke draws another operator, which posts", async () => {
     openK1 = await submitByReference(1);
     await decline(openK1, 0);
+    await expectSlots(openK1, ["declined"]);
     await poke(openK1);
     expect(stateOf(openK1)).to.include({ status: "Assigned", assignments: 2, revealMask: 0 });
-    await post(openK1);
+    await expectSlots(openK1, ["pending"]);
+    const hash = await post(openK1);
     expect(stateOf(openK1).status).to.equal("Proposed");
+    await expectSlots(openK1, [["posted", hash]]);
   });
 
   it("missed commits: k = 1 replaced once, then refunded when the deadline allows no other round", async () => {
@@ -452,9 +496,11 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     await networkHelpers.time.increase(P.commitWindow + 1n);
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Assigned", assignments: 2 });
+    await expectSlots(j, ["pending"]); // the replacement's slot
     await networkHelpers.time.increase(P.commitWindow + 1n);
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Refunded", refundReason: "DeadlinePassed" });
+    await expectSlots(j, ["missed"]);
     settledIds.push(j);
   });
 
@@ -464,6 +510,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     await networkHelpers.time.increase(P.commitWindow + 1n);
     await poke(j);
     expect(stateOf(j)).to.include({ status: "Assigned", commitMask: 0b001, assignments: 2 });
+    await expectSlots(j, ["committed", "pending", "pending"]);
     await commit(j, 1, h("d1"));
     await commit(j, 2, h("d1"));
     for (const slot of [0, 1, 2]) await reveal(j, slot);

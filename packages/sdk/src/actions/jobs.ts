@@ -51,7 +51,15 @@ import { checkInputs } from "../signature.js";
 import { contentUri, parseContentUri, pushBlob, type BlobPush } from "../blobs.js";
 import { signPermit, writePaying, type ApprovalMode, type Payment, type SendPayingReturnType, type WritePayingReturnType } from "./tokens.js";
 import { parseEventLogs } from "viem";
-import { JOB_EVENT_TOPICS, JobEventTimestampRequiredError, foldJobEvents, jobFromState, parseJobEvents } from "../jobs/reducer.js";
+import {
+  JOB_EVENT_TOPICS,
+  JobEventTimestampRequiredError,
+  foldJobEvents,
+  jobFromState,
+  parseJobEvents,
+  slotStates,
+  type JobSlot,
+} from "../jobs/reducer.js";
 
 export const JOB_STATUSES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Finalized", "Refunded"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -85,11 +93,26 @@ export type Job = {
   operators: Address[];
   /** Per slot: the commitment, then the revealed (or posted) result hash; zero for a slot that posted nothing. */
   slotHashes: Hex[];
-  /** Slots that committed (k > 1; always 0 at k = 1). */
+  /**
+   * Every slot's operator and named state (`"pending"`, `"committed"`, `"revealed"`, `"posted"`, `"declined"`,
+   * `"missed"`; see `SlotState`), with its result hash once revealed or posted. The same from the chain and
+   * from events (both come from `slotStates`).
+   */
+  slots: readonly JobSlot[];
+  /**
+   * Slots that committed (k > 1; always 0 at k = 1).
+   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   */
   commitMask: number;
-  /** Slots that revealed; while the job is `Assigned`, the slots that declined (`declineJob`). */
+  /**
+   * Slots that revealed; while the job is `Assigned`, the slots that declined (`declineJob`).
+   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   */
   revealMask: number;
-  /** Slots slashed for missing their reveal. */
+  /**
+   * Slots slashed for missing their reveal.
+   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   */
   missedMask: number;
   /** Agreed (or dispute-resolved) result hash; `undefined` while none. */
   result: Hex | undefined;
@@ -554,19 +577,29 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
     if (!job) throw e;
     return job;
   }
+  const fields = {
+    status: JOB_STATUSES[v.status] ?? "None",
+    redundancy: v.redundancy,
+    operators: [...v.operators],
+    slotHashes: [...v.slotHashes],
+    commitMask: v.commitMask,
+    revealMask: v.revealMask,
+    missedMask: v.missedMask,
+  };
   return {
     jobId: params.jobId,
     source: "chain",
     requester: v.requester,
     modelId: v.modelId,
-    status: JOB_STATUSES[v.status] ?? "None",
+    status: fields.status,
     payMode: v.payMode === 1 ? "allowance" : "deposit",
     redundancy: v.redundancy,
     price: v.price,
     deadline: v.deadline,
     phaseEnd: v.phaseEnd,
-    operators: [...v.operators],
-    slotHashes: [...v.slotHashes],
+    operators: fields.operators,
+    slotHashes: fields.slotHashes,
+    slots: slotStates(fields),
     commitMask: v.commitMask,
     revealMask: v.revealMask,
     missedMask: v.missedMask,
@@ -648,7 +681,7 @@ export function watchJob(client: VeilClient, params: WatchJobParameters): WatchJ
   const tick = async () => {
     try {
       const job = await getJob(client, params);
-      const key = `${job.status}:${job.phaseEnd}:${job.result}:${job.commitMask}:${job.revealMask}:${job.missedMask}`;
+      const key = `${job.status}:${job.phaseEnd}:${job.result}:${slotsKey(job)}`;
       if (stopped) return;
       if (key !== last) {
         last = key;
@@ -665,6 +698,11 @@ export function watchJob(client: VeilClient, params: WatchJobParameters): WatchJ
     stopped = true;
     if (timer) clearTimeout(timer);
   };
+}
+
+/** What a watcher compares between two reads of a job's slots: their states. */
+function slotsKey(job: Job): string {
+  return job.slots.map((s) => s.state).join(",");
 }
 
 // ---------------------------------------------------------------------------------------------------------------- getJobResult
@@ -792,7 +830,7 @@ export async function waitForJobOutcome(
   let last = "";
   for (;;) {
     const job = await getJob(client, params);
-    const key = `${job.status}:${job.phaseEnd}:${job.commitMask}:${job.revealMask}`;
+    const key = `${job.status}:${job.phaseEnd}:${slotsKey(job)}`;
     if (key !== last) {
       last = key;
       params.onChange?.(job);

@@ -72,6 +72,69 @@ export type LogRef = {
 export const DISPUTE_REASONS = ["Disagreement", "Challenge"] as const;
 export type DisputeReasonName = (typeof DISPUTE_REASONS)[number];
 
+// ---------------------------------------------------------------------------------------------------------------- slots
+
+/**
+ * What one operator slot of a job shows, named (the escrow's packed masks mean different things by status and k):
+ * - `"pending"`: assigned, nothing posted yet;
+ * - `"posted"`: k = 1, the operator posted its result (`resultHash`);
+ * - `"committed"`: k > 1, committed and not (yet) revealed;
+ * - `"revealed"`: k > 1, revealed its result (`resultHash`);
+ * - `"declined"`: declined the job in the current commit round (`declineJob`; the slot is replaced or the job refunded);
+ * - `"missed"`: slashed for a missed step: a k > 1 reveal (SlotMissed in Revealing), or a commit (k > 1) or post
+ *   (k = 1) when the job was then refunded for its deadline (a missed commit that was replaced shows the new
+ *   operator's slot instead). A slot that declined in the refund's round shows `"missed"` too: the escrow's
+ *   SlotMissed names it (without penalty) and its record no longer keeps the decline.
+ */
+export type SlotState = "pending" | "committed" | "revealed" | "posted" | "declined" | "missed";
+
+/** One operator slot of a job: who holds it and its {@link SlotState}; `resultHash` when it revealed or posted one. */
+export type JobSlot = { readonly slot: number; readonly operator: Address; readonly state: SlotState; readonly resultHash?: Hex };
+
+/** The fields of a job {@link slotStates} reads: the escrow's `getJob`, or a folded {@link JobState}. */
+export type SlotStatesInput = {
+  readonly status: JobStatus;
+  readonly redundancy: number;
+  readonly operators: readonly Address[];
+  readonly slotHashes: readonly Hex[];
+  readonly commitMask: number;
+  readonly revealMask: number;
+  readonly missedMask: number;
+};
+
+/**
+ * The named state of every slot of a job, from the escrow's packed fields. The one place that decodes them: the SDK's
+ * `getJob` (from the chain or from events) and the reducer's {@link JobState} both take their `slots` from it, so the
+ * two always agree. The packing it undoes: `revealMask` holds the declined slots while the job is Assigned and the
+ * revealed ones afterwards; at k = 1 the result is posted directly (the view shows its hash and no mask bit);
+ * `missedMask` holds the slots slashed for a missed reveal.
+ *
+ * @example
+ * const job = await getJob(client, { addresses, jobId })
+ * const committed = job.slots.filter((s) => s.state === "committed").length
+ */
+export function slotStates(job: SlotStatesInput): JobSlot[] {
+  const k = job.redundancy;
+  const out: JobSlot[] = [];
+  for (let slot = 0; slot < k; slot++) {
+    const bit = 1 << slot;
+    const operator = job.operators[slot] ?? zeroAddress;
+    const hash = job.slotHashes[slot] ?? zeroHash;
+    const at = (state: SlotState, resultHash?: Hex): JobSlot => (resultHash === undefined ? { slot, operator, state } : { slot, operator, state, resultHash });
+    if (k === 1 && hash !== zeroHash) out.push(at("posted", hash)); // the view shows a k = 1 slot's hash once posted only
+    else if (job.missedMask & bit) out.push(at("missed"));
+    else if (job.status === "Assigned") {
+      // While Assigned, the escrow keeps the slots that declined in revealMask.
+      out.push(at(job.revealMask & bit ? "declined" : k > 1 && job.commitMask & bit ? "committed" : "pending"));
+    } else if (k > 1 && job.revealMask & bit) out.push(at("revealed", hash));
+    else if (k > 1 && job.commitMask & bit) out.push(at("committed"));
+    // Past Assigned with nothing posted: only a job refunded from Assigned (its deadline allowed no other round after
+    // a missed commit), whose every slot that had not committed or posted was slashed (SlotMissed).
+    else out.push(at(job.status === "Refunded" ? "missed" : "pending"));
+  }
+  return out;
+}
+
 /**
  * A job as its events describe it. The fields of the escrow's `getJob` (`JobView`) have its meaning exactly; the
  * others are what the events add.
@@ -102,13 +165,27 @@ export type JobState = {
   readonly operators: readonly Address[];
   /** Per slot: the revealed (k > 1) or posted (k = 1) result hash; zero otherwise (commitments are not in events). */
   readonly slotHashes: readonly Hex[];
-  /** k > 1: slots that committed in the current round (0 at k = 1, as getJob). */
+  /** Every slot's operator and named state ({@link slotStates}): read this, not the masks. */
+  readonly slots: readonly JobSlot[];
+  /**
+   * k > 1: slots that committed in the current round (0 at k = 1, as getJob).
+   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   */
   readonly commitMask: number;
-  /** As getJob: slots that revealed; while Assigned, the slots that declined in the current round. */
+  /**
+   * As getJob: slots that revealed; while Assigned, the slots that declined in the current round.
+   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   */
   readonly revealMask: number;
-  /** Slots that declined in the current commit round (cleared when the round ends). */
+  /**
+   * Slots that declined in the current commit round (cleared when the round ends).
+   * @deprecated Use `slots` (state `"declined"`).
+   */
   readonly declinedMask: number;
-  /** Slots slashed for missing their reveal. */
+  /**
+   * Slots slashed for missing their reveal.
+   * @deprecated A packed escrow field; use `slots` (state `"missed"`).
+   */
   readonly missedMask: number;
   /** As getJob: the proposed (while Proposed), final or dispute-resolved result; undefined otherwise. */
   readonly result: Hex | undefined;
@@ -252,7 +329,7 @@ export function initialJobState(args: JobSubmittedArgs, meta: JobLogMeta): JobSt
   const k = args.redundancy;
   if (!Number.isInteger(k) || k < 1 || k > 7) throw new JobEventError(args.jobId, `JobSubmitted of job ${args.jobId}: redundancy ${k} is outside 1..7`);
   const ref: LogRef = { blockNumber: meta.blockNumber, blockHash: meta.blockHash, logIndex: meta.logIndex, transactionHash: meta.transactionHash, eventName: "JobSubmitted" };
-  return {
+  return withSlots({
     jobId: args.jobId,
     escrow: meta.escrow,
     requester: args.requester,
@@ -284,7 +361,11 @@ export function initialJobState(args: JobSubmittedArgs, meta: JobLogMeta): JobSt
     submitted: ref,
     last: ref,
     applied: [ref],
-  };
+  });
+}
+
+function withSlots(state: Omit<JobState, "slots">): JobState {
+  return { ...state, slots: slotStates(state) };
 }
 
 /** {@link initialJobState} from a decoded JobSubmitted log. */
@@ -320,7 +401,7 @@ export function reduceJobEvent(state: JobState, log: JobEventLog): JobState {
     throw new JobEventError(jobId, `job ${jobId}: ${describe(ref)} before the submission's OperatorsAssigned (of transaction ${state.submitted.transactionHash}): a log is missing`);
   }
 
-  const next = apply(state, log, ref);
+  const next = withSlots(apply(state, log, ref));
   return { ...next, last: order(ref, state.last) > 0 ? ref : state.last, applied: [...state.applied, ref] };
 }
 
@@ -538,6 +619,7 @@ export function jobFromState(state: JobState): Job {
     phaseEnd: state.phaseEnd,
     operators: [...state.operators],
     slotHashes: [...state.slotHashes],
+    slots: [...state.slots],
     commitMask: state.commitMask,
     revealMask: state.revealMask,
     missedMask: state.missedMask,
