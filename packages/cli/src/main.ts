@@ -26,7 +26,7 @@ import { getBlock, readContract } from "viem/actions";
 import type { VeilAddresses } from "@veil/sdk";
 import { veilActions, type VeilActions } from "@veil/sdk";
 import { JobRefundedError, VeilContractError, VeilError, decodeVeilError } from "@veil/sdk";
-import type { Job } from "@veil/sdk";
+import type { Job, SlotState } from "@veil/sdk";
 import { loadDeployment, loadDeploymentFile } from "@veil/sdk/node";
 import { tensorsFromJson, tensorsToJson } from "@veil/sdk";
 import { inspectOnnxModel } from "@veil/sdk";
@@ -636,9 +636,9 @@ function progress(io: Io) {
   return (job: Job) => {
     const step =
       job.status === "Assigned"
-        ? `waiting for ${job.redundancy > 1 ? `commitments (${popcount(job.commitMask)}/${job.redundancy})` : "the operator's result"}`
+        ? `waiting for ${job.redundancy > 1 ? `commitments (${slotsIn(job, "committed")}/${job.redundancy})` : "the operator's result"}`
         : job.status === "Revealing"
-          ? `waiting for reveals (${popcount(job.revealMask)}/${job.redundancy})`
+          ? `waiting for reveals (${slotsIn(job, "revealed")}/${job.redundancy})`
           : job.status === "Proposed"
             ? "result posted on-chain; fetching it from the operator and checking its hash"
             : job.status;
@@ -646,10 +646,8 @@ function progress(io: Io) {
   };
 }
 
-function popcount(x: number) {
-  let n = 0;
-  for (; x; x &= x - 1) n++;
-  return n;
+function slotsIn(job: Job, state: SlotState) {
+  return job.slots.filter((s) => s.state === state).length;
 }
 
 async function printResult(ctx: Ctx, r: { jobId: bigint; resultHash: Hex; operator: Address; outputs: any }) {

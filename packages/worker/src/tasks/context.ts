@@ -5,7 +5,7 @@
  */
 import type { Address, Hex } from "viem";
 import { jobEscrowAbi } from "@veil/contracts";
-import type { Comparator } from "@veil/sdk";
+import { JOB_STATUSES, slotStates, type Comparator, type SlotState } from "@veil/sdk";
 import type { TxSender } from "../chain/sender.js";
 import type { PostBatcher } from "../chain/batcher.js";
 import { isJobRecycled } from "../chain/settled.js";
@@ -28,14 +28,13 @@ export interface ModelInfo {
   path?: string;
 }
 
-/** A job's escrow state in `getJob`'s shape (read from the chain, or from the listener's event-folded view). */
+/** A job's escrow state (read from the chain, or from the listener's event-folded view). */
 export interface ChainJob {
   status: number;
   operators: Address[];
   slotHashes: Hex[];
-  commitMask: number;
-  revealMask: number;
-  missedMask: number;
+  /** Each slot's named state, by slot (the SDK's `slotStates`, whichever way the job was read). */
+  slots: SlotState[];
   phaseEnd: number;
 }
 
@@ -124,15 +123,19 @@ export class WorkerContext {
       if (isJobRecycled(err)) return RECYCLED;
       throw err;
     }
-    return {
-      status: Number(j.status),
-      operators: j.operators as Address[],
-      slotHashes: j.slotHashes as Hex[],
+    const operators = j.operators as Address[];
+    const slotHashes = j.slotHashes as Hex[];
+    const status = Number(j.status);
+    const slots = slotStates({
+      status: JOB_STATUSES[status] ?? "None",
+      redundancy: operators.length,
+      operators,
+      slotHashes,
       commitMask: Number(j.commitMask),
       revealMask: Number(j.revealMask),
       missedMask: Number(j.missedMask),
-      phaseEnd: Number(j.phaseEnd),
-    };
+    });
+    return { status, operators, slotHashes, slots: slots.map((s) => s.state), phaseEnd: Number(j.phaseEnd) };
   }
 
   /** This worker's records of a job (one per slot it holds or held). */

@@ -47,7 +47,7 @@ export class JobView {
 
   constructor(private readonly ctx: WorkerContext) {}
 
-  /** The job's state as the events folded so far say, in `getJob`'s shape; undefined when not there. */
+  /** The job's state as the events folded so far say; undefined when not there. */
   get(jobId: bigint): ChainJob | undefined {
     const j = this.jobs.get(jobId);
     if (!j) return undefined;
@@ -56,9 +56,7 @@ export class JobView {
       status: JOB_STATUSES.indexOf(j.status),
       operators: [...j.operators],
       slotHashes: [...j.slotHashes],
-      commitMask: j.commitMask,
-      revealMask: j.revealMask,
-      missedMask: j.missedMask,
+      slots: j.slots.map((s) => s.state),
       phaseEnd: j.phaseEnd,
     };
   }

@@ -9,7 +9,7 @@ import type { Hex } from "viem";
 import { failpoint } from "../internal/failpoints.js";
 import { randomBytes32 } from "../internal/util.js";
 import type { JobRecord } from "../store.js";
-import { JobStatus, ZERO32, type ChainJob, type WorkerContext } from "./context.js";
+import { JobStatus, type ChainJob, type WorkerContext } from "./context.js";
 import { untilAborted, type WorkerTask } from "./task.js";
 
 export class Poster implements WorkerTask {
@@ -35,7 +35,7 @@ export class Poster implements WorkerTask {
   /** k = 1: post the result hash directly. */
   async postResult(job: JobRecord, chain: ChainJob) {
     const { store } = this.ctx;
-    if (chain.slotHashes[0] !== ZERO32) {
+    if (chain.slots[0] === "posted") {
       if (job.state !== "reveal_pending") store.transition(job, job.state, "reveal_pending");
       store.transition(job, "reveal_pending", "revealed");
       return;
@@ -56,7 +56,7 @@ export class Poster implements WorkerTask {
 
   async commit(job: JobRecord, chain: ChainJob) {
     const { store } = this.ctx;
-    if ((chain.commitMask >> job.slot) & 1) {
+    if (chain.slots[job.slot] === "committed") {
       store.transition(job, job.state, job.state === "inferred" ? "commit_pending" : job.state);
       store.transition(job, "commit_pending", "committed");
       return;
@@ -83,7 +83,7 @@ export class Poster implements WorkerTask {
 
   async reveal(job: JobRecord, chain: ChainJob) {
     const { store } = this.ctx;
-    if ((chain.revealMask >> job.slot) & 1) {
+    if (chain.slots[job.slot] === "revealed") {
       if (job.state === "committed") job = store.transition(job, "committed", "reveal_pending");
       store.transition(job, "reveal_pending", "revealed");
       return;
@@ -110,7 +110,7 @@ export class Poster implements WorkerTask {
   async declineIfDue(job: JobRecord, chain: ChainJob, reason: string, now: boolean): Promise<boolean> {
     const { ctx } = this;
     if (chain.status !== JobStatus.Assigned) return false;
-    const declined = ((chain.revealMask >> job.slot) & 1) === 1; // while Assigned, revealMask holds declined slots
+    const declined = chain.slots[job.slot] === "declined";
     if (!declined) {
       if (!now) {
         if ((await ctx.latestTimestamp()) + BigInt(ctx.o.declineMarginSeconds) < BigInt(chain.phaseEnd)) return false;

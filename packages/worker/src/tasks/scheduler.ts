@@ -28,7 +28,7 @@ import { TxRevertedError, isRevert } from "../chain/sender.js";
 import { sameAddress } from "../internal/util.js";
 import type { JobRecord, JobState } from "../store.js";
 import { isValidatorRecord } from "../validator.js";
-import { JobStatus, RECYCLED, ZERO32, errorMessage, isDone, keyString, type ChainJob, type WorkerContext } from "./context.js";
+import { JobStatus, RECYCLED, errorMessage, isDone, keyString, type ChainJob, type WorkerContext } from "./context.js";
 import type { JobFanout, JobView } from "./listener.js";
 import type { Poster } from "./poster.js";
 import type { Processor } from "./processor.js";
@@ -429,7 +429,7 @@ export class Scheduler implements JobFanout {
 
   private failIfPast(job: JobRecord, chain: ChainJob) {
     // The chain moved past the step this slot was preparing (e.g. reassigned or refunded): stop working on it.
-    if (chain.status === JobStatus.Revealing && job.redundancy > 1 && (chain.commitMask >> job.slot) & 1) {
+    if (chain.status === JobStatus.Revealing && job.redundancy > 1 && chain.slots[job.slot] !== "pending") {
       this.ctx.store.transition(job, job.state, "committed");
     }
   }
@@ -457,20 +457,20 @@ export class Scheduler implements JobFanout {
  * persisted, and a post that lands twice reverts without effect.
  */
 function removedPost(job: JobRecord, chain: ChainJob): JobState | undefined {
-  const bit = (mask: number) => ((mask >> job.slot) & 1) === 1;
+  const slot = chain.slots[job.slot];
   if (job.redundancy === 1) {
     const posted = job.state === "revealed" || job.state === "served";
-    return posted && chain.status === JobStatus.Assigned && chain.slotHashes[0] === ZERO32 ? "reveal_pending" : undefined;
+    return posted && chain.status === JobStatus.Assigned && slot !== "posted" ? "reveal_pending" : undefined;
   }
-  if ((job.state === "committed" || job.state === "revealed" || job.state === "served") && chain.status === JobStatus.Assigned && !bit(chain.commitMask)) {
+  if ((job.state === "committed" || job.state === "revealed" || job.state === "served") && chain.status === JobStatus.Assigned && slot !== "committed") {
     return "commit_pending";
   }
-  if ((job.state === "revealed" || job.state === "served") && chain.status === JobStatus.Revealing && !bit(chain.revealMask)) return "reveal_pending";
+  if ((job.state === "revealed" || job.state === "served") && chain.status === JobStatus.Revealing && slot !== "revealed") return "reveal_pending";
   return undefined;
 }
 
 function isMissed(chain: ChainJob, slot: number) {
-  return ((chain.missedMask >> slot) & 1) === 1;
+  return chain.slots[slot] === "missed";
 }
 
 /** Counting slots (non-blocking: a job that finds no room is queued, never awaited). */
