@@ -166,7 +166,8 @@ describe("worker faults (hardhat node + worker processes)", function () {
     delete env.VEIL_FAILPOINT;
     if (opts.failpoint) env.VEIL_FAILPOINT = opts.failpoint;
     mkdirSync(env.VEIL_DATA_DIR!, { recursive: true });
-    const child = spawn(process.execPath, ["--import", TSX, WORKER], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    // The in-repo sources, not packages/*/dist (which may be older than the sources it is tested with).
+    const child = spawn(process.execPath, ["--conditions=veil-source", "--import", TSX, WORKER], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
     children.add(child);
     let out = "";
     child.stdout!.on("data", (d) => (out += d));

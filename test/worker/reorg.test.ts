@@ -116,4 +116,29 @@ describe("worker under chain reorganisations (in-process chain, snapshot/revert 
     expect(record.failReason).to.match(/submission replaced by a chain reorganisation/);
     expect(lines.some((l) => /a reorg replaced an assigned job's submission/.test(String(l.msg)))).to.equal(true);
   });
+  it("a reorg that removes a submission for good: the worker waits for it until its deadline, then drops the record (no retry loop, /health not held at risk)", async () => {
+    const snapshot = await networkHelpers.takeSnapshot();
+    const id = await submit(5);
+    await tick();
+    await networkHelpers.mine(2);
+    await tick();
+    expect(w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })!.state).to.be.oneOf(["revealed", "served"]);
+
+    await snapshot.restore(); // the submission is gone, and nobody sends it again
+    await networkHelpers.mine(5);
+    await tick();
+    await tick();
+    await v.escrow.getJob(id).then(() => expect.fail("the job should not exist on this chain"), () => undefined);
+    let record = w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })!;
+    expect(record.state, "kept while the submission may come back").to.not.equal("failed");
+    expect(lines.some((l) => /submission is not on chain/.test(String(l.msg)))).to.equal(true);
+
+    await networkHelpers.time.increase(3_601n); // past the job's deadline
+    await tick();
+    await tick();
+    record = w.store.getJob({ chainId: 31337, jobId: id, slot: 0 })!;
+    expect(record.state).to.equal("failed");
+    expect(record.failReason).to.match(/no longer on chain/);
+    expect(JSON.stringify(w.worker.health().reasons ?? [])).to.not.match(new RegExp(`job ${id} `));
+  });
 });

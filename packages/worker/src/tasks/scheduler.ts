@@ -17,14 +17,15 @@
  *
  * A waiting job holds no slot and is not read tick after tick: it is read again when an event touches it (the
  * listener's `wake`), when the phase it waits for ends (a timer: a wall-clock setTimeout, and the chain clock
- * checked at every pass, since test chains jump in time), after a reorg, or every WATCH_RECHECK_MS as a safety net.
+ * checked at every pass, since test chains jump in time), after a reorg, or, once past its phase end and still
+ * waiting, every WATCH_RECHECK_MS as a safety net.
  *
  * Within a lane the job whose current phase ends first goes first. A job runs its steps back to back while the
  * next step's lane has room (a job usually goes from assigned to served in one run), and a finished run hands
  * its slot on at once (`pump`). A run that makes no progress (a blob or key that has not arrived, a failed RPC)
  * backs off before its next try, so it cannot hold a lane tick after tick either.
  */
-import { TxRevertedError, isRevert } from "../chain/sender.js";
+import { TxRevertedError, isRevert, revertReason } from "../chain/sender.js";
 import { sameAddress } from "../internal/util.js";
 import type { JobRecord, JobState } from "../store.js";
 import { isValidatorRecord } from "../validator.js";
@@ -234,7 +235,10 @@ export class Scheduler implements JobFanout {
       // Read again once its phase has ended (a served job is about to be settled, by this worker or another
       // account: a record reused at once is only noticed by reading).
       return "watch";
-    } else if (now - last.at >= WATCH_RECHECK_MS) {
+    } else if (now - last.at >= WATCH_RECHECK_MS && (typeof end !== "number" || chainNow > BigInt(end))) {
+      // The safety net reads only jobs past their phase end that are still waiting (or whose end is unknown):
+      // before it, events and the timer move the job, and a read of every served job each minute grew with the
+      // jobs held (3.7 getJob calls per job at 22,000 served jobs in their 1 h window, bench/load.ts --soak).
       return "watch";
     }
     if (typeof end === "number" && !this.timers.has(key)) this.arm(key, end);
@@ -439,6 +443,20 @@ export class Scheduler implements JobFanout {
     const current = store.getJob(job);
     if (!current || isDone(current.state)) return;
     if (err instanceof TxRevertedError || isRevert(err)) {
+      const name = err instanceof TxRevertedError ? err.errorName : revertReason(err).errorName;
+      if (name === "JobEscrowUnknownJob") {
+        // The id is not on this chain: a reorg removed the submission this record was made for (an id, once
+        // issued, exists until its record is reused). It may come back, re-included, until its deadline; past it
+        // nothing can, and a record kept would count as a job at risk in /health forever.
+        if (current.deadline !== undefined && this.ctx.chainNow > current.deadline) {
+          store.transition(current, current.state, "failed", { failReason: "its submission is no longer on chain (removed by a reorg) and its deadline has passed" });
+          log.warn("dropped a job whose submission a reorg removed and that did not come back before its deadline", { jobId: job.jobId, slot: job.slot });
+          return;
+        }
+        if (current.attempts === 0) log.warn("a job's submission is not on chain (removed by a reorg): waiting for it to be re-included", { jobId: job.jobId, slot: job.slot });
+        store.transition(current, current.state, current.state, { lastError: "submission not on chain", incrementAttempts: true });
+        return;
+      }
       // A revert never succeeds by retrying: the window closed or the job moved on. Re-read on the next pass;
       // if the chain says the slot missed its step, advance() marks it failed.
       store.transition(current, current.state, current.state, { lastError: String((err as Error).message).slice(0, 300), incrementAttempts: true });
