@@ -606,13 +606,25 @@ export class DisputeValidator {
     return s.input.length > 2 ? { inputBlob: this.o.store.putBlob(hexBytes(s.input)) } : {};
   }
 
+  /**
+   * The JobSubmitted event of `jobId`, searched backwards from the head one `maxLogRange` at a time down to
+   * `startBlock`: a disputed job was submitted at most its lifetime plus its windows ago, so it is near, and a
+   * scan from block 0 would be one huge query on a long chain (ids are never issued twice, so the first match is it).
+   */
   private async submitted(jobId: bigint): Promise<SubmittedInput> {
-    const logs = await this.read(() =>
-      this.o.publicClient.getContractEvents({ address: this.o.addresses.jobEscrow, abi: jobEscrowAbi, eventName: "JobSubmitted", args: { jobId }, fromBlock: 0n }),
-    );
-    const args = (logs[0] as unknown as { args: SubmittedInput } | undefined)?.args;
-    if (!args) throw new Error(`no JobSubmitted event for job ${jobId}`);
-    return args;
+    const { publicClient, addresses, maxLogRange } = this.o;
+    const floor = this.o.startBlock ?? 0n;
+    const head = await publicClient.getBlockNumber({ cacheTime: 0 });
+    for (let to = head; to >= floor; to -= maxLogRange) {
+      const from = to - maxLogRange + 1n > floor ? to - maxLogRange + 1n : floor;
+      const logs = await this.read(() =>
+        publicClient.getContractEvents({ address: addresses.jobEscrow, abi: jobEscrowAbi, eventName: "JobSubmitted", args: { jobId }, fromBlock: from, toBlock: to }),
+      );
+      const args = (logs[0] as unknown as { args: SubmittedInput } | undefined)?.args;
+      if (args) return args;
+      if (from === floor) break;
+    }
+    throw new Error(`no JobSubmitted event for job ${jobId} between blocks ${floor} and ${head}`);
   }
 
   private read<T>(f: () => Promise<T>): Promise<T> {
