@@ -549,7 +549,9 @@ async function main() {
       // An address book whose startBlock is now (as for an operator who joins today), not the deployment block.
       const book = writeDeployment({ ...deployment, startBlock: Number(await pub.getBlockNumber()) }, path.join(dir, "deployments"));
       const flags = ["--rpc-url", w.proxy.url, "--model", model, "--deployment", book, "--data-dir", path.join(dir, "data"), "--http-port", String(w.httpPort)];
-      w.proc = startWorkerProcess(node, flags, { VEIL_PRIVATE_KEY: w.key }, w.httpPort);
+      // VEIL_BENCH_WORKER_NODE_OPTIONS (e.g. --max-old-space-size=256) goes to the workers only: RSS with a bounded heap.
+      const nodeOptions = process.env.VEIL_BENCH_WORKER_NODE_OPTIONS;
+      w.proc = startWorkerProcess(node, flags, { VEIL_PRIVATE_KEY: w.key, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) }, w.httpPort);
       await w.proc.ready;
       sampler.watch(w.name, w.proc.child.pid!);
       return flags;

@@ -6,7 +6,7 @@
  * path and stores them. `InputResolver` turns a job's input URI into bytes: a `sha256:` URI from this worker's
  * store, else from the job's other operators (`GET <endpoint>/blobs/0x<sha256>`, their endpoints from NodeStaking),
  * any other URI with a plain fetch. Whatever the source, the caller checks the bytes against the on-chain
- * `inputHash` before using them, and a job whose bytes never arrive is declined without penalty (worker.ts).
+ * `inputHash` before using them, and a job whose bytes never arrive is declined without penalty (tasks/poster.ts `declineIfDue`).
  *
  * Bounds. An upload is at most `maxBlobBytes`. Uploads that no job of this worker has claimed yet (the requester
  * pushes right after its submission is mined, usually before this worker has seen the job) are "pending": at most

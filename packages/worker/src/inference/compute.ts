@@ -1,5 +1,5 @@
 /**
- * A job's result, computed one way only: decode -> infer -> encode -> hash. The operator (worker.ts `infer`) commits
+ * A job's result, computed one way only: decode -> infer -> encode -> hash. The operator (tasks/processor.ts `infer`) commits
  * the hash this returns and serves its bytes; a committee member or spot checker (validator.ts `infer`) votes with,
  * or challenges on, the same hash. Both call this function, so an honest operator and an honest validator can never
  * drift apart (a drift would get honest operators slashed by committees).

@@ -7,7 +7,7 @@
  * Unarmed (the production case) a failpoint costs one Set lookup on a Set that is empty. The variable is read once,
  * when this module loads.
  *
- * Names in use (worker.ts, chain/sender.ts):
+ * Names in use (tasks/poster.ts, tasks/processor.ts, chain/sender.ts):
  *   infer:stored              result blob stored, job not yet moved to `inferred`
  *   commit:before-send        salt and commitment persisted (`commit_pending`), commit not yet sent
  *   tx:broadcast:<kind>       raw transaction broadcast, intent not yet marked sent (kind: commit | reveal | claim | other)

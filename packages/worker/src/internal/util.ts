@@ -1,4 +1,4 @@
-/** Small helpers shared by the worker's components (worker.ts, validator.ts). */
+/** Small helpers shared by the worker's components (the tasks under tasks/, validator.ts). */
 import type { Hex } from "viem";
 
 export function sameAddress(a: string | undefined, b: string | undefined): boolean {
