@@ -70,6 +70,9 @@ export class JobView {
       for (const id of changed) {
         const j = jobs.get(id)!;
         if (j.status === "Finalized" || j.status === "Refunded" || !j.operators.some((op) => sameAddress(op, this.ctx.address))) jobs.delete(id);
+        // Kept small: a job is held here until it settles (an hour's challenge window at the job rate), and the
+        // worker reads its input from the store, not from here; only the last log is needed to spot a replay.
+        else if (j.input.length > 2 || j.applied.length > 1) jobs.set(id, { ...j, input: "0x", applied: [j.last] });
       }
       this.jobs = jobs;
     } catch (err) {
