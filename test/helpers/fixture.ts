@@ -47,8 +47,12 @@ export function randomId(): string {
   return "0x" + randomBytes(32).toString("hex");
 }
 
-/** Deploys the whole suite through the Ignition module that deployments use, with `operators` staked on one model. */
-export async function deployVeil(connection: Connection, operators = 5) {
+/**
+ * Deploys the whole suite through the Ignition module that deployments use, with `operators` staked on one model.
+ * `modelId` fixes the model's id (random otherwise): the id is in the chain's state, so a fixed one keeps every
+ * later block hash, and with them the sortition draws, the same from run to run (bench/gas.ts).
+ */
+export async function deployVeil(connection: Connection, operators = 5, opts: { modelId?: string } = {}) {
   const { ethers, ignition } = connection;
   const signers = await ethers.getSigners();
   const [admin, requester, modelOwner, treasury, outsider] = signers;
@@ -61,7 +65,7 @@ export async function deployVeil(connection: Connection, operators = 5) {
   const escrow = await ethers.getContractAt("JobEscrow", await d.escrow.getAddress());
   const manager = await ethers.getContractAt("AccessManager", await d.manager.getAddress());
 
-  const modelId = randomId();
+  const modelId = opts.modelId ?? randomId();
   await registry.connect(modelOwner).registerModel(modelId, modelParams());
   for (const [i, op] of ops.entries()) {
     await veil.transfer(op.address, STAKE * 2n);
