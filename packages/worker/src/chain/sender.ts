@@ -252,8 +252,12 @@ export class TxSender {
     let filled = 0;
     for (const [nonce, attempts] of [...byNonce].sort((a, b) => a[0] - b[0])) {
       if (attempts.some((t) => t.status === "pending")) continue; // being broadcast right now by `send`
+      // Known = in the node's pool (no block). A node may still return a transaction of a dropped block by hash,
+      // with that block's number: at or above the chain's count, our nonce is not in any canonical block.
       const known = await Promise.all(
-        attempts.filter((t) => t.txHash && t.status !== "failed").map((t) => publicClient.getTransaction({ hash: t.txHash! }).then(() => true, () => false)),
+        attempts
+          .filter((t) => t.txHash && t.status !== "failed")
+          .map((t) => publicClient.getTransaction({ hash: t.txHash! }).then((tx) => tx.blockNumber === null, () => false)),
       );
       if (known.includes(true) || known.length === 0) continue; // still in the pool (or never sent: its nonce was released)
       const latest = await this.fees();

@@ -399,6 +399,10 @@ export class Scheduler implements JobFanout {
     if (stepBack) {
       this.ctx.log.warn("a reorg removed this worker's post; sending it again", { jobId: job.jobId, slot: job.slot, state: job.state, to: stepBack });
       job = store.transition(job, job.state, stepBack, { lastError: "post removed by a chain reorganisation" });
+      // The transaction that carried the post is gone with its block, and with it a nonce of ours: fill the hole
+      // before sending again, or the new post waits behind it (the listener may not have seen this reorg at all:
+      // a replaced head block it had not ingested yet).
+      await this.ctx.sender.fillGaps().catch(() => 0);
     }
     switch (job.state) {
       case "assigned":
