@@ -107,7 +107,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<CreatedWorke
       defaultLabels: { operator: o.account.address.toLowerCase(), chain_id: String(chainId) },
     });
   // Every committed transition counts in veil_worker_jobs_total{state} (a rolled-back one never fires).
-  if (!o.metrics) store.onTransition((ev) => metrics.jobsTotal.inc({ state: ev.to }));
+  store.onTransition((ev) => metrics.jobsTotal.inc({ state: ev.to }));
   const engine = await createInferenceEngine(o.engine);
   const worker: VeilWorker = new VeilWorker(chainId, {
     publicClient: publicClient as never,

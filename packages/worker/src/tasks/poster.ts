@@ -10,27 +10,15 @@ import { failpoint } from "../internal/failpoints.js";
 import { randomBytes32 } from "../internal/util.js";
 import type { JobRecord } from "../store.js";
 import { JobStatus, type ChainJob, type WorkerContext } from "./context.js";
-import { untilAborted, type WorkerTask } from "./task.js";
+import { LaneTask } from "./task.js";
 
-export class Poster implements WorkerTask {
+/** Results, commits, reveals and declines; its steps run in the scheduler's post lane. */
+export class Poster extends LaneTask {
   readonly name = "poster";
-  private readonly halt = new AbortController();
 
-  constructor(private readonly ctx: WorkerContext) {}
-
-  async setup(): Promise<void> {}
-
-  /** Posts are sent by the scheduler's post lane: the task only waits to be stopped. */
-  run(): Promise<void> {
-    return untilAborted(this.halt.signal);
+  constructor(private readonly ctx: WorkerContext) {
+    super(ctx);
   }
-
-  async stop(): Promise<void> {
-    await this.ctx.drain(); // its steps run in the scheduler's lanes
-    this.halt.abort();
-  }
-
-  async cleanup(): Promise<void> {}
 
   /** k = 1: post the result hash directly. */
   async postResult(job: JobRecord, chain: ChainJob) {

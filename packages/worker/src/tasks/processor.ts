@@ -13,31 +13,18 @@ import type { PrivateInput } from "../private.js";
 import type { JobRecord } from "../store.js";
 import { errorMessage, type ChainJob, type WorkerContext } from "./context.js";
 import type { Poster } from "./poster.js";
-import { untilAborted, type WorkerTask } from "./task.js";
+import { LaneTask } from "./task.js";
 
-export class Processor implements WorkerTask {
+/** Input fetch and inference; its steps run in the scheduler's infer and fetch lanes. */
+export class Processor extends LaneTask {
   readonly name = "processor";
-  private readonly halt = new AbortController();
-
   constructor(
     private readonly ctx: WorkerContext,
     /** Declines a slot whose input or key never arrives. */
     private readonly poster: Poster,
-  ) {}
-
-  async setup(): Promise<void> {}
-
-  /** Inference runs in the scheduler's infer lane: the task only waits to be stopped. */
-  run(): Promise<void> {
-    return untilAborted(this.halt.signal);
+  ) {
+    super(ctx);
   }
-
-  async stop(): Promise<void> {
-    await this.ctx.drain(); // its steps run in the scheduler's lanes
-    this.halt.abort();
-  }
-
-  async cleanup(): Promise<void> {}
 
   /**
    * The job's input: inline (stored at assignment), or by reference. A `sha256:<hex>` reference comes from this

@@ -135,6 +135,30 @@ export class PassSignal {
   }
 }
 
+/**
+ * A task whose work runs in the scheduler's lanes (processor, poster): `run` only waits to be stopped, and `stop`
+ * drains the steps in flight. Setup and cleanup have nothing to do.
+ */
+export abstract class LaneTask implements WorkerTask {
+  abstract readonly name: string;
+  private readonly halt = new AbortController();
+
+  constructor(private readonly inFlight: { drain(): Promise<void> }) {}
+
+  async setup(): Promise<void> {}
+
+  run(): Promise<void> {
+    return untilAborted(this.halt.signal);
+  }
+
+  async stop(): Promise<void> {
+    await this.inFlight.drain();
+    this.halt.abort();
+  }
+
+  async cleanup(): Promise<void> {}
+}
+
 /** Resolves when `signal` aborts (the run() of a task whose work is driven by others, until it is stopped). */
 export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
