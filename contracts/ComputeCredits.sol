@@ -10,7 +10,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IComputeCredits} from "./interfaces/IComputeCredits.sol";
-import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
+import {IJobEscrow, IVeilEscrow} from "./interfaces/IJobEscrow.sol";
+import {IFeeLedger} from "./interfaces/IFeeLedger.sol";
+import {JobId} from "./types/JobId.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {AllowanceMath} from "./libraries/AllowanceMath.sol";
 import {BondingCurve} from "./libraries/BondingCurve.sol";
@@ -34,7 +36,7 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
 
     IERC20 public immutable stakingToken;
     IERC20 public immutable feeToken;
-    IJobEscrow public immutable escrow;
+    IVeilEscrow public immutable escrow;
     IModelRegistry public immutable registry;
 
     CurveParams private _curve;
@@ -49,7 +51,7 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
 
     constructor(
         address authority,
-        IJobEscrow escrow_,
+        IVeilEscrow escrow_,
         IERC20 stakingToken_,
         IERC20 feeToken_,
         IModelRegistry registry_,
@@ -65,10 +67,10 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
         _setCurve(curve_);
         _setAllowancePerCredit(allowancePerCredit_);
         _setUnlockDelay(unlockDelay_);
-        // The escrow is the protocol's own immutable contract and only ever pulls from its caller
-        // (`submitJobFor` and `deposit` take from msg.sender), so a standing approval lets it take fees from the
-        // pool only when this contract submits a job: it saves an approve per job.
-        feeToken_.forceApprove(address(escrow_), type(uint256).max);
+        // The fee ledger is the protocol's own contract (deployed by the escrow) and only pulls from this pool when
+        // the escrow asks it to collect the fee of a job this contract submits (`submitJobFor`, payer module) or
+        // when this contract deposits: a standing approval saves an approve per job.
+        feeToken_.forceApprove(address(escrow_.ledger()), type(uint256).max);
     }
 
     // ================================================================ governance
@@ -173,7 +175,7 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
         external
         nonReentrant
         whenActive(ACTION_SUBMIT)
-        returns (uint256 jobId)
+        returns (JobId jobId)
     {
         uint256 fee = _feeOf(params);
         uint256 spentToday = _consume(holder, msg.sender, fee);
@@ -181,7 +183,7 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
         require(pool >= fee, ComputeCreditsPoolInsufficient(fee, pool));
         // The escrow pulls exactly `fee`: it prices the job from the same registry in this transaction.
         jobId = escrow.submitJobFor(msg.sender, params);
-        emit AllowanceSpent(holder, msg.sender, jobId, fee, spentToday);
+        emit AllowanceSpent(holder, msg.sender, JobId.unwrap(jobId), fee, spentToday);
     }
 
     // ================================================================ pool
@@ -198,10 +200,11 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
 
     /// @inheritdoc IComputeCredits
     function reclaimRefunds() external nonReentrant returns (uint256 amount) {
-        amount = escrow.depositOf(address(this));
+        IFeeLedger ledger = escrow.ledger();
+        amount = ledger.depositOf(address(this));
         require(amount != 0, ComputeCreditsNothingToReclaim());
         emit RefundsReclaimed(amount);
-        escrow.withdrawDeposit(amount, address(this));
+        ledger.withdrawDeposit(amount, address(this));
     }
 
     // ================================================================ views
@@ -321,7 +324,7 @@ contract ComputeCredits is IComputeCredits, ERC20, ERC20Permit, AccessManaged, P
 
     /// @dev The fee the escrow will charge for `p`: the model's price times the redundancy, as JobEscrow prices it.
     function _feeOf(IJobEscrow.SubmitParams calldata p) private view returns (uint256) {
-        (, uint80 price, uint8 defaultK, bool active) = registry.jobTerms(p.modelId);
+        (, uint80 price, uint8 defaultK, bool active,) = registry.jobTerms(p.modelId);
         require(active, ComputeCreditsModelInactive(p.modelId));
         uint8 k = p.redundancy == 0 ? defaultK : p.redundancy;
         return uint256(price) * k;

@@ -6,7 +6,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IDisputeManager} from "./interfaces/IDisputeManager.sol";
-import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
+import {IJobEscrow, IVeilEscrow} from "./interfaces/IJobEscrow.sol";
+import {JobId} from "./types/JobId.sol";
 import {INodeStaking} from "./interfaces/INodeStaking.sol";
 import {IModelRegistry} from "./interfaces/IModelRegistry.sol";
 import {DisputeMath} from "./libraries/DisputeMath.sol";
@@ -45,7 +46,7 @@ contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransi
         address[] members;
     }
 
-    IJobEscrow public immutable escrow;
+    IVeilEscrow public immutable escrow;
     INodeStaking public immutable staking;
     IModelRegistry public immutable registry;
     IERC20 public immutable stakingToken;
@@ -61,7 +62,7 @@ contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransi
 
     constructor(
         address authority,
-        IJobEscrow escrow_,
+        IVeilEscrow escrow_,
         INodeStaking staking_,
         IModelRegistry registry_,
         IERC20 stakingToken_,
@@ -85,22 +86,22 @@ contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransi
 
     /// @inheritdoc IDisputeManager
     function challenge(uint256 jobId) external nonReentrant {
-        IJobEscrow.JobView memory job = escrow.getJob(jobId);
+        IJobEscrow.JobView memory job = escrow.getJob(JobId.wrap(jobId));
         require(
             job.status == IJobEscrow.Status.Proposed, DisputeManagerNotDisputed(jobId, uint8(job.status))
         );
-        uint96 bond = _start(jobId, job, msg.sender, block.timestamp + escrow.params().disputeWindow);
+        uint96 bond = _start(jobId, job, msg.sender, block.timestamp + escrow.paramsAt(job.termsVersion).disputeWindow);
         // Interactions last: the bond (balance delta), then the escrow, which checks the challenge window.
         uint256 before = stakingToken.balanceOf(address(this));
         stakingToken.safeTransferFrom(msg.sender, address(this), bond);
         uint256 received = stakingToken.balanceOf(address(this)) - before;
         require(received == bond, DisputeManagerTransferMismatch(bond, received));
-        escrow.openDispute(jobId);
+        escrow.openDispute(JobId.wrap(jobId));
     }
 
     /// @inheritdoc IDisputeManager
     function startDisagreement(uint256 jobId) external {
-        IJobEscrow.JobView memory job = escrow.getJob(jobId);
+        IJobEscrow.JobView memory job = escrow.getJob(JobId.wrap(jobId));
         require(
             job.status == IJobEscrow.Status.Disputed, DisputeManagerNotDisputed(jobId, uint8(job.status))
         );
@@ -133,7 +134,7 @@ contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransi
         d.status = Status.Voting;
         d.commitEnd = commitEnd;
         d.revealEnd = revealEnd;
-        address[] memory exclude = escrow.getJob(jobId).operators;
+        address[] memory exclude = escrow.getJob(JobId.wrap(jobId)).operators;
         address[] memory members = staking.assign(d.modelIndex, p.committeeSize, seed, p.memberCollateral, exclude);
         d.members = members;
         emit CommitteeDrawn(jobId, members, commitEnd, revealEnd);
@@ -210,8 +211,8 @@ contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransi
 
         // Settle the job: pays the operators whose result won, or refunds the requester (NONE or undecided).
         // The escrow may already have refunded it by `poke` after its dispute window: the vote still counts.
-        IJobEscrow.JobView memory job = escrow.getJob(jobId);
-        if (job.status == IJobEscrow.Status.Disputed) escrow.resolveDispute(jobId, winner);
+        IJobEscrow.JobView memory job = escrow.getJob(JobId.wrap(jobId));
+        if (job.status == IJobEscrow.Status.Disputed) escrow.resolveDispute(JobId.wrap(jobId), winner);
 
         Tally memory t;
         if (decided) t = _slashOperators(jobId, job, winner, p);
@@ -304,7 +305,7 @@ contract DisputeManager is IDisputeManager, AccessManaged, ReentrancyGuardTransi
             votingEnd + MIN_RESOLVE_GRACE <= escrowEnd,
             DisputeManagerTooLate(jobId, votingEnd, uint32(escrowEnd))
         );
-        (uint24 modelIndex,,,) = registry.jobTerms(job.modelId);
+        (uint24 modelIndex,,,,) = registry.jobTerms(job.modelId);
         uint64 drawBlock = uint64(block.number + p.drawDelayBlocks);
         uint32 drawBy = uint32(block.timestamp + p.drawWindow); // < escrowEnd, a uint32
         bytes32 challenged = challenger == address(0) ? NONE : job.result;

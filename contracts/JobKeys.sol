@@ -2,7 +2,8 @@
 pragma solidity 0.8.30;
 
 import {IJobKeys} from "./interfaces/IJobKeys.sol";
-import {IJobEscrow} from "./interfaces/IJobEscrow.sol";
+import {IJobEscrow, IVeilEscrow} from "./interfaces/IJobEscrow.sol";
+import {JobId} from "./types/JobId.sol";
 
 /// @title JobKeys
 /// @notice Event-only channel for wrapped content keys of private jobs.
@@ -10,9 +11,9 @@ contract JobKeys is IJobKeys {
     /// @inheritdoc IJobKeys
     uint256 public constant WRAPPED_KEY_LENGTH = 175;
 
-    IJobEscrow private immutable _escrow;
+    IVeilEscrow private immutable _escrow;
 
-    constructor(IJobEscrow escrow_) {
+    constructor(IVeilEscrow escrow_) {
         _escrow = escrow_;
     }
 
@@ -36,7 +37,7 @@ contract JobKeys is IJobKeys {
 
     /// @dev The requester, or an operator currently holding one of the job's slots (reverts for an unknown job).
     function _mayPublish(uint256 jobId, address caller) private view returns (bool) {
-        IJobEscrow.JobView memory job = _escrow.getJob(jobId);
+        IJobEscrow.JobView memory job = _escrow.getJob(JobId.wrap(jobId));
         if (caller == job.requester) return true;
         for (uint256 i; i < job.operators.length; ++i) {
             if (caller == job.operators[i]) return true;

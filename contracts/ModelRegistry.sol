@@ -22,6 +22,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         uint80 price;
         uint8 redundancy;
         bool active;
+        uint16 royaltyBps; // copy of the payee's, so the escrow fixes a job's royalty from this one read
     }
 
     struct Payee {
@@ -76,7 +77,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         m.metadataURI = params.metadataURI;
         m.profile = params.profile;
         m.ioSignature = params.ioSignature;
-        _terms[modelId] = Terms(index, params.price, params.redundancy, true);
+        _terms[modelId] = Terms(index, params.price, params.redundancy, true, params.royaltyBps);
         _payees[index] = Payee(msg.sender, params.royaltyBps);
         emit ModelRegistered(
             modelId,
@@ -109,6 +110,7 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
         require(royaltyBps <= MAX_ROYALTY_BPS, ModelRegistryInvalidRoyalty(royaltyBps, MAX_ROYALTY_BPS));
         m.royaltyBps = royaltyBps;
         _payees[m.index].royaltyBps = royaltyBps;
+        _terms[modelId].royaltyBps = royaltyBps;
         emit ModelRoyaltyUpdated(modelId, royaltyBps);
     }
 
@@ -158,11 +160,11 @@ contract ModelRegistry is IModelRegistry, AccessManaged, PausableActions {
     function jobTerms(bytes32 modelId)
         external
         view
-        returns (uint24 index, uint80 price, uint8 redundancy, bool active)
+        returns (uint24 index, uint80 price, uint8 redundancy, bool active, uint16 royaltyBps)
     {
         Terms memory t = _terms[modelId];
         require(t.index != 0, ModelRegistryUnknownModel(modelId));
-        return (t.index, t.price, t.redundancy, t.active);
+        return (t.index, t.price, t.redundancy, t.active, t.royaltyBps);
     }
 
     /// @inheritdoc IModelRegistry

@@ -9,8 +9,17 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+/**
+ * Contracts whose ABI is the union of several artifacts: JobEscrow serves JobEscrowViews' read-only functions at
+ * its own address (its fallback delegatecalls them), so callers need both ABIs as one.
+ */
+export const MERGED: Record<string, string[]> = {
+  jobEscrow: ["contracts/JobEscrow.sol/JobEscrow.json", "contracts/JobEscrowViews.sol/JobEscrowViews.json"],
+};
+
 export const CONTRACTS: Record<string, string> = {
   jobEscrow: "contracts/JobEscrow.sol/JobEscrow.json",
+  feeLedger: "contracts/FeeLedger.sol/FeeLedger.json",
   disputeManager: "contracts/DisputeManager.sol/DisputeManager.json",
   computeCredits: "contracts/ComputeCredits.sol/ComputeCredits.json",
   jobKeys: "contracts/JobKeys.sol/JobKeys.json",
@@ -20,6 +29,24 @@ export const CONTRACTS: Record<string, string> = {
   mockUsdc: "contracts/mocks/MockUSDC.sol/MockUSDC.json",
   accessManager: "@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json",
 };
+
+type AbiEntry = { type: string; name?: string; inputs?: { type: string }[] };
+
+/** The first artifact's ABI, then every entry of the others it lacks (same kind, name and input types); no
+ * constructor but the first's. */
+function mergeAbis(abis: AbiEntry[][]): AbiEntry[] {
+  const key = (e: AbiEntry) => `${e.type}:${e.name ?? ""}(${(e.inputs ?? []).map((i) => i.type).join(",")})`;
+  const out = [...abis[0]!];
+  const seen = new Set(out.map(key));
+  for (const abi of abis.slice(1)) {
+    for (const e of abi) {
+      if (e.type === "constructor" || seen.has(key(e))) continue;
+      seen.add(key(e));
+      out.push(e);
+    }
+  }
+  return out;
+}
 
 export function renderAbis(): string {
   const parts = [
@@ -34,6 +61,7 @@ export function renderAbis(): string {
     } catch {
       continue; // contract not in this build (e.g. an optional module not compiled yet)
     }
+    if (MERGED[name]) abi = mergeAbis(MERGED[name].map((f) => JSON.parse(readFileSync(path.join(root, "artifacts", f), "utf8")).abi));
     parts.push(`export const ${name}Abi = ${JSON.stringify(abi, null, 2)} as const;`, "");
   }
   return parts.join("\n");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {JobId} from "../types/JobId.sol";
 import {IJobEscrow} from "./IJobEscrow.sol";
 
 /// @title IComputeCredits
@@ -100,7 +101,7 @@ interface IComputeCredits {
 
     /// @notice Submits a job to the escrow paid in full by `holder`'s allowance for today. The caller is the
     /// holder or one of its agents, and is the job's requester of record.
-    function submitJob(address holder, IJobEscrow.SubmitParams calldata params) external returns (uint256 jobId);
+    function submitJob(address holder, IJobEscrow.SubmitParams calldata params) external returns (JobId jobId);
 
     // ---------------------------------------------------------------- pool
 

@@ -2,24 +2,32 @@
 pragma solidity 0.8.30;
 
 import {ISlashWindowSource} from "./ISlashWindowSource.sol";
+import {IFeeLedger} from "./IFeeLedger.sol";
+import {JobId} from "../types/JobId.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IAccessManaged} from "@openzeppelin/contracts/access/manager/IAccessManaged.sol";
+import {IModelRegistry} from "./IModelRegistry.sol";
+import {INodeStaking} from "./INodeStaking.sol";
 
 /// @title IJobEscrow
-/// @notice Job escrow and lifecycle. A requester submits a job and its fee (price x redundancy) is escrowed;
-/// k distinct operators are drawn stake-weighted at submission. At k = 1 the operator posts its result hash
-/// directly; at k > 1 operators commit to keccak256(escrow, chainid, jobId, operator, resultHash, salt) and
-/// reveal once every slot has committed. Agreeing results become final after a challenge window; a
-/// disagreement or a challenge puts the job in dispute (resolved by the DISPUTER role, or refunded once the
-/// dispute window passes). Every state has a deadline and anyone can move a stale job on with `poke`.
-/// Every escrowed coin is either paid out at finalization or refundable to the payer: there is no other exit.
-/// The implementation also has OpenZeppelin's `multicall(bytes[])`: any caller can batch its own calls (an
-/// operator posting results, commits or reveals for many jobs, a requester depositing and submitting) into one
-/// transaction, each call running as a delegatecall to the escrow itself with msg.sender preserved. Each call
-/// takes and releases the reentrancy guard in turn, so a call re-entering during a token transfer still
-/// reverts; no function is payable, so no msg.value can be counted twice.
-/// Job ids are `generation << 32 | record index` (1, 2, 3... on a fresh escrow): a job that settles without a
-/// dispute frees its storage record for a later submission, which gets the same index and the next generation, so
-/// ids are never reused and storage holds open jobs rather than all history (the events keep the history).
-interface IJobEscrow is ISlashWindowSource {
+/// @notice The job lifecycle core. A requester submits a job and its fee (price x redundancy) is collected by the
+/// FeeLedger (IFeeLedger), which holds every balance; k distinct operators are drawn stake-weighted at submission.
+/// At k = 1 the operator posts its result hash directly; at k > 1 operators commit to
+/// keccak256(escrow, chainid, jobId, operator, resultHash, salt) and reveal once every slot has committed.
+/// Agreeing results become final after a challenge window; a disagreement or a challenge puts the job in dispute
+/// (resolved by the DISPUTER role, or refunded once the dispute window passes). Every state has a deadline and
+/// anyone can move a stale job on with `poke`. Every escrowed coin is either paid out at finalization or
+/// refundable to the payer: there is no other exit.
+/// Terms are fixed at submission: the job records the version of the governance parameters in force (windows,
+/// collateral, miss penalty, treasury and staker shares) and the model's royalty, and settles under those even
+/// when governance or the model owner changes them later.
+/// Job ids (JobId) are `tag << 64 | generation << 32 | record index`: a job that settles without a dispute frees
+/// its storage record for a later submission (next generation), and the tag commits to the model and input, so a
+/// post made for one submission never settles another.
+/// The implementation also has OpenZeppelin's `multicall(bytes[])` (each call a delegatecall to the escrow itself,
+/// msg.sender preserved; no function is payable), and forwards every read-only function of IJobEscrowViews to its
+/// read-only extension (delegatecall, the escrow's own storage), so all of them are called at the escrow's address.
+interface IJobEscrow {
     enum Status {
         None,
         Assigned, // k = 1: waiting for the result; k > 1: waiting for commitments
@@ -27,12 +35,7 @@ interface IJobEscrow is ISlashWindowSource {
         Proposed, // results agree; challenge window open until phaseEnd
         Disputed, // results disagree, or a challenge was opened; resolution due by phaseEnd
         Finalized, // paid out
-        Refunded // requester refunded in full
-    }
-
-    enum PayMode {
-        Deposit, // paid by transfer, permit or prepaid deposit; refunds go to the requester's deposit
-        Allowance // paid from the compute-credit allowance pool; refunds go back to the pool
+        Refunded // payer refunded in full
     }
 
     enum RefundReason {
@@ -85,43 +88,47 @@ interface IJobEscrow is ISlashWindowSource {
         address requester;
         bytes32 modelId;
         Status status;
-        PayMode payMode;
+        uint8 payerModule; // 0: the requester paid (transfer, permit or deposit); else the ledger's payer module id
+        address payer; // who refunds go to: the requester, or the payer module
         uint8 redundancy;
         uint80 price; // per slot
         uint32 deadline;
         uint32 phaseEnd;
         address[] operators;
-        bytes32[] slotHashes; // commitment, then revealed result hash, per slot
-        uint8 commitMask;
-        uint8 revealMask;
-        uint8 missedMask;
+        bytes32[] slotHashes; // commitment, then revealed result hash, per slot (zero until the slot posts)
+        uint8 commitMask; // k > 1: slots that committed
+        uint8 revealMask; // slots whose result hash is public (k = 1: posted; k > 1: revealed)
+        uint8 declinedMask; // slots that declined (see `decline`) and were not replaced yet
+        uint8 missedMask; // k > 1: slots slashed and dropped for missing the reveal
         bytes32 result; // agreed (or dispute-resolved) result hash, 0 while none
+        uint16 termsVersion; // the governance parameters the job settles under (`paramsAt`)
+        uint16 royaltyBps; // the model owner's royalty, fixed at submission (capped by the terms)
     }
 
     event JobSubmitted(
-        uint256 indexed jobId,
+        JobId indexed jobId,
         address indexed requester,
         bytes32 indexed modelId,
         uint8 redundancy,
         uint256 fee,
         uint32 deadline,
-        PayMode payMode,
+        uint8 payerModule,
         bytes32 inputHash,
         bytes input,
         string inputURI
     );
-    event OperatorsAssigned(uint256 indexed jobId, uint8[] slots, address[] operators, uint32 phaseEnd);
-    event ResultCommitted(uint256 indexed jobId, uint8 slot, address indexed operator);
-    event RevealPhaseStarted(uint256 indexed jobId, uint32 phaseEnd);
-    event ResultRevealed(uint256 indexed jobId, uint8 slot, address indexed operator, bytes32 resultHash);
-    event ResultProposed(uint256 indexed jobId, bytes32 resultHash, uint32 challengeEnd);
-    event JobDisputed(uint256 indexed jobId, DisputeReason reason, uint32 resolveBy);
+    event OperatorsAssigned(JobId indexed jobId, uint8[] slots, address[] operators, uint32 phaseEnd);
+    event ResultCommitted(JobId indexed jobId, uint8 slot, address indexed operator);
+    event RevealPhaseStarted(JobId indexed jobId, uint32 phaseEnd);
+    event ResultRevealed(JobId indexed jobId, uint8 slot, address indexed operator, bytes32 resultHash);
+    event ResultProposed(JobId indexed jobId, bytes32 resultHash, uint32 challengeEnd);
+    event JobDisputed(JobId indexed jobId, DisputeReason reason, uint32 resolveBy);
     /// @notice The operator of `slot` declined job `jobId` before taking it up (no penalty; the slot is replaced
     /// when the commit window closes, or at once when no other slot has anything left to post).
-    event SlotDeclined(uint256 indexed jobId, uint8 slot, address indexed operator);
-    event SlotMissed(uint256 indexed jobId, uint8 slot, address indexed operator, Status phase, uint256 penalty);
+    event SlotDeclined(JobId indexed jobId, uint8 slot, address indexed operator);
+    event SlotMissed(JobId indexed jobId, uint8 slot, address indexed operator, Status phase, uint256 penalty);
     event JobFinalized(
-        uint256 indexed jobId,
+        JobId indexed jobId,
         bytes32 resultHash,
         uint8 paidOperators,
         uint256 fee,
@@ -131,19 +138,14 @@ interface IJobEscrow is ISlashWindowSource {
         uint256 stakers,
         uint256 perOperator
     );
-    event JobRefunded(uint256 indexed jobId, address indexed payer, uint256 amount, RefundReason reason);
-    event Deposited(address indexed account, address indexed from, uint256 amount);
-    event DepositWithdrawn(address indexed account, address indexed to, uint256 amount);
-    event EarningsWithdrawn(address indexed account, address indexed to, uint256 amount);
-    event TreasuryWithdrawn(address indexed treasury, uint256 amount);
-    event StakerRewardsDistributed(uint256 amount);
-    event ParamsSet(Params params);
-    event CreditsPoolSet(address pool);
+    event JobRefunded(JobId indexed jobId, address indexed payer, uint256 amount, RefundReason reason);
+    /// @notice Governance set new parameters: they apply to jobs submitted from now on, under `version`.
+    event ParamsSet(uint16 indexed version, Params params);
 
-    error JobEscrowUnknownJob(uint256 jobId);
+    error JobEscrowUnknownJob(JobId jobId);
     /// @notice The job settled (finalized, or refunded for a missed step) and its storage now holds a later job;
     /// its history is in the events (JobSubmitted ... JobFinalized / JobRefunded, all indexed by job id).
-    error JobEscrowJobRecycled(uint256 jobId);
+    error JobEscrowJobRecycled(JobId jobId);
     error JobEscrowModelInactive(bytes32 modelId);
     error JobEscrowInvalidRedundancy(uint8 redundancy, uint8 max);
     error JobEscrowPriceBelowMinimum(bytes32 modelId, uint80 price, uint80 minPrice);
@@ -156,49 +158,38 @@ interface IJobEscrow is ISlashWindowSource {
     error JobEscrowMissingInputHash();
     error JobEscrowDeadlineTooSoon(uint32 deadline, uint256 earliest);
     error JobEscrowDeadlineTooLate(uint32 deadline, uint256 latest);
-    error JobEscrowWrongStatus(uint256 jobId, Status status);
-    error JobEscrowNotAssigned(uint256 jobId, uint256 slot, address caller);
-    error JobEscrowWindowClosed(uint256 jobId, uint32 phaseEnd, uint256 nowTs);
-    error JobEscrowWindowOpen(uint256 jobId, uint32 phaseEnd, uint256 nowTs);
-    error JobEscrowAlreadyCommitted(uint256 jobId, uint256 slot);
+    error JobEscrowWrongStatus(JobId jobId, Status status);
+    error JobEscrowNotAssigned(JobId jobId, uint256 slot, address caller);
+    error JobEscrowWindowClosed(JobId jobId, uint32 phaseEnd, uint256 nowTs);
+    error JobEscrowWindowOpen(JobId jobId, uint32 phaseEnd, uint256 nowTs);
+    error JobEscrowAlreadyCommitted(JobId jobId, uint256 slot);
     /// @notice The job's input is inline and not encrypted, so nothing off-chain can stop an operator serving it.
-    error JobEscrowNotDeclinable(uint256 jobId);
-    error JobEscrowAlreadyRevealed(uint256 jobId, uint256 slot);
-    error JobEscrowNoCommitPhase(uint256 jobId);
-    error JobEscrowUseCommitReveal(uint256 jobId);
-    error JobEscrowCommitmentMismatch(uint256 jobId, uint256 slot);
+    error JobEscrowNotDeclinable(JobId jobId);
+    error JobEscrowAlreadyRevealed(JobId jobId, uint256 slot);
+    error JobEscrowNoCommitPhase(JobId jobId);
+    error JobEscrowUseCommitReveal(JobId jobId);
+    error JobEscrowCommitmentMismatch(JobId jobId, uint256 slot);
     error JobEscrowZeroHash();
-    error JobEscrowInsufficientDeposit(address account, uint256 balance, uint256 needed);
-    error JobEscrowTransferMismatch(uint256 expected, uint256 received);
-    error JobEscrowZeroAmount();
-    error JobEscrowNothingToWithdraw(address account);
-    error JobEscrowNoCreditsPool();
     error JobEscrowParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
 
     // ---------------------------------------------------------------- requesters
 
-    /// @notice Submits a job paid by transferFrom (approve the fee token first). Returns the job id.
-    function submitJob(SubmitParams calldata params) external returns (uint256 jobId);
+    /// @notice Submits a job paid by transferFrom: approve the ledger (`ledger()`) for the fee first, or permit it
+    /// in the same multicall (`permitFeeToken`). Returns the job id.
+    function submitJob(SubmitParams calldata params) external returns (JobId jobId);
 
-    /// @notice Applies an EIP-2612 permit of the fee token from the caller to this escrow. Batched with
-    /// `submitJob` (or `deposit`) in one `multicall`, it pays a job by permit in a single transaction, with no
-    /// prior approval. A permit that fails (e.g. front-run, its nonce already spent) is ignored: the submission
-    /// then reverts on its own if the allowance is missing.
+    /// @notice Applies an EIP-2612 permit of the fee token from the caller to the ledger. Batched with
+    /// `submitJob` in one `multicall`, it pays a job by permit in a single transaction, with no prior approval. A
+    /// permit that fails (e.g. front-run, its nonce already spent) is ignored: the submission then reverts on its
+    /// own if the allowance is missing.
     function permitFeeToken(uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
 
-    /// @notice Submits a job paid from the caller's prepaid deposit.
-    function submitJobFromDeposit(SubmitParams calldata params) external returns (uint256 jobId);
+    /// @notice Submits a job paid from the caller's deposit in the ledger.
+    function submitJobFromDeposit(SubmitParams calldata params) external returns (JobId jobId);
 
-    /// @notice Submits a job for `requester` paid from the compute-credit allowance pool (the caller, which
-    /// must hold the CREDITS role, transfers the fee).
-    function submitJobFor(address requester, SubmitParams calldata params) external returns (uint256 jobId);
-
-    function deposit(uint256 amount) external;
-
-    function depositFor(address account, uint256 amount) external;
-
-    /// @notice Withdraws from the caller's deposit (which also receives refunds). Never paused.
-    function withdrawDeposit(uint256 amount, address to) external;
+    /// @notice Submits a job for `requester` paid by the caller, which must be a payer module that governance
+    /// allowlisted in the ledger (the compute-credit pool). Refunds go to the module's deposit.
+    function submitJobFor(address requester, SubmitParams calldata params) external returns (JobId jobId);
 
     // ---------------------------------------------------------------- operators
 
@@ -206,78 +197,118 @@ interface IJobEscrow is ISlashWindowSource {
     /// Only for jobs whose input the chain cannot vouch for: an input by reference (the blob may be unavailable) or
     /// an inline private envelope (the content key is wrapped off-chain and may be missing or corrupt, which an
     /// operator cannot prove on-chain: docs/privacy.md). A declined slot cannot commit; it is released without a
-    /// slash and replaced like a missed one (`poke`), or the requester is refunded in full when the deadline no
-    /// longer allows a round. While the job is Assigned, `JobView.revealMask` holds the declined slots.
-    function decline(uint256 jobId, uint8 slot) external;
+    /// slash and replaced like a missed one (`poke`), or the payer is refunded in full when the deadline no longer
+    /// allows a round. `JobView.declinedMask` shows the declined slots.
+    function decline(JobId jobId, uint8 slot) external;
 
     /// @notice k > 1: commits to a result for `slot`. `commitment` is
     /// `keccak256(abi.encode(escrow, block.chainid, jobId, operator, resultHash, salt))` (the SDK's
-    /// `resultCommitment`): bound to this escrow, chain, job and operator, so nobody can copy another's commitment.
-    function commit(uint256 jobId, uint8 slot, bytes32 commitment) external;
+    /// `resultCommitment`): bound to this escrow, chain, job (its input tag included) and operator.
+    function commit(JobId jobId, uint8 slot, bytes32 commitment) external;
 
     /// @notice k > 1: reveals the committed result hash and salt.
-    function reveal(uint256 jobId, uint8 slot, bytes32 resultHash, bytes32 salt) external;
+    function reveal(JobId jobId, uint8 slot, bytes32 resultHash, bytes32 salt) external;
 
     /// @notice k = 1: posts the result hash directly (nobody else holds the job, so nobody can copy it).
-    function submitResult(uint256 jobId, bytes32 resultHash) external;
-
-    /// @notice Withdraws the caller's earnings (operators, model owners). Never paused.
-    function withdrawEarnings(address to) external returns (uint256 amount);
+    function submitResult(JobId jobId, bytes32 resultHash) external;
 
     // ---------------------------------------------------------------- anyone
 
     /// @notice Pays out a job whose challenge window has passed.
-    function finalize(uint256 jobId) external;
+    function finalize(JobId jobId) external;
 
     /// @notice Finalizes every job in `jobIds` that is ready, skipping the others. Returns how many settled.
-    /// Settles the batch at once: each account's earnings, the treasury and staker accruals are written once,
+    /// Settles the batch at once: each account's earnings and the accruals are written once (one ledger call),
     /// and the collateral of all its operators is released in one staking call.
-    function finalizeMany(uint256[] calldata jobIds) external returns (uint256 settled);
+    function finalizeMany(JobId[] calldata jobIds) external returns (uint256 settled);
 
-    /// @notice Finalizes the ready jobs of `jobIds` (as finalizeMany), then withdraws the caller's whole
-    /// earnings balance, new and old, to `to` (nothing is transferred when it is zero). Lets an operator settle
-    /// and collect its jobs in one transaction.
-    function claim(uint256[] calldata jobIds, address to) external returns (uint256 settled, uint256 amount);
+    /// @notice Finalizes the ready jobs of `jobIds` (as finalizeMany), then pays the caller's whole earnings
+    /// balance, new and old, to `to` (nothing is transferred when it is zero). Lets an operator settle and collect
+    /// its jobs in one transaction.
+    function claim(JobId[] calldata jobIds, address to) external returns (uint256 settled, uint256 amount);
 
-    /// @notice Moves a stale job on: slashes and replaces operators that missed a step, refunds the requester
-    /// when the deadline no longer allows a retry, finalizes a job past its challenge window, refunds a dispute
-    /// past its window.
-    function poke(uint256 jobId) external;
-
-    function withdrawTreasury() external returns (uint256 amount);
-
-    function distributeStakerRewards() external returns (uint256 amount);
+    /// @notice Moves a stale job on: slashes and replaces operators that missed a step, refunds the payer when
+    /// the deadline no longer allows a retry, finalizes a job past its challenge window, refunds a dispute past its
+    /// window.
+    function poke(JobId jobId) external;
 
     // ---------------------------------------------------------------- disputes (DISPUTER role)
 
     /// @notice Opens a dispute on a proposed result within its challenge window.
-    function openDispute(uint256 jobId) external;
+    function openDispute(JobId jobId) external;
 
     /// @notice Settles a disputed job: pays the operators whose revealed result equals `correctResult`, or
-    /// refunds the requester when it is zero (no result was right). Slashing is the caller's job.
-    function resolveDispute(uint256 jobId, bytes32 correctResult) external;
+    /// refunds the payer when it is zero (no result was right). Slashing is the caller's job.
+    function resolveDispute(JobId jobId, bytes32 correctResult) external;
 
-    // ---------------------------------------------------------------- views
+    // ---------------------------------------------------------------- governance
 
+    /// @notice New parameters for jobs submitted from now on (a new terms version); open jobs keep theirs.
+    function setParams(Params calldata params) external;
+
+    function setPaused(uint8 action, bool paused) external;
+
+    // ---------------------------------------------------------------- immutables
+
+    function ledger() external view returns (IFeeLedger);
+}
+
+/// @title IJobEscrowViews
+/// @notice JobEscrow's read-only functions, served at the escrow's address by its read-only extension
+/// (JobEscrowViews, delegatecalled from the escrow's fallback on its own storage: EigenLayer's split-contract
+/// pattern). One mechanism for every view keeps the core's code for the lifecycle.
+interface IJobEscrowViews is ISlashWindowSource {
     /// @notice A job's state. Open jobs and disputed ones always read; a job settled without a dispute reads
     /// until a later submission reuses its record, then reverts with JobEscrowJobRecycled (read its events).
     /// `slotHashes` shows the hashes of slots that posted; `phaseEnd` is 0 once settled.
-    function getJob(uint256 jobId) external view returns (JobView memory);
+    function getJob(JobId jobId) external view returns (IJobEscrow.JobView memory);
 
-    function params() external view returns (Params memory);
+    /// @notice The parameters that new jobs get (the current terms version).
+    function params() external view returns (IJobEscrow.Params memory);
+
+    /// @notice The parameters of terms version `version` (the ones jobs submitted under it settle with).
+    function paramsAt(uint16 version) external view returns (IJobEscrow.Params memory);
+
+    /// @notice The current terms version (1 after deployment; each `setParams` adds one).
+    function termsVersion() external view returns (uint16);
 
     /// @notice Job records ever allocated: the most jobs open at once (settled jobs' records are reused).
     function recordCount() external view returns (uint256);
 
-    /// @notice The id the next submission will get (ids are `generation << 32 | record index`, never reused).
-    function nextJobId() external view returns (uint256);
+    /// @notice The id the next submission of `inputHash` (sha256 of the inline input, or the referenced input's
+    /// hash) to `modelId` will get, when no other submission comes first.
+    function nextJobId(bytes32 modelId, bytes32 inputHash) external view returns (JobId);
 
-    function depositOf(address account) external view returns (uint256);
+    /// @notice The id of the job open in record `index`, or last settled there (reads through a reused record).
+    function jobIdAt(uint256 index) external view returns (JobId);
 
-    function earningsOf(address account) external view returns (uint256);
+    function isPaused(uint8 action) external view returns (bool);
 
-    function treasuryAccrued() external view returns (uint256);
+    function feeToken() external view returns (IERC20);
 
-    function stakerRewardsAccrued() external view returns (uint256);
+    function registry() external view returns (IModelRegistry);
 
+    function staking() external view returns (INodeStaking);
+
+    /// @notice Checks governance parameters against their bounds (reverts with JobEscrowParameterOutOfBounds)
+    /// and returns their longest slashable window. `setParams` runs it; anyone may, to check before proposing.
+    function checkParams(IJobEscrow.Params memory p, uint256 minStake, uint256 unbondingPeriod)
+        external
+        pure
+        returns (uint256 longestSlashableWindow);
+
+    /// @dev `longestSlashableWindow` (ISlashWindowSource): a fault can be slashed until the latest deadline, then the
+    /// challenge window, then a dispute; the longest over every terms version ever set (open jobs keep theirs).
+}
+
+/// @notice JobEscrow as callers see it at its address: the core, its forwarded views, and what its OpenZeppelin
+/// bases add (multicall, AccessManaged, the pause flags, the reentrancy guard).
+interface IVeilEscrow is IJobEscrow, IJobEscrowViews, IAccessManaged {
+    event ActionPauseSet(uint8 indexed action, bool paused);
+
+    error ActionPaused(uint8 action);
+    error ReentrancyGuardReentrantCall();
+
+    /// @notice OpenZeppelin's Multicall: runs each call as a delegatecall to the escrow itself (msg.sender kept).
+    function multicall(bytes[] calldata data) external returns (bytes[] memory results);
 }

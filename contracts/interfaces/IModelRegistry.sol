@@ -110,11 +110,11 @@ interface IModelRegistry {
 
     function modelCount() external view returns (uint256);
 
-    /// @notice What the escrow needs at submission, in one call.
+    /// @notice What the escrow needs at submission, in one call (the royalty is fixed into the job there).
     function jobTerms(bytes32 modelId)
         external
         view
-        returns (uint24 index, uint80 price, uint8 redundancy, bool active);
+        returns (uint24 index, uint80 price, uint8 redundancy, bool active, uint16 royaltyBps);
 
     /// @notice Who earns the royalty of model `index`, and how much.
     function payee(uint256 index) external view returns (address owner, uint16 royaltyBps);

@@ -9,7 +9,7 @@ import {ComputeCredits} from "../../contracts/ComputeCredits.sol";
 import {VeilToken} from "../../contracts/VeilToken.sol";
 import {MockUSDC} from "../../contracts/mocks/MockUSDC.sol";
 import {IComputeCredits} from "../../contracts/interfaces/IComputeCredits.sol";
-import {IJobEscrow} from "../../contracts/interfaces/IJobEscrow.sol";
+import {IJobEscrow, IVeilEscrow} from "../../contracts/interfaces/IJobEscrow.sol";
 import {IModelRegistry} from "../../contracts/interfaces/IModelRegistry.sol";
 import {BondingCurve} from "../../contracts/libraries/BondingCurve.sol";
 import {TestBase} from "./handlers/TestBase.sol";
@@ -35,9 +35,11 @@ contract CreditsTest is TestBase {
         manager = new AccessManager(address(this));
         veil = new VeilToken(address(this), 1e30);
         usdc = new MockUSDC();
+        // No escrow here: an address whose `ledger()` names a ledger address (the pool approves it once).
+        vm.mockCall(address(0xE5C), abi.encodeWithSelector(IJobEscrow.ledger.selector), abi.encode(address(0x1ED6)));
         credits = new ComputeCredits(
             address(manager),
-            IJobEscrow(address(0xE5C)),
+            IVeilEscrow(address(0xE5C)),
             veil,
             IERC20(address(usdc)),
             IModelRegistry(address(0x4E6)),

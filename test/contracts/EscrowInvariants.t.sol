@@ -24,9 +24,19 @@ contract EscrowInvariantsTest is TestBase {
     /// hardhat-config: invariant.runs = 24
     /// hardhat-config: invariant.depth = 60
     function invariant_feeTokenBalanceEqualsLiabilities() public view {
-        uint256 balance = handler.usdc().balanceOf(address(handler.escrow()));
-        assertEq(balance, handler.openEscrow() + handler.claimable(), "escrow balance == open + claimable");
-        assertEq(balance, handler.ghostIn() - handler.ghostOut(), "escrow balance == in - out");
+        uint256 balance = handler.usdc().balanceOf(address(handler.ledger()));
+        assertEq(balance, handler.openEscrow() + handler.claimable(), "ledger balance == open + claimable");
+        assertEq(balance, handler.ghostIn() - handler.ghostOut(), "ledger balance == in - out");
+        assertEq(handler.usdc().balanceOf(address(handler.escrow())), 0, "the core holds no funds");
+    }
+
+    /// @notice Terms are frozen per job: whatever governance sets while jobs are open, the collateral locked is
+    /// exactly what the open jobs' own terms lock, and once every job is terminal nothing stays locked.
+    /// hardhat-config: invariant.runs = 24
+    /// hardhat-config: invariant.depth = 60
+    function invariant_lockedCollateralFollowsEachJobsTerms() public view {
+        assertTrue(handler.lockedMatchesOpenJobs(), "locked == sum of open jobs' frozen collateral");
+        if (handler.allTerminal()) assertTrue(handler.nothingLocked(), "every job terminal, something still locked");
     }
 
     /// hardhat-config: invariant.runs = 24
@@ -89,7 +99,7 @@ contract EscrowHandlerTest is TestBase {
         handler.finalizeMany(0);
         handler.submit(1, 0, 0, false); // reuses the settled job's record
         assertEq(handler.calls("recycledSubmit"), 1, "the second job reused the first one's record");
-        assertEq(handler.jobIds(1), (uint256(1) << 32) | 1, "generation 1 of record 1");
+        assertEq(uint64(handler.jobIds(1)), (uint256(1) << 32) | 1, "generation 1 of record 1");
         handler.act(0, true, 0);
         handler.warp(100);
         handler.poke(0);
@@ -105,7 +115,22 @@ contract EscrowHandlerTest is TestBase {
         assertEq(handler.calls("reveal"), 3, "reveals");
         handler.warp(100);
         handler.poke(0);
-        assertEq(uint8(handler.lastStatus(1)), 5, "finalized");
+        assertEq(uint8(handler.lastStatus(handler.jobIds(0))), 5, "finalized");
+        _checkBooks();
+    }
+
+    /// @notice The counterexample of issue 16 (M-3): submit, change the collateral, settle. Before terms were
+    /// frozen the settlement released the new collateral, stranding (or over-releasing) the locked stake.
+    function test_handler_collateralChangeWhileOpenReleasesWhatWasLocked() public {
+        handler.submit(0, 2, 479, false); // k = 3 at 100 VEIL per slot
+        handler.setTerms(3); // collateral 200 VEIL, other windows and shares
+        assertTrue(handler.lockedMatchesOpenJobs(), "the open job still locks 100 per slot");
+        handler.submit(1, 0, 479, false); // k = 1 under the new terms: 200 VEIL
+        handler.act(0, true, 0);
+        handler.act(1, true, 5);
+        handler.settleAll();
+        assertTrue(handler.allTerminal(), "all settled");
+        assertTrue(handler.nothingLocked(), "nothing stays locked");
         _checkBooks();
     }
 
@@ -121,9 +146,10 @@ contract EscrowHandlerTest is TestBase {
     }
 
     function _checkBooks() internal view {
-        uint256 balance = handler.usdc().balanceOf(address(handler.escrow()));
-        assertEq(balance, handler.openEscrow() + handler.claimable(), "escrow balance == open + claimable");
-        assertEq(balance, handler.ghostIn() - handler.ghostOut(), "escrow balance == in - out");
+        uint256 balance = handler.usdc().balanceOf(address(handler.ledger()));
+        assertEq(balance, handler.openEscrow() + handler.claimable(), "ledger balance == open + claimable");
+        assertEq(balance, handler.ghostIn() - handler.ghostOut(), "ledger balance == in - out");
+        assertTrue(handler.lockedMatchesOpenJobs(), "locked == open jobs' frozen collateral");
         assertEq(handler.veil().balanceOf(address(handler.staking())), handler.stakedPlusUnbonding(), "stake");
     }
 }

@@ -62,7 +62,9 @@ export async function deployVeil(connection: Connection, operators = 5, opts: { 
   const veil = await ethers.getContractAt("VeilToken", await d.veil.getAddress());
   const registry = await ethers.getContractAt("ModelRegistry", await d.registry.getAddress());
   const staking = await ethers.getContractAt("NodeStaking", await d.staking.getAddress());
-  const escrow = await ethers.getContractAt("JobEscrow", await d.escrow.getAddress());
+  // The escrow's core and its forwarded views at one address (IVeilEscrow), and its fee ledger.
+  const escrow = await ethers.getContractAt("IVeilEscrow", await d.escrow.getAddress());
+  const ledger = await ethers.getContractAt("FeeLedger", await escrow.ledger());
   const manager = await ethers.getContractAt("AccessManager", await d.manager.getAddress());
 
   const modelId = opts.modelId ?? randomId();
@@ -75,9 +77,9 @@ export async function deployVeil(connection: Connection, operators = 5, opts: { 
     await staking.connect(op).joinModel(modelId);
   }
   await usdc.mint(requester.address, 1_000n * USDC);
-  await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256);
+  await usdc.connect(requester).approve(await ledger.getAddress(), ethers.MaxUint256);
   const { chainId } = await ethers.provider.getNetwork();
-  return { admin, requester, modelOwner, treasury, outsider, ops, signers, usdc, veil, registry, staking, escrow, manager, modelId, chainId };
+  return { admin, requester, modelOwner, treasury, outsider, ops, signers, usdc, veil, registry, staking, escrow, ledger, manager, modelId, chainId };
 }
 
 /** An operator's commitment for `commit` (the SDK's `resultCommitment`: the escrow recomputes it at reveal). */

@@ -17,6 +17,7 @@ const SOURCES = {
   ModelRegistry: "contracts/ModelRegistry.sol/ModelRegistry.json",
   NodeStaking: "contracts/NodeStaking.sol/NodeStaking.json",
   JobEscrow: "contracts/JobEscrow.sol/JobEscrow.json",
+  FeeLedger: "contracts/FeeLedger.sol/FeeLedger.json",
   ComputeCredits: "contracts/ComputeCredits.sol/ComputeCredits.json",
   DisputeManager: "contracts/DisputeManager.sol/DisputeManager.json",
   JobKeys: "contracts/JobKeys.sol/JobKeys.json",

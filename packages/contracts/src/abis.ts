@@ -172,7 +172,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -188,7 +188,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -209,7 +209,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -294,27 +294,6 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      },
-      {
-        "internalType": "uint256",
-        "name": "balance",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "needed",
-        "type": "uint256"
-      }
-    ],
-    "name": "JobEscrowInsufficientDeposit",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "uint8",
         "name": "redundancy",
         "type": "uint8"
@@ -331,7 +310,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       }
@@ -358,7 +337,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       }
@@ -367,14 +346,9 @@ export const jobEscrowAbi = [
     "type": "error"
   },
   {
-    "inputs": [],
-    "name": "JobEscrowNoCreditsPool",
-    "type": "error"
-  },
-  {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -395,23 +369,12 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       }
     ],
     "name": "JobEscrowNotDeclinable",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      }
-    ],
-    "name": "JobEscrowNothingToWithdraw",
     "type": "error"
   },
   {
@@ -485,23 +448,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "expected",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "received",
-        "type": "uint256"
-      }
-    ],
-    "name": "JobEscrowTransferMismatch",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       }
@@ -512,7 +459,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       }
@@ -523,7 +470,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -544,7 +491,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -565,7 +512,7 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -576,11 +523,6 @@ export const jobEscrowAbi = [
       }
     ],
     "name": "JobEscrowWrongStatus",
-    "type": "error"
-  },
-  {
-    "inputs": [],
-    "name": "JobEscrowZeroAmount",
     "type": "error"
   },
   {
@@ -607,17 +549,6 @@ export const jobEscrowAbi = [
       }
     ],
     "name": "SafeCastOverflowedUintDowncast",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "token",
-        "type": "address"
-      }
-    ],
-    "name": "SafeERC20FailedOperation",
     "type": "error"
   },
   {
@@ -656,96 +587,8 @@ export const jobEscrowAbi = [
     "anonymous": false,
     "inputs": [
       {
-        "indexed": false,
-        "internalType": "address",
-        "name": "pool",
-        "type": "address"
-      }
-    ],
-    "name": "CreditsPoolSet",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
         "indexed": true,
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "to",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "DepositWithdrawn",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "from",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "Deposited",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "to",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "EarningsWithdrawn",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -770,7 +613,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -831,7 +674,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -862,7 +705,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -898,8 +741,8 @@ export const jobEscrowAbi = [
       },
       {
         "indexed": false,
-        "internalType": "enum IJobEscrow.PayMode",
-        "name": "payMode",
+        "internalType": "uint8",
+        "name": "payerModule",
         "type": "uint8"
       },
       {
@@ -929,7 +772,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -958,6 +801,12 @@ export const jobEscrowAbi = [
   {
     "anonymous": false,
     "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint16",
+        "name": "version",
+        "type": "uint16"
+      },
       {
         "components": [
           {
@@ -1045,7 +894,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -1070,7 +919,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -1095,7 +944,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -1126,7 +975,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -1145,7 +994,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -1170,7 +1019,7 @@ export const jobEscrowAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       },
@@ -1203,36 +1052,8 @@ export const jobEscrowAbi = [
     "type": "event"
   },
   {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "StakerRewardsDistributed",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "treasury",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "TreasuryWithdrawn",
-    "type": "event"
+    "stateMutability": "nonpayable",
+    "type": "fallback"
   },
   {
     "inputs": [],
@@ -1250,8 +1071,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256[]",
-        "name": "jobIds",
+        "internalType": "JobId[]",
+        "name": "ids",
         "type": "uint256[]"
       },
       {
@@ -1279,8 +1100,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       },
       {
@@ -1300,23 +1121,10 @@ export const jobEscrowAbi = [
     "type": "function"
   },
   {
-    "inputs": [],
-    "name": "creditsPool",
-    "outputs": [
-      {
-        "internalType": "address",
-        "name": "",
-        "type": "address"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       },
       {
@@ -1333,103 +1141,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "deposit",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      },
-      {
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "name": "depositFor",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      }
-    ],
-    "name": "depositOf",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "distributeStakerRewards",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "account",
-        "type": "address"
-      }
-    ],
-    "name": "earningsOf",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "feeToken",
-    "outputs": [
-      {
-        "internalType": "contract IERC20",
-        "name": "",
-        "type": "address"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       }
     ],
@@ -1441,8 +1154,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256[]",
-        "name": "jobIds",
+        "internalType": "JobId[]",
+        "name": "ids",
         "type": "uint256[]"
       }
     ],
@@ -1455,97 +1168,6 @@ export const jobEscrowAbi = [
       }
     ],
     "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "name": "getJob",
-    "outputs": [
-      {
-        "components": [
-          {
-            "internalType": "address",
-            "name": "requester",
-            "type": "address"
-          },
-          {
-            "internalType": "bytes32",
-            "name": "modelId",
-            "type": "bytes32"
-          },
-          {
-            "internalType": "enum IJobEscrow.Status",
-            "name": "status",
-            "type": "uint8"
-          },
-          {
-            "internalType": "enum IJobEscrow.PayMode",
-            "name": "payMode",
-            "type": "uint8"
-          },
-          {
-            "internalType": "uint8",
-            "name": "redundancy",
-            "type": "uint8"
-          },
-          {
-            "internalType": "uint80",
-            "name": "price",
-            "type": "uint80"
-          },
-          {
-            "internalType": "uint32",
-            "name": "deadline",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint32",
-            "name": "phaseEnd",
-            "type": "uint32"
-          },
-          {
-            "internalType": "address[]",
-            "name": "operators",
-            "type": "address[]"
-          },
-          {
-            "internalType": "bytes32[]",
-            "name": "slotHashes",
-            "type": "bytes32[]"
-          },
-          {
-            "internalType": "uint8",
-            "name": "commitMask",
-            "type": "uint8"
-          },
-          {
-            "internalType": "uint8",
-            "name": "revealMask",
-            "type": "uint8"
-          },
-          {
-            "internalType": "uint8",
-            "name": "missedMask",
-            "type": "uint8"
-          },
-          {
-            "internalType": "bytes32",
-            "name": "result",
-            "type": "bytes32"
-          }
-        ],
-        "internalType": "struct IJobEscrow.JobView",
-        "name": "job",
-        "type": "tuple"
-      }
-    ],
-    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -1582,12 +1204,12 @@ export const jobEscrowAbi = [
   },
   {
     "inputs": [],
-    "name": "longestSlashableWindow",
+    "name": "ledger",
     "outputs": [
       {
-        "internalType": "uint256",
+        "internalType": "contract IFeeLedger",
         "name": "",
-        "type": "uint256"
+        "type": "address"
       }
     ],
     "stateMutability": "view",
@@ -1613,114 +1235,16 @@ export const jobEscrowAbi = [
     "type": "function"
   },
   {
-    "inputs": [],
-    "name": "nextJobId",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       }
     ],
     "name": "openDispute",
     "outputs": [],
     "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "params",
-    "outputs": [
-      {
-        "components": [
-          {
-            "internalType": "uint32",
-            "name": "commitWindow",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint32",
-            "name": "revealWindow",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint32",
-            "name": "challengeWindow",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint32",
-            "name": "disputeWindow",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint32",
-            "name": "maxJobDuration",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint32",
-            "name": "maxInputBytes",
-            "type": "uint32"
-          },
-          {
-            "internalType": "uint16",
-            "name": "treasuryBps",
-            "type": "uint16"
-          },
-          {
-            "internalType": "uint16",
-            "name": "stakersBps",
-            "type": "uint16"
-          },
-          {
-            "internalType": "uint16",
-            "name": "maxRoyaltyBps",
-            "type": "uint16"
-          },
-          {
-            "internalType": "enum IJobEscrow.SlashDestination",
-            "name": "missSlashTo",
-            "type": "uint8"
-          },
-          {
-            "internalType": "uint80",
-            "name": "minPrice",
-            "type": "uint80"
-          },
-          {
-            "internalType": "uint96",
-            "name": "collateral",
-            "type": "uint96"
-          },
-          {
-            "internalType": "uint96",
-            "name": "missPenalty",
-            "type": "uint96"
-          },
-          {
-            "internalType": "address",
-            "name": "treasury",
-            "type": "address"
-          }
-        ],
-        "internalType": "struct IJobEscrow.Params",
-        "name": "",
-        "type": "tuple"
-      }
-    ],
-    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -1759,8 +1283,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       }
     ],
@@ -1770,36 +1294,10 @@ export const jobEscrowAbi = [
     "type": "function"
   },
   {
-    "inputs": [],
-    "name": "recordCount",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "registry",
-    "outputs": [
-      {
-        "internalType": "contract IModelRegistry",
-        "name": "",
-        "type": "address"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       },
       {
@@ -1816,8 +1314,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       },
       {
@@ -1850,19 +1348,6 @@ export const jobEscrowAbi = [
       }
     ],
     "name": "setAuthority",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "pool",
-        "type": "address"
-      }
-    ],
-    "name": "setCreditsPool",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -1971,32 +1456,6 @@ export const jobEscrowAbi = [
     "type": "function"
   },
   {
-    "inputs": [],
-    "name": "stakerRewardsAccrued",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "staking",
-    "outputs": [
-      {
-        "internalType": "contract INodeStaking",
-        "name": "",
-        "type": "address"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
     "inputs": [
       {
         "components": [
@@ -2044,8 +1503,8 @@ export const jobEscrowAbi = [
     "name": "submitJob",
     "outputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       }
     ],
@@ -2105,8 +1564,8 @@ export const jobEscrowAbi = [
     "name": "submitJobFor",
     "outputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       }
     ],
@@ -2161,8 +1620,8 @@ export const jobEscrowAbi = [
     "name": "submitJobFromDeposit",
     "outputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       }
     ],
@@ -2172,8 +1631,8 @@ export const jobEscrowAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "jobId",
+        "internalType": "JobId",
+        "name": "id",
         "type": "uint256"
       },
       {
@@ -2185,6 +1644,1270 @@ export const jobEscrowAbi = [
     "name": "submitResult",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "components": [
+          {
+            "internalType": "uint32",
+            "name": "commitWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "revealWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "challengeWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "disputeWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxJobDuration",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxInputBytes",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "treasuryBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "stakersBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxRoyaltyBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "enum IJobEscrow.SlashDestination",
+            "name": "missSlashTo",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint80",
+            "name": "minPrice",
+            "type": "uint80"
+          },
+          {
+            "internalType": "uint96",
+            "name": "collateral",
+            "type": "uint96"
+          },
+          {
+            "internalType": "uint96",
+            "name": "missPenalty",
+            "type": "uint96"
+          },
+          {
+            "internalType": "address",
+            "name": "treasury",
+            "type": "address"
+          }
+        ],
+        "internalType": "struct IJobEscrow.Params",
+        "name": "p",
+        "type": "tuple"
+      },
+      {
+        "internalType": "uint256",
+        "name": "minStake",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "unbondingPeriod",
+        "type": "uint256"
+      }
+    ],
+    "name": "checkParams",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "longest",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "pure",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "feeToken",
+    "outputs": [
+      {
+        "internalType": "contract IERC20",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "JobId",
+        "name": "id",
+        "type": "uint256"
+      }
+    ],
+    "name": "getJob",
+    "outputs": [
+      {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "requester",
+            "type": "address"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "modelId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "enum IJobEscrow.Status",
+            "name": "status",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "payerModule",
+            "type": "uint8"
+          },
+          {
+            "internalType": "address",
+            "name": "payer",
+            "type": "address"
+          },
+          {
+            "internalType": "uint8",
+            "name": "redundancy",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint80",
+            "name": "price",
+            "type": "uint80"
+          },
+          {
+            "internalType": "uint32",
+            "name": "deadline",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "phaseEnd",
+            "type": "uint32"
+          },
+          {
+            "internalType": "address[]",
+            "name": "operators",
+            "type": "address[]"
+          },
+          {
+            "internalType": "bytes32[]",
+            "name": "slotHashes",
+            "type": "bytes32[]"
+          },
+          {
+            "internalType": "uint8",
+            "name": "commitMask",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "revealMask",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "declinedMask",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "missedMask",
+            "type": "uint8"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "result",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "termsVersion",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "royaltyBps",
+            "type": "uint16"
+          }
+        ],
+        "internalType": "struct IJobEscrow.JobView",
+        "name": "v",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "index",
+        "type": "uint256"
+      }
+    ],
+    "name": "jobIdAt",
+    "outputs": [
+      {
+        "internalType": "JobId",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "longestSlashableWindow",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "modelId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "bytes32",
+        "name": "inputHash",
+        "type": "bytes32"
+      }
+    ],
+    "name": "nextJobId",
+    "outputs": [
+      {
+        "internalType": "JobId",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "params",
+    "outputs": [
+      {
+        "components": [
+          {
+            "internalType": "uint32",
+            "name": "commitWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "revealWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "challengeWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "disputeWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxJobDuration",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxInputBytes",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "treasuryBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "stakersBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxRoyaltyBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "enum IJobEscrow.SlashDestination",
+            "name": "missSlashTo",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint80",
+            "name": "minPrice",
+            "type": "uint80"
+          },
+          {
+            "internalType": "uint96",
+            "name": "collateral",
+            "type": "uint96"
+          },
+          {
+            "internalType": "uint96",
+            "name": "missPenalty",
+            "type": "uint96"
+          },
+          {
+            "internalType": "address",
+            "name": "treasury",
+            "type": "address"
+          }
+        ],
+        "internalType": "struct IJobEscrow.Params",
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint16",
+        "name": "version",
+        "type": "uint16"
+      }
+    ],
+    "name": "paramsAt",
+    "outputs": [
+      {
+        "components": [
+          {
+            "internalType": "uint32",
+            "name": "commitWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "revealWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "challengeWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "disputeWindow",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxJobDuration",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxInputBytes",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "treasuryBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "stakersBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint16",
+            "name": "maxRoyaltyBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "enum IJobEscrow.SlashDestination",
+            "name": "missSlashTo",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint80",
+            "name": "minPrice",
+            "type": "uint80"
+          },
+          {
+            "internalType": "uint96",
+            "name": "collateral",
+            "type": "uint96"
+          },
+          {
+            "internalType": "uint96",
+            "name": "missPenalty",
+            "type": "uint96"
+          },
+          {
+            "internalType": "address",
+            "name": "treasury",
+            "type": "address"
+          }
+        ],
+        "internalType": "struct IJobEscrow.Params",
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "recordCount",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "registry",
+    "outputs": [
+      {
+        "internalType": "contract IModelRegistry",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "staking",
+    "outputs": [
+      {
+        "internalType": "contract INodeStaking",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "termsVersion",
+    "outputs": [
+      {
+        "internalType": "uint16",
+        "name": "",
+        "type": "uint16"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  }
+] as const;
+
+export const feeLedgerAbi = [
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "authority",
+        "type": "address"
+      },
+      {
+        "internalType": "contract IERC20",
+        "name": "feeToken_",
+        "type": "address"
+      },
+      {
+        "internalType": "contract INodeStaking",
+        "name": "staking_",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "escrow_",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "constructor"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "authority",
+        "type": "address"
+      }
+    ],
+    "name": "AccessManagedInvalidAuthority",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "internalType": "uint32",
+        "name": "delay",
+        "type": "uint32"
+      }
+    ],
+    "name": "AccessManagedRequiredDelay",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "AccessManagedUnauthorized",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "action",
+        "type": "uint8"
+      }
+    ],
+    "name": "ActionPaused",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "balance",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "needed",
+        "type": "uint256"
+      }
+    ],
+    "name": "FeeLedgerInsufficientDeposit",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "module",
+        "type": "address"
+      }
+    ],
+    "name": "FeeLedgerNotPayerModule",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      }
+    ],
+    "name": "FeeLedgerNothingToWithdraw",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "FeeLedgerOnlyEscrow",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "max",
+        "type": "uint256"
+      }
+    ],
+    "name": "FeeLedgerTooManyModules",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "expected",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "received",
+        "type": "uint256"
+      }
+    ],
+    "name": "FeeLedgerTransferMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "id",
+        "type": "uint8"
+      }
+    ],
+    "name": "FeeLedgerUnknownPayerModule",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "FeeLedgerZeroAddress",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "FeeLedgerZeroAmount",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "ReentrancyGuardReentrantCall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "bits",
+        "type": "uint8"
+      },
+      {
+        "internalType": "uint256",
+        "name": "value",
+        "type": "uint256"
+      }
+    ],
+    "name": "SafeCastOverflowedUintDowncast",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "token",
+        "type": "address"
+      }
+    ],
+    "name": "SafeERC20FailedOperation",
+    "type": "error"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint8",
+        "name": "action",
+        "type": "uint8"
+      },
+      {
+        "indexed": false,
+        "internalType": "bool",
+        "name": "paused",
+        "type": "bool"
+      }
+    ],
+    "name": "ActionPauseSet",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": false,
+        "internalType": "address",
+        "name": "authority",
+        "type": "address"
+      }
+    ],
+    "name": "AuthorityUpdated",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "to",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "DepositWithdrawn",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "from",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "Deposited",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "to",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "EarningsWithdrawn",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "module",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint8",
+        "name": "id",
+        "type": "uint8"
+      },
+      {
+        "indexed": false,
+        "internalType": "bool",
+        "name": "allowed",
+        "type": "bool"
+      }
+    ],
+    "name": "PayerModuleSet",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "StakerRewardsDistributed",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "treasury",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "TreasuryWithdrawn",
+    "type": "event"
+  },
+  {
+    "inputs": [],
+    "name": "authority",
+    "outputs": [
+      {
+        "internalType": "address",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "payer",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      },
+      {
+        "internalType": "bool",
+        "name": "fromDeposit",
+        "type": "bool"
+      }
+    ],
+    "name": "collect",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "module",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "collectFromModule",
+    "outputs": [
+      {
+        "internalType": "uint8",
+        "name": "id",
+        "type": "uint8"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "deposit",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "depositFor",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      }
+    ],
+    "name": "depositOf",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "distributeStakerRewards",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      }
+    ],
+    "name": "earningsOf",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "escrow",
+    "outputs": [
+      {
+        "internalType": "address",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "feeToken",
+    "outputs": [
+      {
+        "internalType": "contract IERC20",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "isConsumingScheduledOp",
+    "outputs": [
+      {
+        "internalType": "bytes4",
+        "name": "",
+        "type": "bytes4"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "action",
+        "type": "uint8"
+      }
+    ],
+    "name": "isPaused",
+    "outputs": [
+      {
+        "internalType": "bool",
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "id",
+        "type": "uint8"
+      }
+    ],
+    "name": "payerModule",
+    "outputs": [
+      {
+        "internalType": "address",
+        "name": "module",
+        "type": "address"
+      },
+      {
+        "internalType": "bool",
+        "name": "allowed",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "module",
+        "type": "address"
+      }
+    ],
+    "name": "payerModuleId",
+    "outputs": [
+      {
+        "internalType": "uint8",
+        "name": "",
+        "type": "uint8"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "newAuthority",
+        "type": "address"
+      }
+    ],
+    "name": "setAuthority",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "action",
+        "type": "uint8"
+      },
+      {
+        "internalType": "bool",
+        "name": "paused",
+        "type": "bool"
+      }
+    ],
+    "name": "setPaused",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "module",
+        "type": "address"
+      },
+      {
+        "internalType": "bool",
+        "name": "allowed",
+        "type": "bool"
+      }
+    ],
+    "name": "setPayerModule",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "components": [
+          {
+            "internalType": "address[]",
+            "name": "payees",
+            "type": "address[]"
+          },
+          {
+            "internalType": "uint256[]",
+            "name": "earnings",
+            "type": "uint256[]"
+          },
+          {
+            "internalType": "address[]",
+            "name": "payers",
+            "type": "address[]"
+          },
+          {
+            "internalType": "uint256[]",
+            "name": "refunds",
+            "type": "uint256[]"
+          },
+          {
+            "internalType": "uint256",
+            "name": "treasury",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint256",
+            "name": "stakers",
+            "type": "uint256"
+          }
+        ],
+        "internalType": "struct IFeeLedger.Settlement",
+        "name": "s",
+        "type": "tuple"
+      },
+      {
+        "internalType": "address",
+        "name": "claimer",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "to",
+        "type": "address"
+      }
+    ],
+    "name": "settle",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "paid",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "stakerRewardsAccrued",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "staking",
+    "outputs": [
+      {
+        "internalType": "contract INodeStaking",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -2261,7 +2984,7 @@ export const disputeManagerAbi = [
         "type": "address"
       },
       {
-        "internalType": "contract IJobEscrow",
+        "internalType": "contract IVeilEscrow",
         "name": "escrow_",
         "type": "address"
       },
@@ -3356,7 +4079,7 @@ export const disputeManagerAbi = [
     "name": "escrow",
     "outputs": [
       {
-        "internalType": "contract IJobEscrow",
+        "internalType": "contract IVeilEscrow",
         "name": "",
         "type": "address"
       }
@@ -3908,7 +4631,7 @@ export const computeCreditsAbi = [
         "type": "address"
       },
       {
-        "internalType": "contract IJobEscrow",
+        "internalType": "contract IVeilEscrow",
         "name": "escrow_",
         "type": "address"
       },
@@ -5146,7 +5869,7 @@ export const computeCreditsAbi = [
     "name": "escrow",
     "outputs": [
       {
-        "internalType": "contract IJobEscrow",
+        "internalType": "contract IVeilEscrow",
         "name": "",
         "type": "address"
       }
@@ -5593,7 +6316,7 @@ export const computeCreditsAbi = [
     "name": "submitJob",
     "outputs": [
       {
-        "internalType": "uint256",
+        "internalType": "JobId",
         "name": "jobId",
         "type": "uint256"
       }
@@ -5775,7 +6498,7 @@ export const jobKeysAbi = [
   {
     "inputs": [
       {
-        "internalType": "contract IJobEscrow",
+        "internalType": "contract IVeilEscrow",
         "name": "escrow_",
         "type": "address"
       }
@@ -8197,6 +8920,11 @@ export const modelRegistryAbi = [
         "internalType": "bool",
         "name": "active",
         "type": "bool"
+      },
+      {
+        "internalType": "uint16",
+        "name": "royaltyBps",
+        "type": "uint16"
       }
     ],
     "stateMutability": "view",

@@ -10,7 +10,9 @@ import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
 import {VeilToken} from "../../../contracts/VeilToken.sol";
 import {MockUSDC} from "../../../contracts/mocks/MockUSDC.sol";
 import {IComputeCredits} from "../../../contracts/interfaces/IComputeCredits.sol";
-import {IJobEscrow} from "../../../contracts/interfaces/IJobEscrow.sol";
+import {IJobEscrow, IVeilEscrow} from "../../../contracts/interfaces/IJobEscrow.sol";
+import {ISlashWindowSource} from "../../../contracts/interfaces/ISlashWindowSource.sol";
+import {JobId} from "../../../contracts/types/JobId.sol";
 import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {Vm} from "./TestBase.sol";
 
@@ -33,7 +35,7 @@ contract CreditsHandler {
     MockUSDC public usdc;
     ModelRegistry public registry;
     NodeStaking public staking;
-    JobEscrow public escrow;
+    IVeilEscrow public escrow;
     ComputeCredits public credits;
     address[] public holders;
     address[] public operators;
@@ -66,7 +68,7 @@ contract CreditsHandler {
         usdc = new MockUSDC();
         registry = new ModelRegistry(address(manager));
         staking = new NodeStaking(address(manager), veil, usdc, registry, 1_000e18, 1 hours);
-        escrow = new JobEscrow(address(manager), usdc, registry, staking, _params());
+        escrow = IVeilEscrow(address(new JobEscrow(address(manager), usdc, registry, staking, _params())));
         credits = new ComputeCredits(
             address(manager),
             escrow,
@@ -78,12 +80,9 @@ contract CreditsHandler {
             1 days
         );
         staking.setProtocolContract(address(escrow), true); // ADMIN (this) holds the unmapped setter
-        bytes4[] memory forCredits = new bytes4[](1);
-        forCredits[0] = JobEscrow.submitJobFor.selector;
-        manager.setTargetFunctionRole(address(escrow), forCredits, CREDITS);
-        manager.grantRole(CREDITS, address(credits), 0);
-        staking.setSlashWindowSource(escrow); // ADMIN (this) holds every unmapped restricted function
-        escrow.setCreditsPool(address(credits));
+        staking.setProtocolContract(address(escrow.ledger()), true);
+        staking.setSlashWindowSource(ISlashWindowSource(address(escrow))); // ADMIN (this) holds every unmapped one
+        escrow.ledger().setPayerModule(address(credits), true); // the pool pays for the jobs it submits
 
         vm.prank(address(0x0DE1));
         registry.registerModel(MODEL, _model());
@@ -231,8 +230,8 @@ contract CreditsHandler {
         );
         uint256 poolBefore = usdc.balanceOf(address(credits));
         vm.prank(byAgent ? agent : h);
-        try credits.submitJob(h, p) returns (uint256 jobId) {
-            _jobs.push(jobId);
+        try credits.submitJob(h, p) returns (JobId jobId) {
+            _jobs.push(JobId.unwrap(jobId));
             ghostPaid += poolBefore - usdc.balanceOf(address(credits));
             spentToday[h] += PRICE;
             ghostSpentToday += PRICE;
@@ -248,14 +247,14 @@ contract CreditsHandler {
     function deliver(uint256 idx) external tick {
         if (_jobs.length == 0) return;
         uint256 jobId = _jobs[idx % _jobs.length];
-        IJobEscrow.JobView memory j = escrow.getJob(jobId);
+        IJobEscrow.JobView memory j = escrow.getJob(JobId.wrap(jobId));
         vm.prank(j.operators[0]);
-        try escrow.submitResult(jobId, keccak256("result")) {++calls["deliver"];} catch {}
+        try escrow.submitResult(JobId.wrap(jobId), keccak256("result")) {++calls["deliver"];} catch {}
     }
 
     function poke(uint256 idx) external tick {
         if (_jobs.length == 0) return;
-        try escrow.poke(_jobs[idx % _jobs.length]) {++calls["poke"];} catch {}
+        try escrow.poke(JobId.wrap(_jobs[idx % _jobs.length])) {++calls["poke"];} catch {}
     }
 
     function fund(uint256 amount) external tick {

@@ -4,11 +4,14 @@ pragma solidity 0.8.30;
 import {AccessManager} from "@openzeppelin/contracts/access/manager/AccessManager.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {JobEscrow} from "../../../contracts/JobEscrow.sol";
+import {FeeLedger} from "../../../contracts/FeeLedger.sol";
+import {JobId} from "../../../contracts/types/JobId.sol";
+import {ISlashWindowSource} from "../../../contracts/interfaces/ISlashWindowSource.sol";
 import {NodeStaking} from "../../../contracts/NodeStaking.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
 import {VeilToken} from "../../../contracts/VeilToken.sol";
 import {MockUSDC} from "../../../contracts/mocks/MockUSDC.sol";
-import {IJobEscrow} from "../../../contracts/interfaces/IJobEscrow.sol";
+import {IJobEscrow, IVeilEscrow} from "../../../contracts/interfaces/IJobEscrow.sol";
 import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {INodeStaking} from "../../../contracts/interfaces/INodeStaking.sol";
 import {Vm} from "./TestBase.sol";
@@ -33,7 +36,9 @@ contract EscrowHandler {
     MockUSDC public usdc;
     ModelRegistry public registry;
     NodeStaking public staking;
-    JobEscrow public escrow;
+    JobEscrow public escrowCore;
+    IVeilEscrow public escrow; // the core with its forwarded views, at one address
+    FeeLedger public ledger;
     address public treasury = address(0x7EA5);
     address public modelOwner = address(0x0DE1);
 
@@ -60,9 +65,12 @@ contract EscrowHandler {
         usdc = new MockUSDC();
         registry = new ModelRegistry(address(manager));
         staking = new NodeStaking(address(manager), veil, usdc, registry, 1_000e18, 1 hours);
-        escrow = new JobEscrow(address(manager), usdc, registry, staking, _params());
+        escrowCore = new JobEscrow(address(manager), usdc, registry, staking, _params());
+        escrow = IVeilEscrow(address(escrowCore));
+        ledger = FeeLedger(address(escrowCore.ledger()));
         staking.setProtocolContract(address(escrow), true); // ADMIN (this) holds the unmapped setter
-        staking.setSlashWindowSource(escrow); // ADMIN (this) holds every unmapped restricted function
+        staking.setProtocolContract(address(ledger), true); // notifyRewards
+        staking.setSlashWindowSource(ISlashWindowSource(address(escrow))); // ADMIN holds every unmapped one
 
         vm.prank(modelOwner);
         registry.registerModel(MODEL, _model());
@@ -82,7 +90,7 @@ contract EscrowHandler {
             requesters.push(r);
             usdc.mint(r, 1e15);
             vm.prank(r);
-            usdc.approve(address(escrow), type(uint256).max);
+            usdc.approve(address(ledger), type(uint256).max);
         }
     }
 
@@ -127,12 +135,13 @@ contract EscrowHandler {
         IJobEscrow.SubmitParams memory p =
             IJobEscrow.SubmitParams(MODEL, k, uint80(PRICE) * 7, deadline, hex"0102", "", bytes32(0));
         vm.prank(r);
-        try (fromDeposit ? escrow.submitJobFromDeposit : escrow.submitJob)(p) returns (uint256 jobId) {
+        try (fromDeposit ? escrow.submitJobFromDeposit : escrow.submitJob)(p) returns (JobId id) {
+            uint256 jobId = JobId.unwrap(id);
             if (!fromDeposit) ghostIn += uint256(PRICE) * k;
             if (issued[jobId]) ghostIdReused = true;
             issued[jobId] = true;
             jobIds.push(jobId);
-            if (jobId >> 32 != 0) ++calls["recycledSubmit"];
+            if (uint32(jobId >> 32) != 0) ++calls["recycledSubmit"];
             ++calls["submit"];
         } catch {}
         _track();
@@ -142,18 +151,18 @@ contract EscrowHandler {
         address r = requesters[who % N_REQ];
         amount = 1 + amount % 1e9;
         vm.prank(r);
-        escrow.deposit(amount);
+        ledger.deposit(amount);
         ghostIn += amount;
         ++calls["deposit"];
     }
 
     function withdrawDeposit(uint256 who, uint256 amount) external {
         address r = requesters[who % N_REQ];
-        uint256 balance = escrow.depositOf(r);
+        uint256 balance = ledger.depositOf(r);
         if (balance == 0) return;
         amount = 1 + amount % balance;
         vm.prank(r);
-        escrow.withdrawDeposit(amount, r);
+        ledger.withdrawDeposit(amount, r);
         ghostOut += amount;
         ++calls["withdrawDeposit"];
     }
@@ -175,7 +184,7 @@ contract EscrowHandler {
         bytes32 result = agree ? RESULT_A : RESULT_B;
         if (j.status == IJobEscrow.Status.Assigned && j.redundancy == 1) {
             vm.prank(j.operators[0]);
-            try escrow.submitResult(jobId, result) {
+            try escrow.submitResult(JobId.wrap(jobId), result) {
                 ++calls["submitResult"];
             } catch {}
         } else if (j.status == IJobEscrow.Status.Assigned) {
@@ -184,7 +193,7 @@ contract EscrowHandler {
             bytes32 commitment =
                 keccak256(abi.encode(address(escrow), block.chainid, jobId, op, result, _salt(jobId, slot, op)));
             vm.prank(op);
-            try escrow.commit(jobId, slot, commitment) {
+            try escrow.commit(JobId.wrap(jobId), slot, commitment) {
                 _chosen[jobId][slot] = result;
                 ++calls["commit"];
             } catch {}
@@ -192,7 +201,7 @@ contract EscrowHandler {
             uint8 slot = _firstUnset(j.revealMask, j.redundancy);
             address op = j.operators[slot];
             vm.prank(op);
-            try escrow.reveal(jobId, slot, _chosen[jobId][slot], _salt(jobId, slot, op)) {
+            try escrow.reveal(JobId.wrap(jobId), slot, _chosen[jobId][slot], _salt(jobId, slot, op)) {
                 ++calls["reveal"];
             } catch {}
         }
@@ -219,7 +228,7 @@ contract EscrowHandler {
 
     /// @dev A job's view, or live = false once its record holds a later job (the only revert getJob has here).
     function _read(uint256 jobId) internal view returns (bool live, IJobEscrow.JobView memory j) {
-        try escrow.getJob(jobId) returns (IJobEscrow.JobView memory v) {
+        try escrow.getJob(JobId.wrap(jobId)) returns (IJobEscrow.JobView memory v) {
             return (true, v);
         } catch (bytes memory reason) {
             require(bytes4(reason) == IJobEscrow.JobEscrowJobRecycled.selector, "getJob reverted otherwise");
@@ -229,7 +238,7 @@ contract EscrowHandler {
     function poke(uint256 jobSeed) external {
         uint256 jobId = _recentJob(jobSeed);
         if (jobId == 0) return;
-        try escrow.poke(jobId) {
+        try escrow.poke(JobId.wrap(jobId)) {
             ++calls["poke"];
         } catch {}
         _track();
@@ -237,8 +246,8 @@ contract EscrowHandler {
 
     function finalizeMany(uint256 jobSeed) external {
         if (jobIds.length == 0) return;
-        uint256[] memory ids = new uint256[](3);
-        for (uint256 i; i < 3; ++i) ids[i] = _recentJob(uint256(keccak256(abi.encode(jobSeed, i))));
+        JobId[] memory ids = new JobId[](3);
+        for (uint256 i; i < 3; ++i) ids[i] = JobId.wrap(_recentJob(uint256(keccak256(abi.encode(jobSeed, i)))));
         ids[2] = ids[0]; // a duplicate must never settle twice
         calls["finalized"] += escrow.finalizeMany(ids);
         _track();
@@ -246,27 +255,46 @@ contract EscrowHandler {
 
     function withdrawEarnings(uint256 who) external {
         address a = who % 2 == 0 ? operators[who % N_OPS] : modelOwner;
-        uint256 amount = escrow.earningsOf(a);
+        uint256 amount = ledger.earningsOf(a);
         if (amount == 0) return;
         vm.prank(a);
-        escrow.withdrawEarnings(a);
+        ledger.withdrawEarnings(a);
         ghostOut += amount;
         ++calls["withdrawEarnings"];
     }
 
     function sweep(bool treasuryNotStakers) external {
         if (treasuryNotStakers) {
-            uint256 amount = escrow.treasuryAccrued();
+            uint256 amount = ledger.treasuryAccrued();
             if (amount == 0) return;
-            escrow.withdrawTreasury();
+            ledger.withdrawTreasury();
             ghostOut += amount;
         } else {
-            uint256 amount = escrow.stakerRewardsAccrued();
+            uint256 amount = ledger.stakerRewardsAccrued();
             if (amount == 0) return;
-            escrow.distributeStakerRewards();
+            ledger.distributeStakerRewards();
             ghostOut += amount;
         }
         ++calls["sweep"];
+    }
+
+    /// @notice Governance sets new terms while jobs are open (collateral, fee shares, windows), and the model
+    /// owner changes the royalty: open jobs must settle under the terms they were submitted with.
+    function setTerms(uint256 seed) external {
+        IJobEscrow.Params memory p = _params();
+        p.collateral = uint96(50e18 + (seed % 4) * 50e18); // 50..200 VEIL
+        p.missPenalty = uint96(p.collateral / 10);
+        p.treasuryBps = uint16((seed >> 8) % 1_500);
+        p.stakersBps = uint16((seed >> 16) % 1_500);
+        p.commitWindow = uint32(30 + (seed >> 24) % 91); // 30..120
+        p.revealWindow = uint32(30 + (seed >> 32) % 91);
+        p.challengeWindow = uint32(30 + (seed >> 40) % 91);
+        p.disputeWindow = uint32(60 + (seed >> 48) % 181); // 60..240
+        p.maxJobDuration = uint32(600 + (seed >> 56) % 601); // 600..1200
+        escrowCore.setParams(p); // ADMIN (this) holds every unmapped restricted function
+        vm.prank(modelOwner);
+        registry.setRoyalty(MODEL, uint16((seed >> 64) % 2_001));
+        ++calls["setTerms"];
     }
 
     function claimRewards(uint256 who) external {
@@ -298,12 +326,12 @@ contract EscrowHandler {
 
     /// @notice Jumps past every window of every job and pokes each until it is terminal: liveness.
     function settleAll() external {
-        uint32 span = 600 + 60 + 60 + 120 + 1;
+        uint32 span = 1_200 + 120 + 120 + 240 + 1; // the longest windows setTerms allows
         for (uint256 round; round < 4; ++round) {
             vm.warp(block.timestamp + span);
             for (uint256 i; i < jobIds.length; ++i) {
                 (bool live, IJobEscrow.JobView memory j) = _read(jobIds[i]);
-                if (live && !_terminal(j.status)) escrow.poke(jobIds[i]);
+                if (live && !_terminal(j.status)) escrow.poke(JobId.wrap(jobIds[i]));
             }
         }
         for (uint256 i; i < jobIds.length; ++i) {
@@ -337,7 +365,7 @@ contract EscrowHandler {
             if (_terminal(last) && j.status != last) ghostTerminalChanged = true;
             lastStatus[id] = j.status;
             if (_terminal(j.status)) continue;
-            uint256 record = uint32(id);
+            uint256 record = uint32(id); // the record index
             for (uint256 m; m < open; ++m) {
                 if (openRecords[m] == record) ghostRecordShared = true;
             }
@@ -354,10 +382,10 @@ contract EscrowHandler {
     }
 
     function claimable() public view returns (uint256 sum) {
-        for (uint256 i; i < N_REQ; ++i) sum += escrow.depositOf(requesters[i]);
-        for (uint256 i; i < N_OPS; ++i) sum += escrow.earningsOf(operators[i]);
-        sum += escrow.earningsOf(modelOwner);
-        sum += escrow.treasuryAccrued() + escrow.stakerRewardsAccrued();
+        for (uint256 i; i < N_REQ; ++i) sum += ledger.depositOf(requesters[i]);
+        for (uint256 i; i < N_OPS; ++i) sum += ledger.earningsOf(operators[i]);
+        sum += ledger.earningsOf(modelOwner);
+        sum += ledger.treasuryAccrued() + ledger.stakerRewardsAccrued();
     }
 
     function stakedPlusUnbonding() public view returns (uint256 sum) {
@@ -365,6 +393,36 @@ contract EscrowHandler {
             INodeStaking.OperatorView memory o = staking.operator(operators[i]);
             sum += uint256(o.stake) + o.unbonding;
         }
+    }
+
+    /// @dev Every operator's locked collateral is exactly what its open jobs' terms lock: each slot not released
+    /// (missed) of an open job locks the collateral of the terms version the job was submitted under.
+    function lockedMatchesOpenJobs() public view returns (bool) {
+        uint256 locked;
+        for (uint256 i; i < N_OPS; ++i) locked += staking.operator(operators[i]).locked;
+        uint256 expected;
+        for (uint256 i; i < jobIds.length; ++i) {
+            (bool live, IJobEscrow.JobView memory j) = _read(jobIds[i]);
+            if (!live || _terminal(j.status)) continue;
+            uint256 active = j.redundancy;
+            for (uint256 b; b < j.redundancy; ++b) if (j.missedMask & (1 << b) != 0) --active;
+            expected += active * escrow.paramsAt(j.termsVersion).collateral;
+        }
+        return locked == expected;
+    }
+
+    /// @dev True when no job is open (every one issued is finalized, refunded or recycled after settling).
+    function allTerminal() public view returns (bool) {
+        for (uint256 i; i < jobIds.length; ++i) {
+            (bool live, IJobEscrow.JobView memory j) = _read(jobIds[i]);
+            if (live && !_terminal(j.status)) return false;
+        }
+        return true;
+    }
+
+    function nothingLocked() public view returns (bool) {
+        for (uint256 i; i < N_OPS; ++i) if (staking.operator(operators[i]).locked != 0) return false;
+        return true;
     }
 
     function pendingStakerRewards() public view returns (uint256 sum) {

@@ -10,6 +10,7 @@ interface Vm {
     function expectRevert(bytes calldata revertData) external;
     function assume(bool condition) external pure;
     function label(address account, string calldata name) external;
+    function mockCall(address callee, bytes calldata data, bytes calldata returnData) external;
 }
 
 /// @notice Tiny assertion helpers (no forge-std in this project): each failure reverts with what was compared.

@@ -16,6 +16,7 @@ export const VEIL_CONTRACTS = [
   "ModelRegistry",
   "NodeStaking",
   "JobEscrow",
+  "FeeLedger",
   "ComputeCredits",
   "DisputeManager",
   "JobKeys",

@@ -100,7 +100,11 @@ export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(m: I
     },
   ]);
 
-  const targets = { ModelRegistry: registry, NodeStaking: staking, JobEscrow: escrow } as const;
+  // The escrow deploys its fee ledger (every balance of the job market) in its constructor.
+  const ledgerAddress = m.staticCall(escrow, "ledger", [], 0, { id: "ledger_address" });
+  const ledger = c.at("FeeLedger", ledgerAddress);
+
+  const targets = { ModelRegistry: registry, NodeStaking: staking, JobEscrow: escrow, FeeLedger: ledger } as const;
   for (const [name, target] of Object.entries(targets)) {
     for (const [role, selectors] of selectorsByRole(name)) {
       m.call(manager, "setTargetFunctionRole", [target, selectors, role], { id: `role_${name}_${role}` });
@@ -111,15 +115,17 @@ export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(m: I
   const governorGrant = grant(ROLES.GOVERNOR, deployer, "governor_deployer");
   // The escrow locks, releases and slashes collateral and notifies staker rewards (NodeStaking's allowlist).
   m.call(staking, "setProtocolContract", [escrow, true], { id: "protocol_escrow", after: [governorGrant] });
+  // The ledger pays the stakers' accrual into NodeStaking's reward pool (notifyRewards).
+  m.call(staking, "setProtocolContract", [ledger, true], { id: "protocol_ledger", after: [governorGrant] });
   m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] });
-  const { credits } = buildCredits(m, { manager, veil, registry, escrow, feeToken, governorGrant }, artifacts);
+  const { credits } = buildCredits(m, { manager, veil, registry, escrow, ledger, feeToken, governorGrant }, artifacts);
   const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury, governorGrant }, artifacts);
   const { jobKeys } = buildKeys(m, { escrow }, artifacts);
   // Hand governance to `admin` (a timelock or multisig on real networks) when it differs from the deployer.
   grant(ROLES.GOVERNOR, admin, "governor_admin");
   grant(0n, admin, "admin");
 
-  return { manager, veil, registry, staking, escrow, feeToken, credits, disputeManager, jobKeys };
+  return { manager, veil, registry, staking, escrow, ledger, feeToken, credits, disputeManager, jobKeys };
 }
 
 /** Options of the module factories. */

@@ -1,6 +1,7 @@
 import {
   computeCreditsAbi,
   disputeManagerAbi,
+  feeLedgerAbi,
   jobEscrowAbi,
   modelRegistryAbi,
   nodeStakingAbi,
@@ -16,7 +17,7 @@ export const ROLES = {
   // 2 was PROTOCOL (staking's assign, release, slash, notifyRewards): those now check NodeStaking's own
   // allowlist (setProtocolContract, GOVERNOR), one storage read instead of a call into the AccessManager.
   DISPUTER: 3n, // escrow: openDispute, resolveDispute (the dispute manager)
-  CREDITS: 4n, // escrow: submitJobFor (the compute-credit pool)
+  // 4 was CREDITS (escrow: submitJobFor): payer modules are now allowlisted in the fee ledger (setPayerModule).
 } as const;
 
 /** Which restricted functions each role may call, per contract name. */
@@ -31,12 +32,11 @@ export const RESTRICTED: Record<string, Record<string, bigint>> = {
   },
   JobEscrow: {
     setParams: ROLES.GOVERNOR,
-    setCreditsPool: ROLES.GOVERNOR,
     setPaused: ROLES.GOVERNOR,
     openDispute: ROLES.DISPUTER,
     resolveDispute: ROLES.DISPUTER,
-    submitJobFor: ROLES.CREDITS,
   },
+  FeeLedger: { setPayerModule: ROLES.GOVERNOR, setPaused: ROLES.GOVERNOR },
   DisputeManager: { setParams: ROLES.GOVERNOR },
   ComputeCredits: {
     setCurve: ROLES.GOVERNOR,
@@ -58,6 +58,7 @@ const ABIS: Record<string, readonly AbiItem[]> = {
   ModelRegistry: modelRegistryAbi,
   NodeStaking: nodeStakingAbi,
   JobEscrow: jobEscrowAbi,
+  FeeLedger: feeLedgerAbi,
   DisputeManager: disputeManagerAbi,
   ComputeCredits: computeCreditsAbi,
 };

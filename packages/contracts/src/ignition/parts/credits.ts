@@ -21,18 +21,20 @@ export interface CreditsCore {
   veil: CallableContractFuture<string>;
   registry: CallableContractFuture<string>;
   escrow: CallableContractFuture<string>;
+  /** The escrow's fee ledger (deployed by the escrow), where the pool is allowlisted as a payer module. */
+  ledger: CallableContractFuture<string>;
   feeToken: CallableContractFuture<string>;
-  /** The GOVERNOR grant of the deployer, which `escrow.setCreditsPool` must follow. */
+  /** The GOVERNOR grant of the deployer, which `ledger.setPayerModule` must follow. */
   governorGrant: ContractCallFuture<string, string>;
 }
 
 /**
- * Deploys ComputeCredits, maps its GOVERNOR setters in the AccessManager, grants it CREDITS (for
- * `JobEscrow.submitJobFor`) and registers it as the escrow's credits pool. `artifacts`: deploy from these compiled
+ * Deploys ComputeCredits, maps its GOVERNOR setters in the AccessManager and allowlists it in the fee ledger as a
+ * payer module (it pays for the jobs it submits through `JobEscrow.submitJobFor`). `artifacts`: deploy from these compiled
  * artifacts (loadVeilArtifacts()) instead of by contract name.
  */
 export function buildCredits(m: IgnitionModuleBuilder, core: CreditsCore, artifacts?: VeilArtifacts) {
-  const { manager, veil, registry, escrow, feeToken, governorGrant } = core;
+  const { manager, veil, registry, escrow, ledger, feeToken, governorGrant } = core;
   const d = CREDITS_DEFAULTS;
   const credits = contractsOf(m, artifacts).deploy("ComputeCredits", [
     manager,
@@ -47,7 +49,6 @@ export function buildCredits(m: IgnitionModuleBuilder, core: CreditsCore, artifa
   for (const [role, selectors] of selectorsByRole("ComputeCredits")) {
     m.call(manager, "setTargetFunctionRole", [credits, selectors, role], { id: `role_ComputeCredits_${role}` });
   }
-  m.call(manager, "grantRole", [ROLES.CREDITS, credits, 0n], { id: "grant_credits_pool" });
-  m.call(escrow, "setCreditsPool", [credits], { after: [governorGrant] });
+  m.call(ledger, "setPayerModule", [credits, true], { id: "payer_module_credits", after: [governorGrant] });
   return { credits };
 }
