@@ -2,7 +2,13 @@ import type { Address } from "viem";
 
 /** Addresses of one Veil deployment (deployments/<chainId>.json holds them). */
 export type VeilAddresses = {
+  /** JobEscrow: the job lifecycle, and every view (served at its address). */
   jobEscrow: Address;
+  /**
+   * FeeLedger: every fee-token balance (deposits, earnings, accruals); payments for jobs are approved or permitted
+   * to it. Optional: the escrow names it (`ledger()`), and the SDK reads it from there once per client when absent.
+   */
+  feeLedger?: Address | undefined;
   nodeStaking: Address;
   modelRegistry: Address;
   /** ERC-20 that pays for jobs (a stablecoin). */
@@ -25,7 +31,7 @@ export type VeilDeployment = {
 };
 
 const KEYS = ["jobEscrow", "nodeStaking", "modelRegistry", "feeToken", "stakingToken", "accessManager"] as const;
-const OPTIONAL = ["disputeManager", "computeCredits", "jobKeys"] as const;
+const OPTIONAL = ["feeLedger", "disputeManager", "computeCredits", "jobKeys"] as const;
 
 /** Validates a parsed deployment document and returns it typed. Throws on a missing or malformed address. */
 export function parseDeployment(doc: unknown, source = "deployment"): VeilDeployment {

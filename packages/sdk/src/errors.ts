@@ -163,16 +163,17 @@ type ArgKind = "feeToken" | "stakingToken" | "credits" | "token" | "time" | `tim
 
 /** Errors whose arguments carry units, by error name (argument kinds in ABI order). */
 export const ERROR_ARG_UNITS: Readonly<Record<string, readonly ArgKind[]>> = {
-  // JobEscrow: fees and deposits are fee-token amounts.
+  // JobEscrow: fees are fee-token amounts.
   JobEscrowFeeAboveMax: ["feeToken", "feeToken"],
-  JobEscrowInsufficientDeposit: [null, "feeToken", "feeToken"],
   JobEscrowPriceAboveMaximum: [null, "feeToken", "feeToken"],
   JobEscrowPriceBelowMinimum: [null, "feeToken", "feeToken"],
-  JobEscrowTransferMismatch: ["feeToken", "feeToken"],
   JobEscrowDeadlineTooSoon: ["time", "time"],
   JobEscrowDeadlineTooLate: ["time", "time"],
   JobEscrowWindowOpen: [null, "time@2", "time"],
   JobEscrowWindowClosed: [null, "time@2", "time"],
+  // FeeLedger: deposits and transfers are fee-token amounts.
+  FeeLedgerInsufficientDeposit: [null, "feeToken", "feeToken"],
+  FeeLedgerTransferMismatch: ["feeToken", "feeToken"],
   // NodeStaking: stakes are staking-token amounts.
   NodeStakingInsufficientFreeStake: [null, "stakingToken", "stakingToken"],
   NodeStakingUnbondNotReady: [null, "time@2", "time"],
@@ -263,9 +264,8 @@ const JOB_STATUS = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Fi
  */
 const MESSAGES: Record<string, (a: readonly string[], raw: readonly any[]) => string> = {
   JobEscrowFeeAboveMax: ([fee, maxFee]) => `fee ${fee} exceeds maxFee ${maxFee}`,
-  JobEscrowInsufficientDeposit: ([account, balance, needed]) => `deposit of ${account} is ${balance}, ${needed} needed`,
   JobEscrowModelInactive: ([modelId]) => `model ${modelId} is not active`,
-  JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist`,
+  JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist (never issued, or its id does not match the submission its record holds)`,
   JobEscrowJobRecycled: ([jobId]) => `job ${jobId} settled and its record now holds a later job`,
   JobEscrowInputTooLarge: ([size, max]) => `input of ${size} bytes exceeds the inline limit of ${max} bytes`,
   JobEscrowDeadlineTooSoon: ([deadline, earliest]) => `deadline ${deadline} is before the earliest allowed ${earliest}`,
@@ -274,7 +274,11 @@ const MESSAGES: Record<string, (a: readonly string[], raw: readonly any[]) => st
   JobEscrowWindowOpen: ([jobId, phaseEnd]) => `job ${jobId}: window open until ${phaseEnd}`,
   JobEscrowWindowClosed: ([jobId, phaseEnd]) => `job ${jobId}: window closed at ${phaseEnd}`,
   JobEscrowNotAssigned: ([jobId, slot, caller]) => `${caller} does not hold slot ${slot} of job ${jobId}`,
-  JobEscrowNothingToWithdraw: ([account]) => `${account} has nothing to withdraw`,
+  FeeLedgerInsufficientDeposit: ([account, balance, needed]) => `deposit of ${account} is ${balance}, ${needed} needed`,
+  FeeLedgerNothingToWithdraw: ([account]) => `${account} has nothing to withdraw`,
+  FeeLedgerTransferMismatch: ([expected, received]) => `the ledger received ${received}, ${expected} expected (a fee-on-transfer or rebasing token?)`,
+  FeeLedgerZeroAmount: () => `the amount is zero`,
+  FeeLedgerNotPayerModule: ([module]) => `${module} is not an allowlisted payer module of the FeeLedger`,
   NodeStakingNotRegistered: ([op]) => `${op} is not a registered operator`,
   NodeStakingAlreadyRegistered: ([op]) => `${op} is already registered`,
   NodeStakingInsufficientFreeStake: ([op, requested, free]) => `${op} requested ${requested} but has ${free} free stake`,
@@ -356,9 +360,33 @@ export class JobEscrowFeeAboveMaxError extends VeilContractError {
   }
 }
 
-/** `JobEscrowInsufficientDeposit(account, balance, needed)`. */
-export class JobEscrowInsufficientDepositError extends VeilContractError {
-  override name = "JobEscrowInsufficientDepositError";
+/** `FeeLedgerInsufficientDeposit(account, balance, needed)`: the deposit in the FeeLedger does not cover the fee. */
+export class FeeLedgerInsufficientDepositError extends VeilContractError {
+  override name = "FeeLedgerInsufficientDepositError";
+  get account(): Address {
+    return this.args[0] as Address;
+  }
+  get balance(): bigint {
+    return this.args[1] as bigint;
+  }
+  get needed(): bigint {
+    return this.args[2] as bigint;
+  }
+}
+
+/**
+ * The escrow's deposit error before the FeeLedger held deposits: `FeeLedgerInsufficientDeposit` is thrown as
+ * {@link FeeLedgerInsufficientDepositError}, which this names (so `instanceof JobEscrowInsufficientDepositError`
+ * still matches).
+ * @deprecated Use {@link FeeLedgerInsufficientDepositError}.
+ */
+export const JobEscrowInsufficientDepositError = FeeLedgerInsufficientDepositError;
+/** @deprecated Use {@link FeeLedgerInsufficientDepositError}. */
+export type JobEscrowInsufficientDepositError = FeeLedgerInsufficientDepositError;
+
+/** `FeeLedgerNothingToWithdraw(account)`: no earnings (or nothing accrued) to withdraw. */
+export class FeeLedgerNothingToWithdrawError extends VeilContractError {
+  override name = "FeeLedgerNothingToWithdrawError";
 }
 
 /** `JobEscrowUnknownJob(jobId)`. */
@@ -402,7 +430,8 @@ export class ModelRegistryUnknownModelError extends VeilContractError {
 
 const NAMED: Record<string, new (p: VeilContractErrorParameters) => VeilContractError> = {
   JobEscrowFeeAboveMax: JobEscrowFeeAboveMaxError,
-  JobEscrowInsufficientDeposit: JobEscrowInsufficientDepositError,
+  FeeLedgerInsufficientDeposit: FeeLedgerInsufficientDepositError,
+  FeeLedgerNothingToWithdraw: FeeLedgerNothingToWithdrawError,
   JobEscrowUnknownJob: JobEscrowUnknownJobError,
   JobEscrowJobRecycled: JobEscrowJobRecycledError,
   JobEscrowModelInactive: JobEscrowModelInactiveError,

@@ -363,6 +363,8 @@ export {
   type TokenUnits,
   JobDisputedError,
   JobEscrowFeeAboveMaxError,
+  FeeLedgerInsufficientDepositError,
+  FeeLedgerNothingToWithdrawError,
   JobEscrowInsufficientDepositError,
   JobEscrowJobRecycledError,
   JobEscrowModelInactiveError,

@@ -30,7 +30,7 @@ import {
   type TokenUnits,
   type VeilError,
 } from "./errors.js";
-import { nodeStakingAbi } from "@veil/contracts";
+import { jobEscrowAbi, nodeStakingAbi } from "@veil/contracts";
 
 /** Any viem client: public, wallet, or a test client. */
 export type VeilClient = Client<Transport, Chain | undefined, Account | undefined>;
@@ -69,6 +69,27 @@ export function requireAddress<K extends keyof VeilAddresses>(addresses: VeilAdd
   const a = addresses[key];
   if (!a) throw new MissingAddressError(key);
   return a as Address;
+}
+
+const ledgerCache = new WeakMap<object, Map<string, Promise<Address>>>();
+
+/**
+ * The deployment's FeeLedger, which holds every fee-token balance and is the spender of fee-token approvals and
+ * permits for jobs: `addresses.feeLedger` when given, otherwise the escrow's `ledger()` (an immutable of the escrow),
+ * read once per client and escrow. A failed read is not cached.
+ */
+export function feeLedgerAddress(client: VeilClient, addresses: Pick<VeilAddresses, "jobEscrow" | "feeLedger">): Promise<Address> {
+  if (addresses.feeLedger) return Promise.resolve(addresses.feeLedger);
+  let m = ledgerCache.get(client);
+  if (!m) ledgerCache.set(client, (m = new Map()));
+  const key = addresses.jobEscrow.toLowerCase();
+  let p = m.get(key);
+  if (!p) {
+    p = decoded(readContract(client, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" }));
+    p.catch(() => m!.delete(key));
+    m.set(key, p);
+  }
+  return p;
 }
 
 /** One contract call, as `send` and `simulate` take it. */

@@ -1,11 +1,12 @@
-import { encodeFunctionData, type Address } from "viem";
+import { type Address } from "viem";
 import { readContract } from "viem/actions";
-import { jobEscrowAbi } from "@veil/contracts";
+import { feeLedgerAbi } from "@veil/contracts";
 import {
   andWait,
   atOnce,
   decoded,
   eventArgs,
+  feeLedgerAddress,
   pendingCall,
   resolveAccount,
   type AddressesParameter,
@@ -14,7 +15,7 @@ import {
   type WriteParameters,
   type WriteReturnType,
 } from "../internal.js";
-import type { VeilError } from "../errors.js";
+import { VeilError } from "../errors.js";
 import { pendingPaying, type ApprovalMode, type Payment } from "./tokens.js";
 
 // ---------------------------------------------------------------------------------------------------------------- getEarnings
@@ -24,13 +25,14 @@ export type GetEarningsReturnType = bigint;
 export type GetEarningsErrorType = VeilError;
 
 /**
- * Fee-token earnings (operator shares, model royalties) waiting in the escrow for `address`.
+ * Fee-token earnings (operator shares, model royalties) waiting in the FeeLedger for `address`.
  *
  * @example
  * const earned = await getEarnings(client, { addresses, address: operator })
  */
 export async function getEarnings(client: VeilClient, params: GetEarningsParameters): Promise<GetEarningsReturnType> {
-  return decoded(readContract(client, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "earningsOf", args: [params.address] }));
+  const ledger = await feeLedgerAddress(client, params.addresses);
+  return decoded(readContract(client, { address: ledger, abi: feeLedgerAbi, functionName: "earningsOf", args: [params.address] }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------- withdrawEarnings
@@ -41,7 +43,8 @@ export type WriteWithdrawEarningsReturnType = SentReturnType;
 export type WithdrawEarningsErrorType = VeilError;
 
 /**
- * Withdraws all of the sender's earnings (never paused). Reverts with JobEscrowNothingToWithdraw when there are none.
+ * Withdraws all of the sender's earnings from the FeeLedger (never paused). Reverts with FeeLedgerNothingToWithdraw
+ * when there are none.
  * Waits for it and returns the amount (EarningsWithdrawn event); {@link writeWithdrawEarnings} returns at once.
  *
  * @example
@@ -58,9 +61,9 @@ export function writeWithdrawEarnings(client: VeilClient, params: WithdrawEarnin
 
 async function buildWithdrawEarnings(client: VeilClient, params: WithdrawEarningsParameters) {
   const account = resolveAccount(client, params.account, "withdrawEarnings");
-  const escrow = params.addresses.jobEscrow;
-  return pendingCall(client, account, { address: escrow, abi: jobEscrowAbi, functionName: "withdrawEarnings", args: [params.to ?? account.address] }, { addresses: params.addresses, moves: "feeToken" }, (receipt) => ({
-    amount: eventArgs(jobEscrowAbi, receipt, escrow, "EarningsWithdrawn").amount as bigint,
+  const ledger = await feeLedgerAddress(client, params.addresses);
+  return pendingCall(client, account, { address: ledger, abi: feeLedgerAbi, functionName: "withdrawEarnings", args: [params.to ?? account.address] }, { addresses: params.addresses, moves: "feeToken" }, (receipt) => ({
+    amount: eventArgs(feeLedgerAbi, receipt, ledger, "EarningsWithdrawn").amount as bigint,
   }));
 }
 
@@ -72,9 +75,10 @@ export type DepositParameters = WriteParameters & {
   /** Credit another account's deposit (default: the sender's). */
   for?: Address | undefined;
   /**
-   * `"auto"` (default: an EIP-2612 permit in the same transaction, the escrow's multicall of `permitFeeToken` and
-   * the deposit, when the fee token supports one), `"permit"`, or `"approve"` (an approval of exactly `amount`,
-   * sent after the deposit simulated successfully).
+   * `"auto"` (default) or `"approve"`: an approval of the FeeLedger for exactly `amount`, sent after the deposit
+   * simulated successfully (none when the allowance already covers it). `"permit"` throws: the FeeLedger takes
+   * deposits by transferFrom only and has no multicall to batch a permit with (the escrow's `permitFeeToken` +
+   * `multicall` pays submissions, not deposits).
    */
   approval?: ApprovalMode | undefined;
 };
@@ -83,10 +87,10 @@ export type WriteDepositReturnType = SentReturnType & Payment;
 export type DepositErrorType = VeilError;
 
 /**
- * Prepays fees into the escrow; jobs can then be paid with `submitJob({ payment: "deposit" })` and refunds land
+ * Prepays fees into the FeeLedger; jobs can then be paid with `submitJob({ payment: "deposit" })` and refunds land
  * there too. Simulated first with the allowance it needs (a failing deposit throws its named error with nothing
- * signed), then paid by a permit in the same transaction, or by an approval of exactly `amount` for a token
- * without permit. Waits for the deposit; {@link writeDeposit} returns at once.
+ * signed), then paid by an approval of the ledger for exactly `amount` (unless the allowance already covers it).
+ * Waits for the deposit; {@link writeDeposit} returns at once.
  *
  * @example
  * await deposit(wallet, { addresses, amount: 10_000_000n }) // 10 USDC
@@ -103,24 +107,18 @@ export function writeDeposit(client: VeilClient, params: DepositParameters): Pro
 async function buildDeposit(client: VeilClient, params: DepositParameters) {
   const account = resolveAccount(client, params.account, "deposit");
   const { addresses, amount } = params;
-  const escrow = addresses.jobEscrow;
-  const inner = params.for
-    ? encodeFunctionData({ abi: jobEscrowAbi, functionName: "depositFor", args: [params.for, amount] })
-    : encodeFunctionData({ abi: jobEscrowAbi, functionName: "deposit", args: [amount] });
+  if (params.approval === "permit") {
+    throw new VeilError("deposit: the FeeLedger takes deposits by approval only (no permit path: it has no multicall and no depositWithPermit); use approval \"auto\" or \"approve\"");
+  }
+  const ledger = await feeLedgerAddress(client, addresses);
   return pendingPaying(client, account, {
     addresses,
     token: addresses.feeToken,
-    spender: escrow,
+    spender: ledger,
     amount,
     call: params.for
-      ? { address: escrow, abi: jobEscrowAbi, functionName: "depositFor", args: [params.for, amount] }
-      : { address: escrow, abi: jobEscrowAbi, functionName: "deposit", args: [amount] },
-    withPermit: (p) => ({
-      address: escrow,
-      abi: jobEscrowAbi,
-      functionName: "multicall",
-      args: [[encodeFunctionData({ abi: jobEscrowAbi, functionName: "permitFeeToken", args: [p.value, p.deadline, p.v, p.r, p.s] }), inner]],
-    }),
+      ? { address: ledger, abi: feeLedgerAbi, functionName: "depositFor", args: [params.for, amount] }
+      : { address: ledger, abi: feeLedgerAbi, functionName: "deposit", args: [amount] },
     approval: params.approval,
   });
 }
@@ -133,7 +131,7 @@ export type WriteWithdrawDepositReturnType = SentReturnType;
 export type WithdrawDepositErrorType = VeilError;
 
 /**
- * Withdraws from the sender's deposit (never paused), and waits for it; {@link writeWithdrawDeposit} returns at once.
+ * Withdraws from the sender's deposit in the FeeLedger (never paused), and waits for it; {@link writeWithdrawDeposit} returns at once.
  *
  * @example
  * await withdrawDeposit(wallet, { addresses, amount: 5_000_000n })
@@ -149,7 +147,8 @@ export function writeWithdrawDeposit(client: VeilClient, params: WithdrawDeposit
 
 async function buildWithdrawDeposit(client: VeilClient, params: WithdrawDepositParameters) {
   const account = resolveAccount(client, params.account, "withdrawDeposit");
-  const call = { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "withdrawDeposit", args: [params.amount, params.to ?? account.address] } as const;
+  const ledger = await feeLedgerAddress(client, params.addresses);
+  const call = { address: ledger, abi: feeLedgerAbi, functionName: "withdrawDeposit", args: [params.amount, params.to ?? account.address] } as const;
   return pendingCall(client, account, call, { addresses: params.addresses, moves: "feeToken" });
 }
 
@@ -160,11 +159,12 @@ export type GetDepositReturnType = bigint;
 export type GetDepositErrorType = VeilError;
 
 /**
- * The prepaid deposit of `address` in the escrow.
+ * The prepaid deposit of `address` in the FeeLedger (refunds of the jobs it paid land there too).
  *
  * @example
  * const balance = await getDeposit(client, { addresses, address })
  */
 export async function getDeposit(client: VeilClient, params: GetDepositParameters): Promise<GetDepositReturnType> {
-  return decoded(readContract(client, { address: params.addresses.jobEscrow, abi: jobEscrowAbi, functionName: "depositOf", args: [params.address] }));
+  const ledger = await feeLedgerAddress(client, params.addresses);
+  return decoded(readContract(client, { address: ledger, abi: feeLedgerAbi, functionName: "depositOf", args: [params.address] }));
 }

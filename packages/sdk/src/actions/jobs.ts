@@ -13,7 +13,7 @@ import {
   type RpcLog,
 } from "viem";
 import { getBlock, getContractEvents, readContract } from "viem/actions";
-import { computeCreditsAbi, jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "@veil/contracts";
+import { computeCreditsAbi, feeLedgerAbi, jobEscrowAbi, modelRegistryAbi, nodeStakingAbi } from "@veil/contracts";
 import {
   InputTooLargeError,
   JobDisputedError,
@@ -31,6 +31,7 @@ import {
   atOnce,
   confirm,
   decoded,
+  feeLedgerAddress,
   pendingCall,
   resolveAccount,
   write,
@@ -82,6 +83,18 @@ export type Job = {
   requester: Address;
   modelId: Hex;
   status: JobStatus;
+  /** Who paid: 0, the requester (transfer, permit or deposit); otherwise the FeeLedger's payer module id (compute credits: 1). */
+  payerModule: number;
+  /**
+   * Where refunds go (to its deposit in the FeeLedger): the requester, or the payer module's address. Undefined
+   * only in `jobFromState` of a module-paid job whose refund it has not seen (getJob and getJobHistory resolve it).
+   */
+  payer: Address | undefined;
+  /**
+   * `"deposit"` when the requester paid (refunds go to the requester's deposit), `"allowance"` when a payer module
+   * did (the compute-credit pool; refunds go to its deposit).
+   * @deprecated The escrow records `payerModule` now; use `payerModule` and `payer`.
+   */
   payMode: "deposit" | "allowance";
   redundancy: number;
   /** Fee per operator slot. */
@@ -100,22 +113,37 @@ export type Job = {
    */
   slots: readonly JobSlot[];
   /**
-   * Slots that committed (k > 1; always 0 at k = 1).
-   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   * Slots that committed (k > 1 only; always 0 at k = 1).
+   * @deprecated A bit mask of the escrow's; use `slots`.
    */
   commitMask: number;
   /**
-   * Slots that revealed; while the job is `Assigned`, the slots that declined (`declineJob`).
-   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   * Slots whose result hash is public: at k = 1 the posted result (bit 0), at k > 1 the revealed slots.
+   * @deprecated A bit mask of the escrow's; use `slots`.
    */
   revealMask: number;
   /**
-   * Slots slashed for missing their reveal.
-   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   * Slots that declined in the current commit round and were not replaced yet (`declineJob`).
+   * @deprecated A bit mask of the escrow's; use `slots` (state `"declined"`).
+   */
+  declinedMask: number;
+  /**
+   * k > 1: slots slashed and dropped for missing their reveal.
+   * @deprecated A bit mask of the escrow's; use `slots` (state `"missed"`).
    */
   missedMask: number;
   /** Agreed (or dispute-resolved) result hash; `undefined` while none. */
   result: Hex | undefined;
+  /**
+   * The governance terms version the job settles under (the escrow's `paramsAt(termsVersion)`: windows, collateral,
+   * shares), fixed at submission. Undefined for a job read from events (`source: "events"`: no event carries it).
+   */
+  termsVersion: number | undefined;
+  /**
+   * The model owner's royalty (basis points of the fee), fixed at submission. Undefined for a job read from events
+   * (`source: "events"`).
+   */
+  royaltyBps: number | undefined;
 };
 
 /** Stores inputs too large to go inline, and returns a URI operators can fetch them from. */
@@ -359,7 +387,7 @@ export async function writeSubmissions(client: VeilClient, account: Account, p: 
   const escrow = addresses.jobEscrow;
   if (submits.length === 0) throw new Error("sendSubmissions: no jobs");
   // Each job's terms (model index, price, default k) give its exact fee and its draw's gas bound.
-  const terms = new Map<string, readonly [number, bigint, number, boolean]>();
+  const terms = new Map<string, readonly [number, bigint, number, boolean, number]>();
   await decoded(
     Promise.all(
       [...new Set(submits.map((s) => s.modelId.toLowerCase()))].map(async (id) => {
@@ -400,10 +428,13 @@ export async function writeSubmissions(client: VeilClient, account: Account, p: 
     submits.length === 1
       ? { address: escrow, abi: jobEscrowAbi, functionName: "submitJob", args: [submits[0]!] }
       : { address: escrow, abi: jobEscrowAbi, functionName: "multicall", args: [calls("submitJob")] };
+  // The FeeLedger collects the fee: it is what the sender approves or permits (the escrow's permitFeeToken
+  // permits the ledger).
+  const ledger = await feeLedgerAddress(client, addresses);
   return writePaying(client, account, {
     ...options,
     token: addresses.feeToken,
-    spender: escrow,
+    spender: ledger,
     amount: fee,
     call: call as ContractCall,
     // One transaction: the escrow's multicall of permitFeeToken and the submissions.
@@ -424,17 +455,19 @@ export async function writeSubmissions(client: VeilClient, account: Account, p: 
 
 /**
  * The one transaction that pays a submission by EIP-2612 permit: the escrow's `multicall` of `permitFeeToken`
- * (the signed permit for `maxFee`, valid until `deadline`) and `submitJob`. No prior approval is needed.
+ * (the signed permit for `maxFee` to the FeeLedger, which collects the fee, valid until `deadline`) and
+ * `submitJob`. No prior approval is needed.
  */
 export async function permitSubmitCall(
   client: VeilClient,
   account: Account,
-  addresses: { jobEscrow: Address; feeToken: Address },
+  addresses: { jobEscrow: Address; feeToken: Address; feeLedger?: Address | undefined },
   submit: SubmitArgs,
   maxFee: bigint,
   deadline: bigint,
 ) {
-  const { v, r, s } = await decoded(signPermit(client, account, addresses.feeToken, addresses.jobEscrow, maxFee, deadline));
+  const ledger = await feeLedgerAddress(client, addresses);
+  const { v, r, s } = await decoded(signPermit(client, account, addresses.feeToken, ledger, maxFee, deadline));
   const data = [
     encodeFunctionData({ abi: jobEscrowAbi, functionName: "permitFeeToken", args: [maxFee, deadline, v, r, s] }),
     encodeFunctionData({ abi: jobEscrowAbi, functionName: "submitJob", args: [submit] }),
@@ -561,8 +594,12 @@ export type GetJobErrorType = VeilError;
  * over the escrow, filtered by the job id topic). Throws JobEscrowUnknownJobError for an id never issued, and
  * JobEscrowJobRecycledError when no JobSubmitted event of a recycled job is found from `fromBlock`.
  *
+ * Job ids are `tag << 64 | generation << 32 | record index` (about 2^127: keep them as bigint, never as a number),
+ * as JobSubmitted and `submitJob` return them.
+ *
  * @example
- * const job = await getJob(client, { addresses, jobId: 1n })
+ * const { jobId } = await submitJob(wallet, { addresses, modelId, inputs })
+ * const job = await getJob(client, { addresses, jobId })
  * console.log(job.status, job.operators, job.source)
  */
 export async function getJob(client: VeilClient, params: GetJobParameters): Promise<GetJobReturnType> {
@@ -584,6 +621,7 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
     slotHashes: [...v.slotHashes],
     commitMask: v.commitMask,
     revealMask: v.revealMask,
+    declinedMask: v.declinedMask,
     missedMask: v.missedMask,
   };
   return {
@@ -592,7 +630,9 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
     requester: v.requester,
     modelId: v.modelId,
     status: fields.status,
-    payMode: v.payMode === 1 ? "allowance" : "deposit",
+    payerModule: v.payerModule,
+    payer: v.payer,
+    payMode: v.payerModule === 0 ? "deposit" : "allowance",
     redundancy: v.redundancy,
     price: v.price,
     deadline: v.deadline,
@@ -602,8 +642,11 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
     slots: slotStates(fields),
     commitMask: v.commitMask,
     revealMask: v.revealMask,
+    declinedMask: v.declinedMask,
     missedMask: v.missedMask,
     result: v.result === zeroHash ? undefined : v.result,
+    termsVersion: v.termsVersion,
+    royaltyBps: v.royaltyBps,
   };
 }
 
@@ -616,7 +659,7 @@ export async function getJob(client: VeilClient, params: GetJobParameters): Prom
  * window early (a decline): the reducer needs that block's timestamp.
  *
  * @example
- * const job = await getJobHistory(client, { addresses, jobId: (1n << 32n) | 1n, fromBlock: deployment.startBlock })
+ * const job = await getJobHistory(client, { addresses, jobId, fromBlock: deployment.startBlock })
  * if (job?.status === "Finalized") console.log(job.result)
  */
 export async function getJobHistory(client: VeilClient, params: GetJobParameters): Promise<Job | undefined> {
@@ -641,7 +684,15 @@ export async function getJobHistory(client: VeilClient, params: GetJobParameters
   for (const fetched = new Set<Hex>(); ; ) {
     try {
       const state = foldJobEvents(logs);
-      return state && jobFromState(state);
+      if (!state) return undefined;
+      const job = jobFromState(state);
+      // A payer module's address is not in the events until its refund: the FeeLedger knows it by id.
+      if (job.payer === undefined) {
+        const ledger = await feeLedgerAddress(client, params.addresses);
+        const [module] = await decoded(readContract(client, { address: ledger, abi: feeLedgerAbi, functionName: "payerModule", args: [job.payerModule] }));
+        return { ...job, payer: module };
+      }
+      return job;
     } catch (e) {
       // A log that closes a commit window early needs its block's timestamp, which this node does not return.
       if (!(e instanceof JobEventTimestampRequiredError) || fetched.has(e.log.blockHash)) throw e;

@@ -4,9 +4,10 @@
  * answer, computed from logs alone: no `getJob` per job, no scan from block 0.
  *
  * The state equals the escrow's own `getJob` field by field (test/sdk/reducer.test.ts checks it after every
- * transaction of real jobs), with one exception the events cannot cover: a k > 1 slot that committed and never
+ * transaction of real jobs), with the exceptions the events cannot cover: a k > 1 slot that committed and never
  * revealed shows a zero hash where the chain shows its commitment (`ResultCommitted` does not carry it; an operator
- * knows its own).
+ * knows its own); the job's terms version and royalty are not in any event (the {@link Job} of a state has them
+ * undefined); a payer module's address is known once its JobRefunded names it (JobSubmitted has its id only).
  *
  * Browser-safe and side-effect free. Nothing is mutated: every call returns a new state (or the very same object
  * when the log was already applied), so a caller can keep the previous state to rewind to.
@@ -33,7 +34,10 @@ import { jobEscrowAbi } from "@veil/contracts";
 import { VeilError, refundReasonName, type RefundReason } from "../errors.js";
 import type { Job, JobStatus } from "../actions/jobs.js";
 
-/** The escrow events that change a job; each has `uint256 indexed jobId` as its first indexed topic. */
+/**
+ * The escrow events that change a job; each has `uint256 indexed jobId` as its first indexed topic (a JobId:
+ * `tag << 64 | generation << 32 | record index`, a bigint of about 2^127).
+ */
 export const JOB_EVENT_NAMES = [
   "JobSubmitted",
   "OperatorsAssigned",
@@ -75,7 +79,7 @@ export type DisputeReasonName = (typeof DISPUTE_REASONS)[number];
 // ---------------------------------------------------------------------------------------------------------------- slots
 
 /**
- * What one operator slot of a job shows, named (the escrow's packed masks mean different things by status and k):
+ * What one operator slot of a job shows, named (from the escrow's bit masks, which {@link slotStates} decodes):
  * - `"pending"`: assigned, nothing posted yet;
  * - `"posted"`: k = 1, the operator posted its result (`resultHash`);
  * - `"committed"`: k > 1, committed and not (yet) revealed;
@@ -84,7 +88,7 @@ export type DisputeReasonName = (typeof DISPUTE_REASONS)[number];
  * - `"missed"`: slashed for a missed step: a k > 1 reveal (SlotMissed in Revealing), or a commit (k > 1) or post
  *   (k = 1) when the job was then refunded for its deadline (a missed commit that was replaced shows the new
  *   operator's slot instead). A slot that declined in the refund's round shows `"missed"` too: the escrow's
- *   SlotMissed names it (without penalty) and its record no longer keeps the decline.
+ *   SlotMissed names it (without penalty) and clears `declinedMask` when the round ends.
  */
 export type SlotState = "pending" | "committed" | "revealed" | "posted" | "declined" | "missed";
 
@@ -99,15 +103,17 @@ export type SlotStatesInput = {
   readonly slotHashes: readonly Hex[];
   readonly commitMask: number;
   readonly revealMask: number;
+  readonly declinedMask: number;
   readonly missedMask: number;
 };
 
 /**
- * The named state of every slot of a job, from the escrow's packed fields. The one place that decodes them: the SDK's
+ * The named state of every slot of a job, from the escrow's bit masks. The one place that decodes them: the SDK's
  * `getJob` (from the chain or from events) and the reducer's {@link JobState} both take their `slots` from it, so the
- * two always agree. The packing it undoes: `revealMask` holds the declined slots while the job is Assigned and the
- * revealed ones afterwards; at k = 1 the result is posted directly (the view shows its hash and no mask bit);
- * `missedMask` holds the slots slashed for a missed reveal.
+ * two always agree. The masks: `commitMask`, the k > 1 slots that committed; `revealMask`, the slots whose result
+ * hash is public (k = 1: the posted result, bit 0; k > 1: the revealed slots); `declinedMask`, the slots that
+ * declined in the current commit round; `missedMask`, the k > 1 slots slashed for a missed reveal. A slot missed
+ * at commit is replaced (the new operator's slot shows) or, when the job was refunded instead, shows `"missed"`.
  *
  * @example
  * const job = await getJob(client, { addresses, jobId })
@@ -121,13 +127,11 @@ export function slotStates(job: SlotStatesInput): JobSlot[] {
     const operator = job.operators[slot] ?? zeroAddress;
     const hash = job.slotHashes[slot] ?? zeroHash;
     const at = (state: SlotState, resultHash?: Hex): JobSlot => (resultHash === undefined ? { slot, operator, state } : { slot, operator, state, resultHash });
-    if (k === 1 && hash !== zeroHash) out.push(at("posted", hash)); // the view shows a k = 1 slot's hash once posted only
-    else if (job.missedMask & bit) out.push(at("missed"));
-    else if (job.status === "Assigned") {
-      // While Assigned, the escrow keeps the slots that declined in revealMask.
-      out.push(at(job.revealMask & bit ? "declined" : k > 1 && job.commitMask & bit ? "committed" : "pending"));
-    } else if (k > 1 && job.revealMask & bit) out.push(at("revealed", hash));
+    if (job.missedMask & bit) out.push(at("missed"));
+    else if (job.revealMask & bit) out.push(at(k === 1 ? "posted" : "revealed", hash));
+    else if (job.declinedMask & bit) out.push(at("declined"));
     else if (k > 1 && job.commitMask & bit) out.push(at("committed"));
+    else if (job.status === "Assigned") out.push(at("pending"));
     // Past Assigned with nothing posted: only a job refunded from Assigned (its deadline allowed no other round after
     // a missed commit), whose every slot that had not committed or posted was slashed (SlotMissed).
     else out.push(at(job.status === "Refunded" ? "missed" : "pending"));
@@ -146,6 +150,17 @@ export type JobState = {
   readonly requester: Address;
   readonly modelId: Hex;
   readonly status: JobStatus;
+  /** Who paid: 0, the requester; otherwise the FeeLedger's payer module id (JobSubmitted's `payerModule`). */
+  readonly payerModule: number;
+  /**
+   * Where refunds go: the requester when it paid; a payer module's address once its JobRefunded names it, undefined
+   * before (the events carry only the module's id: `FeeLedger.payerModule(id)` gives its address).
+   */
+  readonly payer: Address | undefined;
+  /**
+   * `"deposit"` when the requester paid, `"allowance"` when a payer module did.
+   * @deprecated Use `payerModule`.
+   */
   readonly payMode: "deposit" | "allowance";
   /** k, the number of operator slots. */
   readonly redundancy: number;
@@ -168,23 +183,23 @@ export type JobState = {
   /** Every slot's operator and named state ({@link slotStates}): read this, not the masks. */
   readonly slots: readonly JobSlot[];
   /**
-   * k > 1: slots that committed in the current round (0 at k = 1, as getJob).
-   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   * k > 1: slots that committed (0 at k = 1, as getJob).
+   * @deprecated A bit mask of the escrow's; use `slots`.
    */
   readonly commitMask: number;
   /**
-   * As getJob: slots that revealed; while Assigned, the slots that declined in the current round.
-   * @deprecated A packed escrow field whose meaning depends on status; use `slots`.
+   * As getJob: slots whose result hash is public (k = 1: the posted result, bit 0; k > 1: the revealed slots).
+   * @deprecated A bit mask of the escrow's; use `slots`.
    */
   readonly revealMask: number;
   /**
-   * Slots that declined in the current commit round (cleared when the round ends).
-   * @deprecated Use `slots` (state `"declined"`).
+   * As getJob: slots that declined in the current commit round (cleared when the round ends).
+   * @deprecated A bit mask of the escrow's; use `slots` (state `"declined"`).
    */
   readonly declinedMask: number;
   /**
-   * Slots slashed for missing their reveal.
-   * @deprecated A packed escrow field; use `slots` (state `"missed"`).
+   * k > 1: slots slashed for missing their reveal.
+   * @deprecated A bit mask of the escrow's; use `slots` (state `"missed"`).
    */
   readonly missedMask: number;
   /** As getJob: the proposed (while Proposed), final or dispute-resolved result; undefined otherwise. */
@@ -335,7 +350,9 @@ export function initialJobState(args: JobSubmittedArgs, meta: JobLogMeta): JobSt
     requester: args.requester,
     modelId: args.modelId,
     status: "Assigned",
-    payMode: args.payMode === 1 ? "allowance" : "deposit",
+    payerModule: args.payerModule,
+    payer: args.payerModule === 0 ? args.requester : undefined,
+    payMode: args.payerModule === 0 ? "deposit" : "allowance",
     redundancy: k,
     price: args.fee / BigInt(k),
     fee: args.fee,
@@ -448,7 +465,7 @@ function apply(state: JobState, log: JobEventLog, ref: LogRef): JobState {
       if (k === 1) throw new JobEventError(s.jobId, `job ${s.jobId}: ${describe(ref)} at k = 1 (no commit phase)`);
       s.commitMask |= slotBit(log.args.slot);
       // The rest declined: nobody has anything left to commit, so the escrow ends the window now (JobEscrow.commit).
-      if (s.commitMask !== full && (s.commitMask | s.revealMask) === full) closeNow();
+      if (s.commitMask !== full && (s.commitMask | s.declinedMask) === full) closeNow();
       break;
     }
     case "RevealPhaseStarted":
@@ -462,16 +479,15 @@ function apply(state: JobState, log: JobEventLog, ref: LogRef): JobState {
       const hashes = [...s.slotHashes];
       hashes[log.args.slot] = log.args.resultHash;
       s.slotHashes = hashes;
-      if (k > 1) s.revealMask |= bit; // k = 1 posts its result directly: no reveal mask
+      s.revealMask |= bit; // k = 1: the posted result (bit 0); k > 1: a reveal
       break;
     }
     case "SlotDeclined": {
       expect("Assigned");
       const bit = slotBit(log.args.slot);
-      s.revealMask |= bit; // while Assigned, the escrow keeps the declined slots in revealMask
       s.declinedMask |= bit;
       // Every slot committed or declined: the escrow ends the window now (JobEscrow.decline).
-      if ((s.commitMask | s.revealMask) === full) closeNow();
+      if ((s.commitMask | s.declinedMask) === full) closeNow();
       break;
     }
     case "SlotMissed": {
@@ -479,7 +495,6 @@ function apply(state: JobState, log: JobEventLog, ref: LogRef): JobState {
       if (log.args.phase === STATUS_ASSIGNED) {
         expect("Assigned");
         // The missed-commit round clears the declines; replacements (OperatorsAssigned) or a refund follow.
-        s.revealMask = 0;
         s.declinedMask = 0;
       } else if (log.args.phase === STATUS_REVEALING) {
         expect("Revealing");
@@ -517,6 +532,7 @@ function apply(state: JobState, log: JobEventLog, ref: LogRef): JobState {
       s.result = undefined;
       s.phaseEnd = 0;
       s.refundReason = refundReasonName(log.args.reason);
+      s.payer = log.args.payer;
       break;
     case "JobSubmitted":
       throw new JobEventError(s.jobId, `job ${s.jobId}: JobSubmitted is the start of a job, not a step (use initialJobState)`);
@@ -612,6 +628,8 @@ export function jobFromState(state: JobState): Job {
     requester: state.requester,
     modelId: state.modelId,
     status: state.status,
+    payerModule: state.payerModule,
+    payer: state.payer,
     payMode: state.payMode,
     redundancy: state.redundancy,
     price: state.price,
@@ -622,7 +640,10 @@ export function jobFromState(state: JobState): Job {
     slots: [...state.slots],
     commitMask: state.commitMask,
     revealMask: state.revealMask,
+    declinedMask: state.declinedMask,
     missedMask: state.missedMask,
     result: state.result,
+    termsVersion: undefined,
+    royaltyBps: undefined,
   };
 }
