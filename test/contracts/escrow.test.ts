@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { BaseContract } from "ethers";
 import { network } from "hardhat";
-import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, modelParams, now, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, modelParams, now, nextJobId, inputHashOf, STATUS, P, PRICE, USDC, STAKE, E18, salt, randomId, type Veil } from "../helpers/fixture.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
@@ -36,12 +36,13 @@ async function commitAll(v: Env, jobId: bigint, ops: Veil["ops"], results: strin
 
 /** Everything a rejected submission must leave untouched. */
 async function books(v: Env) {
-  const escrow = await v.escrow.getAddress();
   return {
-    escrow: await v.usdc.balanceOf(escrow),
+    escrow: await v.usdc.balanceOf(await v.escrow.getAddress()),
+    ledger: await v.usdc.balanceOf(await v.ledger.getAddress()),
     requester: await v.usdc.balanceOf(v.requester.address),
-    deposit: await v.escrow.depositOf(v.requester.address),
-    nextJobId: await v.escrow.nextJobId(),
+    deposit: await v.ledger.depositOf(v.requester.address),
+    records: await v.escrow.recordCount(),
+    nextJobId: await nextJobId(v),
     locked: await Promise.all(v.ops.map(async (o) => (await v.staking.operator(o.address)).locked)),
   };
 }
@@ -54,10 +55,10 @@ describe("JobEscrow", () => {
 
   describe("integration flows", () => {
     it("stake-register-deposit-submitFromDeposit-result-finalize-withdraw at k=1", async () => {
-      await expect(v.escrow.connect(v.requester).deposit(PRICE * 2n))
-        .to.emit(v.escrow, "Deposited").withArgs(v.requester.address, v.requester.address, PRICE * 2n);
+      await expect(v.ledger.connect(v.requester).deposit(PRICE * 2n))
+        .to.emit(v.ledger, "Deposited").withArgs(v.requester.address, v.requester.address, PRICE * 2n);
       const { jobId, operators: [op] } = await submit(connection, v, {}, "deposit");
-      expect(await v.escrow.depositOf(v.requester.address)).to.equal(PRICE);
+      expect(await v.ledger.depositOf(v.requester.address)).to.equal(PRICE);
       expect((await v.staking.operator(op.address)).locked).to.equal(P.collateral);
       const result = randomId();
       await v.escrow.connect(op).submitResult(jobId, result);
@@ -65,12 +66,13 @@ describe("JobEscrow", () => {
       await expect(v.escrow.finalize(jobId)).to.emit(v.escrow, "JobFinalized")
         .withArgs(jobId, result, 1, PRICE, 0, PRICE / 10n, PRICE / 20n, PRICE / 20n, perOp(PRICE, 1n));
       expect((await v.staking.operator(op.address)).locked).to.equal(0n);
-      await expect(v.escrow.connect(op).withdrawEarnings(op.address)).to.changeTokenBalance(ethers, v.usdc, op, perOp(PRICE, 1n));
-      await expect(v.escrow.connect(v.modelOwner).withdrawEarnings(v.modelOwner.address)).to.changeTokenBalance(ethers, v.usdc, v.modelOwner, PRICE / 10n);
-      await expect(v.escrow.withdrawTreasury()).to.changeTokenBalance(ethers, v.usdc, v.treasury, PRICE / 20n);
-      await expect(v.escrow.distributeStakerRewards()).to.emit(v.staking, "RewardsNotified");
-      await expect(v.escrow.connect(v.requester).withdrawDeposit(PRICE, v.requester.address))
-        .to.emit(v.escrow, "DepositWithdrawn").withArgs(v.requester.address, v.requester.address, PRICE);
+      await expect(v.ledger.connect(op).withdrawEarnings(op.address)).to.changeTokenBalance(ethers, v.usdc, op, perOp(PRICE, 1n));
+      await expect(v.ledger.connect(v.modelOwner).withdrawEarnings(v.modelOwner.address)).to.changeTokenBalance(ethers, v.usdc, v.modelOwner, PRICE / 10n);
+      await expect(v.ledger.withdrawTreasury()).to.changeTokenBalance(ethers, v.usdc, v.treasury, PRICE / 20n);
+      await expect(v.ledger.distributeStakerRewards()).to.emit(v.staking, "RewardsNotified");
+      await expect(v.ledger.connect(v.requester).withdrawDeposit(PRICE, v.requester.address))
+        .to.emit(v.ledger, "DepositWithdrawn").withArgs(v.requester.address, v.requester.address, PRICE);
+      expect(await v.usdc.balanceOf(await v.ledger.getAddress())).to.equal(0n);
       expect(await v.usdc.balanceOf(await v.escrow.getAddress())).to.equal(0n);
       const job = await v.escrow.getJob(jobId);
       expect(job.status).to.equal(STATUS.Finalized);
@@ -80,23 +82,23 @@ describe("JobEscrow", () => {
 
     it("submit-with-permit-commit-reveal-finalize at k=3", async () => {
       const p = await jobParams(connection, v, { redundancy: 3 });
-      const escrowAddr = await v.escrow.getAddress();
-      await v.usdc.connect(v.requester).approve(escrowAddr, 0n);
+      const ledgerAddr = await v.ledger.getAddress();
+      await v.usdc.connect(v.requester).approve(ledgerAddr, 0n);
       const deadline = (await now(connection)) + 3600n;
       const sig = ethers.Signature.from(await v.requester.signTypedData(
         { name: "Mock USD Coin", version: "1", chainId: (await ethers.provider.getNetwork()).chainId, verifyingContract: await v.usdc.getAddress() },
         { Permit: [{ name: "owner", type: "address" }, { name: "spender", type: "address" }, { name: "value", type: "uint256" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" }] },
-        { owner: v.requester.address, spender: escrowAddr, value: PRICE * 3n, nonce: 0n, deadline },
+        { owner: v.requester.address, spender: ledgerAddr, value: PRICE * 3n, nonce: 0n, deadline },
       ));
       // One transaction, no prior approval: multicall(permitFeeToken, submitJob).
       const batch = [
         v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE * 3n, deadline, sig.v, sig.r, sig.s]),
         v.escrow.interface.encodeFunctionData("submitJob", [p]),
       ];
-      const jobId = await v.escrow.nextJobId();
+      const jobId = await nextJobId(v, p);
       await expect(v.escrow.connect(v.requester).multicall(batch))
-        .to.changeTokenBalances(ethers, v.usdc, [v.requester, v.escrow], [-PRICE * 3n, PRICE * 3n]);
-      expect(await v.usdc.allowance(v.requester.address, escrowAddr)).to.equal(0n);
+        .to.changeTokenBalances(ethers, v.usdc, [v.requester, v.ledger, v.escrow], [-PRICE * 3n, PRICE * 3n, 0n]);
+      expect(await v.usdc.allowance(v.requester.address, ledgerAddr)).to.equal(0n);
       const job = await v.escrow.getJob(jobId);
       const ops = job.operators.map((a: string) => v.ops.find((o) => o.address === a)!);
       const result = randomId();
@@ -105,7 +107,7 @@ describe("JobEscrow", () => {
       for (const [i, op] of ops.entries()) await v.escrow.connect(op).reveal(jobId, i, result, salts[i]);
       await time.increase(P.challengeWindow + 1n);
       await v.escrow.finalize(jobId);
-      for (const op of ops) expect(await v.escrow.earningsOf(op.address)).to.equal(perOp(PRICE * 3n, 3n));
+      for (const op of ops) expect(await v.ledger.earningsOf(op.address)).to.equal(perOp(PRICE * 3n, 3n));
     });
 
     it("front-run permit: the allowance set by the permit is still used", async () => {
@@ -120,15 +122,15 @@ describe("JobEscrow", () => {
 
     it("a failed permit without an allowance: the submission reverts on the missing allowance, nothing moves", async () => {
       const p = await jobParams(connection, v);
-      const escrowAddr = await v.escrow.getAddress();
-      await v.usdc.connect(v.requester).approve(escrowAddr, 0n);
+      await v.usdc.connect(v.requester).approve(await v.ledger.getAddress(), 0n);
       const batch = [
         v.escrow.interface.encodeFunctionData("permitFeeToken", [PRICE, 0n, 27, ethers.ZeroHash, ethers.ZeroHash]),
         v.escrow.interface.encodeFunctionData("submitJob", [p]),
       ];
-      const before = await v.escrow.nextJobId();
+      const before = await nextJobId(v, p);
       await expect(v.escrow.connect(v.requester).multicall(batch)).to.be.revertedWithCustomError(v.usdc, "ERC20InsufficientAllowance");
-      expect(await v.escrow.nextJobId()).to.equal(before);
+      expect(await nextJobId(v, p)).to.equal(before);
+      expect(await v.escrow.recordCount()).to.equal(0n);
     });
 
     it("claim-miss-commit-slash-reassign-complete at k=1", async () => {
@@ -151,8 +153,8 @@ describe("JobEscrow", () => {
       await time.increase(P.challengeWindow + 1n);
       await v.escrow.poke(jobId); // poke finalizes a proposed job past its window
       expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Finalized);
-      expect(await v.escrow.earningsOf(fresh.address)).to.equal(perOp(PRICE, 1n));
-      expect(await v.escrow.earningsOf(old.address)).to.equal(0n);
+      expect(await v.ledger.earningsOf(fresh.address)).to.equal(perOp(PRICE, 1n));
+      expect(await v.ledger.earningsOf(old.address)).to.equal(0n);
     });
 
     it("claim-miss-deadline-slash-refund: no time left refunds the requester in full", async () => {
@@ -160,8 +162,8 @@ describe("JobEscrow", () => {
       const { jobId } = await submit(connection, v, { deadline: t + P.commitWindow + 30n });
       await time.increase(P.commitWindow + 1n);
       await expect(v.escrow.poke(jobId)).to.emit(v.escrow, "JobRefunded").withArgs(jobId, v.requester.address, PRICE, REFUND.DeadlinePassed);
-      expect(await v.escrow.depositOf(v.requester.address)).to.equal(PRICE);
-      await expect(v.escrow.connect(v.requester).withdrawDeposit(PRICE, v.requester.address)).to.changeTokenBalance(ethers, v.usdc, v.requester, PRICE);
+      expect(await v.ledger.depositOf(v.requester.address)).to.equal(PRICE);
+      await expect(v.ledger.connect(v.requester).withdrawDeposit(PRICE, v.requester.address)).to.changeTokenBalance(ethers, v.usdc, v.requester, PRICE);
     });
 
     it("k=3 miss commit: committed operators are released without pay when no replacement fits", async () => {
@@ -205,9 +207,9 @@ describe("JobEscrow", () => {
       expect((await v.escrow.getJob(jobId)).missedMask).to.equal(4n);
       await time.increase(P.challengeWindow + 1n);
       await expect(v.escrow.finalize(jobId)).to.emit(v.escrow, "JobFinalized");
-      expect(await v.escrow.depositOf(v.requester.address)).to.equal(PRICE);
-      expect(await v.escrow.earningsOf(operators[0].address)).to.equal(perOp(PRICE * 2n, 2n));
-      expect(await v.escrow.earningsOf(operators[2].address)).to.equal(0n);
+      expect(await v.ledger.depositOf(v.requester.address)).to.equal(PRICE);
+      expect(await v.ledger.earningsOf(operators[0].address)).to.equal(perOp(PRICE * 2n, 2n));
+      expect(await v.ledger.earningsOf(operators[2].address)).to.equal(0n);
       for (const op of operators) expect((await v.staking.operator(op.address)).locked).to.equal(0n);
     });
 
@@ -245,8 +247,8 @@ describe("JobEscrow", () => {
       for (const [i, op] of operators.entries()) await v.escrow.connect(op).reveal(jobId, i, results[i], salts[i]);
       await expect(v.escrow.connect(v.disputer).resolveDispute(jobId, good)).to.emit(v.escrow, "JobFinalized");
       expect((await v.escrow.getJob(jobId)).result).to.equal(good);
-      expect(await v.escrow.earningsOf(operators[2].address)).to.equal(0n);
-      expect(await v.escrow.depositOf(v.requester.address)).to.equal(PRICE);
+      expect(await v.ledger.earningsOf(operators[2].address)).to.equal(0n);
+      expect(await v.ledger.depositOf(v.requester.address)).to.equal(PRICE);
     });
 
     it("DISPUTER challenges a proposed k=1 result and finds none valid: refund", async () => {
@@ -275,8 +277,8 @@ describe("JobEscrow", () => {
       await time.increase(P.challengeWindow + 1n);
       const royalty = (PRICE * P.maxRoyaltyBps) / BPS;
       await v.escrow.finalize(jobId);
-      expect(await v.escrow.earningsOf(v.modelOwner.address)).to.equal(royalty);
-      expect(await v.escrow.earningsOf(op.address)).to.equal(PRICE - royalty - PRICE / 10n);
+      expect(await v.ledger.earningsOf(v.modelOwner.address)).to.equal(royalty);
+      expect(await v.ledger.earningsOf(op.address)).to.equal(PRICE - royalty - PRICE / 10n);
     });
 
     it("finalizeMany settles ready jobs and skips unready, unknown and duplicate ones", async () => {
@@ -335,9 +337,9 @@ describe("JobEscrow", () => {
     });
     it("k above the eligible operators", () => rejects({ redundancy: 6 }, v.staking, "NodeStakingNotEnoughOperators", () => [v.index, 6n, 5n]));
     it("k above 7", () => rejects({ redundancy: 8 }, v.escrow, "JobEscrowInvalidRedundancy", () => [8n, 7n]));
-    it("deposit too small for submitJobFromDeposit", () => rejects({}, v.escrow, "JobEscrowInsufficientDeposit", () => [v.requester.address, 0n, PRICE], "deposit"));
+    it("deposit too small for submitJobFromDeposit", () => rejects({}, v.ledger, "FeeLedgerInsufficientDeposit", () => [v.requester.address, 0n, PRICE], "deposit"));
     it("no allowance for transferFrom", async () => {
-      const spender = await v.escrow.getAddress();
+      const spender = await v.ledger.getAddress();
       await v.usdc.connect(v.requester).approve(spender, 0n);
       await rejects({}, v.usdc, "ERC20InsufficientAllowance", () => [spender, 0n, PRICE]);
     });
@@ -430,41 +432,59 @@ describe("JobEscrow", () => {
 
   describe("payments", () => {
     it("deposit, depositFor and withdrawDeposit revert paths", async () => {
-      await expect(v.escrow.connect(v.requester).deposit(0n)).to.be.revertedWithCustomError(v.escrow, "JobEscrowZeroAmount");
-      await expect(v.escrow.connect(v.requester).depositFor(v.outsider.address, 7n)).to.emit(v.escrow, "Deposited").withArgs(v.outsider.address, v.requester.address, 7n);
-      await expect(v.escrow.connect(v.outsider).withdrawDeposit(0n, v.outsider.address)).to.be.revertedWithCustomError(v.escrow, "JobEscrowZeroAmount");
-      await expect(v.escrow.connect(v.outsider).withdrawDeposit(8n, v.outsider.address)).to.be.revertedWithCustomError(v.escrow, "JobEscrowInsufficientDeposit").withArgs(v.outsider.address, 7n, 8n);
-      await expect(v.escrow.connect(v.outsider).withdrawDeposit(7n, v.outsider.address)).to.changeTokenBalance(ethers, v.usdc, v.outsider, 7n);
+      await expect(v.ledger.connect(v.requester).deposit(0n)).to.be.revertedWithCustomError(v.ledger, "FeeLedgerZeroAmount");
+      await expect(v.ledger.connect(v.requester).depositFor(v.outsider.address, 7n)).to.emit(v.ledger, "Deposited").withArgs(v.outsider.address, v.requester.address, 7n);
+      await expect(v.ledger.connect(v.outsider).withdrawDeposit(0n, v.outsider.address)).to.be.revertedWithCustomError(v.ledger, "FeeLedgerZeroAmount");
+      await expect(v.ledger.connect(v.outsider).withdrawDeposit(8n, v.outsider.address)).to.be.revertedWithCustomError(v.ledger, "FeeLedgerInsufficientDeposit").withArgs(v.outsider.address, 7n, 8n);
+      await expect(v.ledger.connect(v.outsider).withdrawDeposit(7n, v.outsider.address)).to.changeTokenBalance(ethers, v.usdc, v.outsider, 7n);
     });
 
     it("nothing to withdraw: earnings, treasury, staker rewards", async () => {
-      await expect(v.escrow.connect(v.outsider).withdrawEarnings(v.outsider.address)).to.be.revertedWithCustomError(v.escrow, "JobEscrowNothingToWithdraw").withArgs(v.outsider.address);
-      await expect(v.escrow.withdrawTreasury()).to.be.revertedWithCustomError(v.escrow, "JobEscrowNothingToWithdraw").withArgs(v.treasury.address);
-      await expect(v.escrow.distributeStakerRewards()).to.be.revertedWithCustomError(v.escrow, "JobEscrowNothingToWithdraw").withArgs(await v.staking.getAddress());
+      await expect(v.ledger.connect(v.outsider).withdrawEarnings(v.outsider.address)).to.be.revertedWithCustomError(v.ledger, "FeeLedgerNothingToWithdraw").withArgs(v.outsider.address);
+      await expect(v.ledger.withdrawTreasury()).to.be.revertedWithCustomError(v.ledger, "FeeLedgerNothingToWithdraw").withArgs(v.treasury.address);
+      await expect(v.ledger.distributeStakerRewards()).to.be.revertedWithCustomError(v.ledger, "FeeLedgerNothingToWithdraw").withArgs(await v.staking.getAddress());
     });
 
-    it("submitJobFor needs the CREDITS role and the credits pool", async () => {
+    it("submitJobFor needs a payer module that governance allowlisted in the ledger", async () => {
       const p = await jobParams(connection, v);
-      await expect(v.escrow.connect(v.outsider).submitJobFor(v.requester.address, p)).to.be.revertedWithCustomError(v.escrow, "AccessManagedUnauthorized").withArgs(v.outsider.address);
-      await v.manager.grantRole(ROLES.CREDITS, v.outsider.address, 0);
-      await expect(v.escrow.connect(v.outsider).submitJobFor(v.requester.address, p)).to.be.revertedWithCustomError(v.escrow, "JobEscrowNoCreditsPool");
+      const before = await books(v);
+      await expect(v.escrow.connect(v.outsider).submitJobFor(v.requester.address, p)).to.be.revertedWithCustomError(v.ledger, "FeeLedgerNotPayerModule").withArgs(v.outsider.address);
+      expect(await books(v)).to.deep.equal(before);
+      // Only GOVERNOR allowlists a module; then the module pays (by transferFrom, approving the ledger).
+      await expect(v.ledger.connect(v.outsider).setPayerModule(v.outsider.address, true)).to.be.revertedWithCustomError(v.ledger, "AccessManagedUnauthorized").withArgs(v.outsider.address);
+      const credits = await v.ledger.payerModule(1);
+      await expect(v.ledger.setPayerModule(v.outsider.address, true)).to.emit(v.ledger, "PayerModuleSet").withArgs(v.outsider.address, 2, true);
+      expect(await v.ledger.payerModuleId(v.outsider.address)).to.equal(2n);
+      await v.usdc.mint(v.outsider.address, PRICE);
+      await v.usdc.connect(v.outsider).approve(await v.ledger.getAddress(), PRICE);
+      const jobId = await nextJobId(v, p);
+      await expect(v.escrow.connect(v.outsider).submitJobFor(v.requester.address, p)).to.changeTokenBalances(ethers, v.usdc, [v.outsider, v.ledger], [-PRICE, PRICE]);
+      const job = await v.escrow.getJob(jobId);
+      expect([job.requester, job.payerModule, job.payer]).to.deep.equal([v.requester.address, 2n, v.outsider.address]);
+      // A module removed from the list cannot pay any more; its id stays, and so do the other modules.
+      await expect(v.ledger.setPayerModule(v.outsider.address, false)).to.emit(v.ledger, "PayerModuleSet").withArgs(v.outsider.address, 2, false);
+      await expect(v.escrow.connect(v.outsider).submitJobFor(v.requester.address, await jobParams(connection, v))).to.be.revertedWithCustomError(v.ledger, "FeeLedgerNotPayerModule").withArgs(v.outsider.address);
+      expect(await v.ledger.payerModule(2)).to.deep.equal([v.outsider.address, false]);
+      expect(await v.ledger.payerModule(1)).to.deep.equal(credits);
     });
   });
 
   describe("security checklist", () => {
     it("the requester cannot pull escrowed funds between assignment and settlement", async () => {
       await submit(connection, v);
-      await expect(v.escrow.connect(v.requester).withdrawDeposit(1n, v.requester.address))
-        .to.be.revertedWithCustomError(v.escrow, "JobEscrowInsufficientDeposit").withArgs(v.requester.address, 0n, 1n);
-      expect(await v.usdc.balanceOf(await v.escrow.getAddress())).to.equal(PRICE);
+      await expect(v.ledger.connect(v.requester).withdrawDeposit(1n, v.requester.address))
+        .to.be.revertedWithCustomError(v.ledger, "FeeLedgerInsufficientDeposit").withArgs(v.requester.address, 0n, 1n);
+      expect(await v.usdc.balanceOf(await v.ledger.getAddress())).to.equal(PRICE);
     });
 
     it("a 1-wei top-up front-running settlement changes nothing in it", async () => {
       const { jobId, operators: [op] } = await submit(connection, v);
       await v.escrow.connect(op).submitResult(jobId, randomId());
       await time.increase(P.challengeWindow + 1n);
-      await v.escrow.connect(v.requester).depositFor(await v.escrow.getAddress(), 1n);
-      await v.usdc.connect(v.requester).transfer(await v.escrow.getAddress(), 1n);
+      for (const target of [v.escrow, v.ledger]) {
+        await v.ledger.connect(v.requester).depositFor(await target.getAddress(), 1n);
+        await v.usdc.connect(v.requester).transfer(await target.getAddress(), 1n);
+      }
       await expect(v.escrow.finalize(jobId)).to.emit(v.escrow, "JobFinalized")
         .withArgs(jobId, (await v.escrow.getJob(jobId)).slotHashes[0], 1, PRICE, 0, PRICE / 10n, PRICE / 20n, PRICE / 20n, perOp(PRICE, 1n));
     });
@@ -503,11 +523,11 @@ describe("JobEscrow", () => {
       const p = await v.escrow.params();
       const calls: [BaseContract, string, unknown[]][] = [
         [v.escrow, "setParams", [fieldsOf(p)]],
-        [v.escrow, "setCreditsPool", [v.outsider.address]],
         [v.escrow, "setPaused", [0, true]],
         [v.escrow, "openDispute", [1n]],
         [v.escrow, "resolveDispute", [1n, randomId()]],
-        [v.escrow, "submitJobFor", [v.outsider.address, await jobParams(connection, v)]],
+        [v.ledger, "setPayerModule", [v.outsider.address, true]],
+        [v.ledger, "setPaused", [1, true]],
         [v.staking, "setPaused", [0, true]],
         [v.staking, "setMinStake", [1n]],
         [v.staking, "setUnbondingPeriod", [30n * 86400n]],
@@ -535,6 +555,9 @@ describe("JobEscrow", () => {
           await expect(v.staking.connect(caller).getFunction(fn)(...args), `${fn} by ${caller.address}`)
             .to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(caller.address);
         }
+        // Paying for others' jobs takes a payer module that governance allowlisted in the ledger, not a role.
+        await expect(v.escrow.connect(caller).submitJobFor(v.outsider.address, await jobParams(connection, v)), `submitJobFor by ${caller.address}`)
+          .to.be.revertedWithCustomError(v.ledger, "FeeLedgerNotPayerModule").withArgs(caller.address);
       }
       // The admin and the governor hold every AccessManager role but are not protocol contracts either.
       await expect(v.staking.connect(v.admin).notifyRewards(1n)).to.be.revertedWithCustomError(v.staking, "NodeStakingNotProtocol").withArgs(v.admin.address);
@@ -545,25 +568,27 @@ describe("JobEscrow", () => {
     it("pause never blocks exits or duties: withdrawDeposit, withdrawEarnings, withdrawUnbonded, claimRewards, commit, reveal, poke", async () => {
       const fin = await submit(connection, v);
       await v.escrow.connect(fin.operators[0]).submitResult(fin.jobId, randomId());
-      await v.escrow.connect(v.requester).deposit(10n);
+      await v.ledger.connect(v.requester).deposit(10n);
       await time.increase(P.challengeWindow + 1n);
       await v.escrow.finalize(fin.jobId);
-      await v.escrow.distributeStakerRewards();
+      await v.ledger.distributeStakerRewards();
       const k3 = await submit(connection, v, { redundancy: 3 });
       const k1 = await submit(connection, v);
       const op = v.ops[4];
       await v.staking.connect(op).requestUnbond((await v.staking.freeStake(op.address)) - P.collateral * 3n);
-      for (const a of [0, 1]) await v.escrow.setPaused(a, true);
+      await v.escrow.setPaused(0, true); // submissions
+      await v.ledger.setPaused(1, true); // deposits
       for (const a of [0, 1, 2]) await v.staking.setPaused(a, true);
       await v.registry.setPaused(0, true);
       await expect(v.escrow.connect(v.requester).submitJob(await jobParams(connection, v))).to.be.revertedWithCustomError(v.escrow, "ActionPaused").withArgs(0);
-      await expect(v.escrow.connect(v.requester).deposit(1n)).to.be.revertedWithCustomError(v.escrow, "ActionPaused").withArgs(1);
+      await expect(v.ledger.connect(v.requester).deposit(1n)).to.be.revertedWithCustomError(v.ledger, "ActionPaused").withArgs(1);
       await expect(v.staking.connect(op).stake(1n)).to.be.revertedWithCustomError(v.staking, "ActionPaused").withArgs(1);
       await expect(v.registry.registerModel(randomId(), modelParams())).to.be.revertedWithCustomError(v.registry, "ActionPaused").withArgs(0);
       expect(await v.escrow.isPaused(0)).to.equal(true);
+      expect(await v.ledger.isPaused(1)).to.equal(true);
       // Exits
-      await v.escrow.connect(v.requester).withdrawDeposit(10n, v.requester.address);
-      await v.escrow.connect(fin.operators[0]).withdrawEarnings(fin.operators[0].address);
+      await v.ledger.connect(v.requester).withdrawDeposit(10n, v.requester.address);
+      await v.ledger.connect(fin.operators[0]).withdrawEarnings(fin.operators[0].address);
       await v.staking.connect(fin.operators[0]).claimRewards(fin.operators[0].address);
       // Duties
       const r = randomId();
@@ -578,42 +603,47 @@ describe("JobEscrow", () => {
 
     it("reentrancy through a callback fee token on withdraw paths is rejected", async () => {
       const token = await ethers.deployContract("CallbackERC20");
-      const escrow2 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
-      const e2 = await escrow2.getAddress();
+      const deployed = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
+      const escrow2 = await ethers.getContractAt("IVeilEscrow", await deployed.getAddress());
+      const ledger2 = await ethers.getContractAt("FeeLedger", await escrow2.ledger());
+      const l2 = await ledger2.getAddress();
       await token.mint(await token.getAddress(), 1_000n);
-      await token.execute(await token.getAddress(), token.interface.encodeFunctionData("approve", [e2, ethers.MaxUint256]));
-      await token.execute(e2, escrow2.interface.encodeFunctionData("deposit", [1_000n]));
+      await token.execute(await token.getAddress(), token.interface.encodeFunctionData("approve", [l2, ethers.MaxUint256]));
+      await token.execute(l2, ledger2.interface.encodeFunctionData("deposit", [1_000n]));
       // The token withdraws 400 of its deposit; during the transfer it tries to withdraw again.
-      await token.arm(e2, escrow2.interface.encodeFunctionData("withdrawDeposit", [400n, await token.getAddress()]));
-      await token.execute(e2, escrow2.interface.encodeFunctionData("withdrawDeposit", [400n, await token.getAddress()]));
+      await token.arm(l2, ledger2.interface.encodeFunctionData("withdrawDeposit", [400n, await token.getAddress()]));
+      await token.execute(l2, ledger2.interface.encodeFunctionData("withdrawDeposit", [400n, await token.getAddress()]));
       expect(await token.hookCalled()).to.equal(true);
       expect(await token.hookSucceeded()).to.equal(false);
-      expect((await token.hookReturn()).slice(0, 10)).to.equal(escrow2.interface.getError("ReentrancyGuardReentrantCall")!.selector);
-      expect(await escrow2.depositOf(await token.getAddress())).to.equal(600n);
-      expect(await token.balanceOf(e2)).to.equal(600n);
+      expect((await token.hookReturn()).slice(0, 10)).to.equal(ledger2.interface.getError("ReentrancyGuardReentrantCall")!.selector);
+      expect(await ledger2.depositOf(await token.getAddress())).to.equal(600n);
+      expect(await token.balanceOf(l2)).to.equal(600n);
       // Same on withdrawEarnings: an operator is paid, the hook re-enters through the token's deposit.
-      await v.staking.setProtocolContract(e2, true);
+      await v.staking.setProtocolContract(await escrow2.getAddress(), true);
       await token.mint(v.requester.address, PRICE);
-      await token.connect(v.requester).approve(e2, PRICE);
+      await token.connect(v.requester).approve(l2, PRICE);
       const p = await jobParams(connection, v);
+      const id = await escrow2.nextJobId(p.modelId, inputHashOf(p));
       await escrow2.connect(v.requester).submitJob(p);
-      const job = await escrow2.getJob(1n);
+      const job = await escrow2.getJob(id);
       const operator = v.ops.find((o) => o.address === job.operators[0])!;
-      await escrow2.connect(operator).submitResult(1n, randomId());
+      await escrow2.connect(operator).submitResult(id, randomId());
       await time.increase(P.challengeWindow + 1n);
-      await escrow2.finalize(1n);
-      await token.arm(e2, escrow2.interface.encodeFunctionData("withdrawDeposit", [1n, await token.getAddress()]));
-      await escrow2.connect(operator).withdrawEarnings(operator.address);
+      await escrow2.finalize(id);
+      await token.arm(l2, ledger2.interface.encodeFunctionData("withdrawDeposit", [1n, await token.getAddress()]));
+      await ledger2.connect(operator).withdrawEarnings(operator.address);
+      expect(await token.hookCalled()).to.equal(true);
       expect(await token.hookSucceeded()).to.equal(false);
-      expect(await escrow2.depositOf(await token.getAddress())).to.equal(600n);
+      expect(await ledger2.depositOf(await token.getAddress())).to.equal(600n);
     });
 
-    it("a fee-on-transfer fee token is rejected (JobEscrowTransferMismatch)", async () => {
+    it("a fee-on-transfer fee token is rejected (FeeLedgerTransferMismatch)", async () => {
       const token = await ethers.deployContract("FeeOnTransferERC20");
       const escrow3 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
+      const ledger3 = await ethers.getContractAt("FeeLedger", await escrow3.ledger());
       await token.mint(v.requester.address, 10_000n);
-      await token.connect(v.requester).approve(await escrow3.getAddress(), ethers.MaxUint256);
-      await expect(escrow3.connect(v.requester).deposit(10_000n)).to.be.revertedWithCustomError(escrow3, "JobEscrowTransferMismatch").withArgs(10_000n, 9_900n);
+      await token.connect(v.requester).approve(await ledger3.getAddress(), ethers.MaxUint256);
+      await expect(ledger3.connect(v.requester).deposit(10_000n)).to.be.revertedWithCustomError(ledger3, "FeeLedgerTransferMismatch").withArgs(10_000n, 9_900n);
     });
   });
 
@@ -656,16 +686,27 @@ describe("JobEscrow", () => {
       // Now the escrow cannot lengthen its windows past the unbonding period.
       await expect(v.escrow.setParams({ ...base(), treasury: v.treasury.address, disputeWindow: P.disputeWindow + 1n }))
         .to.be.revertedWithCustomError(v.escrow, "JobEscrowParameterOutOfBounds").withArgs(ethers.encodeBytes32String("longestSlashableWindow"), longest + 1n, 0n, longest);
-      // And a source whose window is longer than the unbonding period is refused.
-      const escrowLong = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await v.usdc.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), { ...base(), treasury: v.treasury.address, maxJobDuration: P.maxJobDuration - 1n }]);
-      await v.staking.setUnbondingPeriod(longest + 1n);
+      // Shorter windows in a new terms version do not shorten the escrow's window: jobs submitted under the
+      // earlier version may still be open, and settle under it.
       await v.escrow.setParams({ ...base(), treasury: v.treasury.address, maxJobDuration: P.maxJobDuration - 10n });
-      await v.staking.setUnbondingPeriod(longest - 5n);
-      await expect(v.staking.setSlashWindowSource(await escrowLong.getAddress())).to.be.revertedWithCustomError(v.staking, "NodeStakingParameterOutOfBounds");
+      expect(await v.escrow.longestSlashableWindow()).to.equal(longest);
+      await expect(v.staking.setUnbondingPeriod(longest - 5n)).to.be.revertedWithCustomError(v.staking, "NodeStakingParameterOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("unbondingPeriod"), longest - 5n, longest + 1n, 365n * 86400n);
+      // And a source whose window is longer than the unbonding period is refused.
+      await v.staking.setUnbondingPeriod(longest + 86400n + 1n);
+      const escrowLong = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await v.usdc.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), { ...base(), treasury: v.treasury.address, maxJobDuration: P.maxJobDuration + 86400n }]);
+      await v.staking.setUnbondingPeriod(longest + 1n);
+      await expect(v.staking.setSlashWindowSource(await escrowLong.getAddress())).to.be.revertedWithCustomError(v.staking, "NodeStakingParameterOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("unbondingPeriod"), longest + 1n, longest + 86400n + 1n, 365n * 86400n);
     });
-    it("setCreditsPool emits and is readable", async () => {
-      await expect(v.escrow.setCreditsPool(v.outsider.address)).to.emit(v.escrow, "CreditsPoolSet").withArgs(v.outsider.address);
-      expect(await v.escrow.creditsPool()).to.equal(v.outsider.address);
+    it("setPayerModule emits and is readable; the deployment allowlists the credit pool as module 1", async () => {
+      const [credits, allowed] = await v.ledger.payerModule(1);
+      expect(allowed).to.equal(true);
+      expect(await v.ledger.payerModuleId(credits)).to.equal(1n);
+      await expect(v.ledger.setPayerModule(v.outsider.address, true)).to.emit(v.ledger, "PayerModuleSet").withArgs(v.outsider.address, 2, true);
+      expect(await v.ledger.payerModule(2)).to.deep.equal([v.outsider.address, true]);
+      expect(await v.ledger.payerModuleId(v.outsider.address)).to.equal(2n);
+      await expect(v.ledger.setPayerModule(ethers.ZeroAddress, true)).to.be.revertedWithCustomError(v.ledger, "FeeLedgerZeroAddress");
     });
   });
 });

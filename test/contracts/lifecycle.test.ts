@@ -26,10 +26,10 @@ describe("job lifecycle", () => {
     await networkHelpers.time.increase(P.challengeWindow + 1n);
     await expect(v.escrow.finalize(jobId)).to.emit(v.escrow, "JobFinalized");
     expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Finalized);
-    const earned = await v.escrow.earningsOf(op.address);
+    const earned = await v.ledger.earningsOf(op.address);
     // 10% royalty, 5% treasury, 5% stakers -> 80% to the operator
     expect(earned).to.equal((PRICE * 8000n) / 10000n);
-    await expect(v.escrow.connect(op).withdrawEarnings(op.address)).to.changeTokenBalance(ethers, v.usdc, op, earned);
+    await expect(v.ledger.connect(op).withdrawEarnings(op.address)).to.changeTokenBalance(ethers, v.usdc, op, earned);
     expect(await v.staking.freeStake(op.address)).to.equal((await v.staking.operator(op.address)).stake);
   });
 
@@ -49,6 +49,6 @@ describe("job lifecycle", () => {
     await v.escrow.finalize(jobId);
     const job = await v.escrow.getJob(jobId);
     expect(job.result).to.equal(result);
-    for (const op of operators) expect(await v.escrow.earningsOf(op.address)).to.equal((PRICE * 3n * 8000n) / 10000n / 3n);
+    for (const op of operators) expect(await v.ledger.earningsOf(op.address)).to.equal((PRICE * 3n * 8000n) / 10000n / 3n);
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { FunctionFragment } from "ethers";
 import { network } from "hardhat";
-import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, fieldsOf, commitmentOf, submit, jobParams, jobIdOf, inputHashOf, nextJobId, PRICE, STATUS, randomId, type Veil } from "../helpers/fixture.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
@@ -76,41 +76,56 @@ describe("JobEscrow multicall (batched posts)", () => {
     for (const id of ids) expect((await v.escrow.getJob(id)).result).to.equal(result);
   });
 
-  it("guarded calls run in turn: deposit, two submissions from the deposit and finalizeMany in one transaction", async () => {
+  it("guarded calls run in turn: a submission by transfer, two from the deposit and finalizeMany in one transaction", async () => {
+    // Deposits are the ledger's: fund one first, then batch the escrow's guarded calls.
+    await v.ledger.connect(v.requester).deposit(PRICE * 2n);
     const p = await jobParams(connection, v);
+    const q = { ...p, input: "0x" + "cd".repeat(64) };
     const calls = [
-      v.escrow.interface.encodeFunctionData("deposit", [PRICE * 2n]),
+      v.escrow.interface.encodeFunctionData("submitJob", [q]),
       v.escrow.interface.encodeFunctionData("submitJobFromDeposit", [p]),
       v.escrow.interface.encodeFunctionData("submitJobFromDeposit", [p]),
       v.escrow.interface.encodeFunctionData("finalizeMany", [[]]),
     ];
-    // No record is free in this fixture: the two jobs get fresh records, ids recordCount + 1 and + 2.
+    // No record is free in this fixture: the jobs get fresh records recordCount + 1, + 2, + 3, generation 0,
+    // each tagged with its own input.
     const before = await v.escrow.recordCount();
-    expect(await v.escrow.nextJobId()).to.equal(before + 1n);
+    expect(await nextJobId(v, q)).to.equal(jobIdOf(before + 1n, 0, v.modelId, inputHashOf(q)));
     const out = await v.escrow.connect(v.requester).multicall.staticCall(calls);
-    expect(out.map((r: string, i: number) => (i === 1 || i === 2 ? BigInt(r) : r))).to.deep.equal(["0x", before + 1n, before + 2n, ethers.zeroPadValue("0x", 32)]);
-    await v.escrow.connect(v.requester).multicall(calls);
-    expect(await v.escrow.recordCount()).to.equal(before + 2n);
-    expect(await v.escrow.depositOf(v.requester.address)).to.equal(0n);
+    expect(out.map((r: string, i: number) => (i < 3 ? BigInt(r) : r))).to.deep.equal([
+      jobIdOf(before + 1n, 0, v.modelId, inputHashOf(q)),
+      jobIdOf(before + 2n, 0, v.modelId, inputHashOf(p)),
+      jobIdOf(before + 3n, 0, v.modelId, inputHashOf(p)),
+      ethers.zeroPadValue("0x", 32),
+    ]);
+    await expect(v.escrow.connect(v.requester).multicall(calls)).to.changeTokenBalances(ethers, v.usdc, [v.requester, v.ledger], [-PRICE, PRICE]);
+    expect(await v.escrow.recordCount()).to.equal(before + 3n);
+    expect(await v.ledger.depositOf(v.requester.address)).to.equal(0n);
   });
 
   it("a multicall re-entering during a token transfer still reverts (the guard is held by the outer call)", async () => {
     const token = await ethers.deployContract("CallbackERC20");
-    const escrow2 = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
+    const deployed = await ethers.deployContract("JobEscrow", [await v.manager.getAddress(), await token.getAddress(), await v.registry.getAddress(), await v.staking.getAddress(), fieldsOf(await v.escrow.params())]);
+    const escrow2 = await ethers.getContractAt("IVeilEscrow", await deployed.getAddress());
     const e2 = await escrow2.getAddress();
+    const l2 = await escrow2.ledger();
     const self = await token.getAddress();
-    await token.mint(self, 1_000n);
-    await token.execute(self, token.interface.encodeFunctionData("approve", [e2, ethers.MaxUint256]));
-    await token.execute(e2, escrow2.interface.encodeFunctionData("deposit", [1_000n]));
-    const withdraw = (amount: bigint) => escrow2.interface.encodeFunctionData("withdrawDeposit", [amount, self]);
-    // The outer withdrawal runs inside a multicall; during its transfer the token calls multicall again.
-    await token.arm(e2, escrow2.interface.encodeFunctionData("multicall", [[withdraw(1n)]]));
-    await token.execute(e2, escrow2.interface.encodeFunctionData("multicall", [[withdraw(400n)]]));
+    await v.staking.setProtocolContract(e2, true);
+    await token.mint(self, PRICE * 2n);
+    await token.execute(self, token.interface.encodeFunctionData("approve", [l2, ethers.MaxUint256]));
+    const p = await jobParams(connection, v);
+    const id = await escrow2.nextJobId(p.modelId, inputHashOf(p));
+    const batch = (calls: string[]) => escrow2.interface.encodeFunctionData("multicall", [calls]);
+    // The outer submission runs inside a multicall; while the ledger pulls its fee, the token calls multicall again.
+    await token.arm(e2, batch([escrow2.interface.encodeFunctionData("finalizeMany", [[id]])]));
+    await token.execute(e2, batch([escrow2.interface.encodeFunctionData("submitJob", [p])]));
     expect(await token.hookCalled()).to.equal(true);
     expect(await token.hookSucceeded()).to.equal(false);
     expect((await token.hookReturn()).slice(0, 10)).to.equal(escrow2.interface.getError("ReentrancyGuardReentrantCall")!.selector);
-    expect(await escrow2.depositOf(self)).to.equal(600n);
-    expect(await token.balanceOf(e2)).to.equal(600n);
+    expect((await escrow2.getJob(id)).status).to.equal(STATUS.Assigned);
+    expect(await escrow2.recordCount()).to.equal(1n);
+    expect(await token.balanceOf(l2)).to.equal(PRICE);
+    expect(await token.balanceOf(self)).to.equal(PRICE);
   });
 
   it("no escrow function is payable (a delegatecall batch must never count msg.value twice)", async () => {
@@ -118,5 +133,8 @@ describe("JobEscrow multicall (batched posts)", () => {
     expect(functions.length).to.be.greaterThan(10);
     expect(functions.filter((f) => f.payable).map((f) => f.name)).to.deep.equal([]);
     await expect(v.requester.sendTransaction({ to: await v.escrow.getAddress(), value: 1n })).to.be.revert(ethers);
+    // Nor is any of the ledger's, which holds the balances.
+    expect(v.ledger.interface.fragments.filter((f) => FunctionFragment.isFragment(f) && f.payable).map((f) => (f as FunctionFragment).name)).to.deep.equal([]);
+    await expect(v.requester.sendTransaction({ to: await v.ledger.getAddress(), value: 1n })).to.be.revert(ethers);
   });
 });

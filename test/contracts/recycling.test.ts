@@ -1,14 +1,14 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { deployVeil, commitmentOf, submit, P, STATUS, randomId, type Veil } from "../helpers/fixture.js";
+import { deployVeil, commitmentOf, submit, jobIdOf, nextJobId, INPUT, P, STATUS, randomId, type Veil } from "../helpers/fixture.js";
 import { ROLES } from "../../ignition/modules/roles.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
 const { time } = networkHelpers;
 
-/** Job ids are `generation << 32 | record index`. */
-const id = (generation: bigint, index: bigint) => (generation << 32n) | index;
+/** Every job here has the fixture's model and input, so one tag: ids differ only by record index and generation. */
+const INPUT_HASH = ethers.sha256(INPUT);
 const RESULT = ethers.keccak256(ethers.toUtf8Bytes("result"));
 const REASON_DEADLINE = 0n;
 
@@ -43,24 +43,28 @@ describe("JobEscrow job records (recycled storage)", () => {
   beforeEach(async () => {
     v = await networkHelpers.loadFixture(deploy);
   });
+  /** Job ids are `tag << 64 | generation << 32 | record index`. */
+  const id = (generation: bigint, index: bigint) => jobIdOf(index, generation, v.modelId, INPUT_HASH);
 
-  it("a fresh escrow issues 1, 2, 3...; a settled job's record goes to the next submission with generation + 1", async () => {
-    expect(await v.escrow.nextJobId()).to.equal(1n);
+  it("a fresh escrow issues records 1, 2, 3...; a settled job's record goes to the next submission with generation + 1", async () => {
+    expect(await nextJobId(v)).to.equal(id(0n, 1n));
     const first = await settledK1(v);
-    expect(first.jobId).to.equal(1n);
+    expect(first.jobId).to.equal(id(0n, 1n));
     expect(await v.escrow.recordCount()).to.equal(1n);
+    expect(await v.escrow.jobIdAt(1n)).to.equal(first.jobId);
     // Until reused, the settled job reads as before (phaseEnd is 0: it now links the free list).
-    const settled = await v.escrow.getJob(1n);
+    const settled = await v.escrow.getJob(id(0n, 1n));
     expect(settled.status).to.equal(STATUS.Finalized);
     expect(settled.result).to.equal(RESULT);
     expect(settled.phaseEnd).to.equal(0n);
-    expect(await v.escrow.nextJobId()).to.equal(id(1n, 1n));
+    expect(await nextJobId(v)).to.equal(id(1n, 1n));
     const second = await submit(connection, v);
     expect(second.jobId).to.equal(id(1n, 1n));
     expect(await v.escrow.recordCount(), "no new record").to.equal(1n);
+    expect(await v.escrow.jobIdAt(1n), "the record now names the second job").to.equal(second.jobId);
     // A third job while the second is open takes a new record.
     const third = await submit(connection, v);
-    expect(third.jobId).to.equal(2n);
+    expect(third.jobId).to.equal(id(0n, 2n));
     expect(await v.escrow.recordCount()).to.equal(2n);
   });
 
@@ -73,7 +77,7 @@ describe("JobEscrow job records (recycled storage)", () => {
     await v.escrow.finalizeMany([a.jobId, c.jobId]); // frees 1, then 3: the list is 3 -> 1
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await submit(connection, v)).jobId);
-    expect(ids).to.deep.equal([id(1n, 3n), id(1n, 1n), 4n]);
+    expect(ids).to.deep.equal([id(1n, 3n), id(1n, 1n), id(0n, 4n)]);
     expect((await v.escrow.getJob(b.jobId)).status, "b, unsettled, kept its record").to.equal(STATUS.Proposed);
     for (const jobId of ids) expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Assigned);
   });
@@ -104,6 +108,7 @@ describe("JobEscrow job records (recycled storage)", () => {
     // A generation not issued yet, and a record never allocated, are unknown.
     await expect(v.escrow.getJob(id(5n, 1n))).to.be.revertedWithCustomError(v.escrow, "JobEscrowUnknownJob").withArgs(id(5n, 1n));
     await expect(v.escrow.getJob(77n)).to.be.revertedWithCustomError(v.escrow, "JobEscrowUnknownJob").withArgs(77n);
+    await expect(v.escrow.getJob(id(0n, 77n))).to.be.revertedWithCustomError(v.escrow, "JobEscrowUnknownJob").withArgs(id(0n, 77n));
     await expect(v.escrow.poke(id(5n, 1n))).to.be.revertedWithCustomError(v.escrow, "JobEscrowUnknownJob");
     const third = await submit(connection, v);
     expect(third.jobId, "generation 2 of record 1").to.equal(id(2n, 1n));
@@ -131,7 +136,8 @@ describe("JobEscrow job records (recycled storage)", () => {
     await v.escrow.connect(k1.operators[0]).submitResult(k1.jobId, other);
     view = await v.escrow.getJob(k1.jobId);
     expect(view.slotHashes).to.deep.equal([other]);
-    expect(view.commitMask, "reported 0 at k = 1").to.equal(0n);
+    expect(view.commitMask, "no commits at k = 1").to.equal(0n);
+    expect(view.revealMask, "k = 1: the posted result is public (bit 0)").to.equal(1n);
     await time.increase(P.challengeWindow + 1n);
     await v.escrow.finalize(k1.jobId);
     // k=3 again in the record: the slots that have not committed show nothing (the record still holds old hashes).
@@ -150,7 +156,7 @@ describe("JobEscrow job records (recycled storage)", () => {
     await time.increaseTo(deadline - 10n); // no time left for another round
     await expect(v.escrow.poke(job.jobId)).to.emit(v.escrow, "JobRefunded").withArgs(job.jobId, v.requester.address, (x: bigint) => x > 0n, REASON_DEADLINE);
     expect((await v.escrow.getJob(job.jobId)).status).to.equal(STATUS.Refunded);
-    expect(await v.escrow.nextJobId()).to.equal(id(1n, 1n));
+    expect(await nextJobId(v)).to.equal(id(1n, 1n));
   });
 
   it("a disputed job keeps its record after settlement (the DisputeManager reads it): later jobs take new records", async () => {
@@ -159,14 +165,14 @@ describe("JobEscrow job records (recycled storage)", () => {
     await v.escrow.connect(v.disputer).openDispute(challenged.jobId);
     await v.escrow.connect(v.disputer).resolveDispute(challenged.jobId, RESULT);
     const refunded = await submit(connection, v);
-    expect(refunded.jobId, "record 1 is kept").to.equal(2n);
+    expect(refunded.jobId, "record 1 is kept").to.equal(id(0n, 2n));
     await v.escrow.connect(refunded.operators[0]).submitResult(refunded.jobId, RESULT);
     await v.escrow.connect(v.disputer).openDispute(refunded.jobId);
     await time.increase(P.disputeWindow + 1n);
     await v.escrow.poke(refunded.jobId); // unresolved dispute: refunded
     const later = await submit(connection, v);
-    expect(later.jobId).to.equal(3n);
-    expect(await v.escrow.nextJobId()).to.equal(4n);
+    expect(later.jobId).to.equal(id(0n, 3n));
+    expect(await nextJobId(v)).to.equal(id(0n, 4n));
     const a = await v.escrow.getJob(challenged.jobId);
     expect([a.status, a.result]).to.deep.equal([STATUS.Finalized, RESULT]);
     expect((await v.escrow.getJob(refunded.jobId)).status).to.equal(STATUS.Refunded);
@@ -180,7 +186,7 @@ describe("JobEscrow job records (recycled storage)", () => {
     for (const [i, op] of job.operators.entries()) await v.escrow.connect(op).reveal(job.jobId, i, results[i], salts[i]);
     expect((await v.escrow.getJob(job.jobId)).status).to.equal(STATUS.Disputed);
     await v.escrow.connect(v.disputer).resolveDispute(job.jobId, RESULT);
-    expect((await submit(connection, v)).jobId).to.equal(2n);
+    expect((await submit(connection, v)).jobId).to.equal(id(0n, 2n));
     expect((await v.escrow.getJob(job.jobId)).slotHashes).to.deep.equal(results);
   });
 

@@ -1,4 +1,4 @@
-import { Result } from "ethers";
+import { AbiCoder, Result, keccak256, sha256 } from "ethers";
 import type { NetworkConnection } from "hardhat/types/network";
 import { randomBytes } from "node:crypto";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
@@ -101,6 +101,33 @@ export async function now(connection: Connection): Promise<bigint> {
   return BigInt(block!.timestamp);
 }
 
+/** The inline input `jobParams` submits unless told otherwise. */
+export const INPUT = "0x" + "ab".repeat(64);
+
+/** What a submission's id commits to: sha256 of its inline input, else the hash of the input it references. */
+export function inputHashOf(p: { input?: string; inputHash?: string }): string {
+  return p.input && p.input !== "0x" ? sha256(p.input) : p.inputHash!;
+}
+
+/** A job id's tag (bits 64..127): the low 64 bits of keccak256(abi.encode(modelId, inputHash)) (JobIdLib.tagOf). */
+export function jobTag(modelId: string, inputHash: string): bigint {
+  return BigInt.asUintN(64, BigInt(keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32", "bytes32"], [modelId, inputHash]))));
+}
+
+/** The id of the job in record `index`, `generation`, submitted for `inputHash` to `modelId`: tag << 64 | generation << 32 | index. */
+export function jobIdOf(index: bigint | number, generation: bigint | number, modelId: string, inputHash: string): bigint {
+  return (jobTag(modelId, inputHash) << 64n) | (BigInt(generation) << 32n) | BigInt(index);
+}
+
+/** A job id's record index and generation. */
+export const indexOf = (id: bigint) => id & 0xffffffffn;
+export const generationOf = (id: bigint) => (id >> 32n) & 0xffffffffn;
+
+/** The id the escrow gives the next submission of `p` (the default job's input and model unless `p` says otherwise). */
+export async function nextJobId(v: Veil, p: { modelId?: string; input?: string; inputHash?: string } = {}): Promise<bigint> {
+  return v.escrow.nextJobId(p.modelId ?? v.modelId, inputHashOf({ input: INPUT, ...p }));
+}
+
 export async function jobParams(connection: Connection, v: Veil, overrides: Record<string, unknown> = {}) {
   const t = await now(connection);
   return {
@@ -108,7 +135,7 @@ export async function jobParams(connection: Connection, v: Veil, overrides: Reco
     redundancy: 1,
     maxFee: PRICE * 7n,
     deadline: t + 3_600n,
-    input: "0x" + "ab".repeat(64),
+    input: INPUT,
     inputURI: "",
     inputHash: connection.ethers.ZeroHash,
     ...overrides,
