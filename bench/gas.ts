@@ -73,8 +73,8 @@ export const DEFAULT_CYCLES = 20;
 const JOBS_PER_CYCLE = 10;
 /** Genesis date of the measurement chain (fixed: the genesis hash feeds every draw). */
 const GENESIS = "2025-01-01T00:00:00Z";
-/** Contracts the Ignition deployment returns, by contract name (JobEscrowViews: deployed by JobEscrow). */
-const DEPLOYED = ["JobEscrow", "JobEscrowViews", "NodeStaking", "ModelRegistry", "VeilToken", "MockUSDC", "ComputeCredits", "DisputeManager", "JobKeys", "AccessManager"];
+/** Contracts the Ignition deployment returns, by contract name (FeeLedger, JobEscrowViews, JobEscrowMisses: deployed by JobEscrow). */
+const DEPLOYED = ["JobEscrow", "FeeLedger", "JobEscrowViews", "JobEscrowMisses", "NodeStaking", "ModelRegistry", "VeilToken", "MockUSDC", "ComputeCredits", "DisputeManager", "JobKeys", "AccessManager"];
 
 type Signer = Veil["ops"][number];
 type Config = "k1.alone" | "k1.tens" | "k3.tens" | "k1.batched" | "k3.batched";
@@ -168,15 +168,15 @@ class Harness {
   readonly records = new Map<number, RecordState>();
   readonly earnings = new Map<string, boolean>(); // escrow earnings slot non-zero?
   private nonce = 0;
-  constructor(readonly c: Connection, readonly v: Veil, readonly requesters: Signer[], readonly escrow: string, readonly staking: string, readonly registry: string, readonly token: string) {}
+  constructor(readonly c: Connection, readonly v: Veil, readonly requesters: Signer[], readonly escrow: string, readonly ledger: string, readonly staking: string, readonly registry: string, readonly token: string) {}
 
   leafOf(op: string) {
     return this.v.ops.findIndex((o) => o.address === op) + 1; // operators joined the model in order: leaves 1..n
   }
 
-  /** Sends `data` to the escrow from `from`; returns the receipt (throws on revert). */
-  async send(from: Signer, data: string): Promise<TransactionReceipt> {
-    const tx = await from.sendTransaction({ to: this.escrow, data, gasLimit: 15_000_000n });
+  /** Sends `data` to the escrow (or `to`) from `from`; returns the receipt (throws on revert). */
+  async send(from: Signer, data: string, to = this.escrow): Promise<TransactionReceipt> {
+    const tx = await from.sendTransaction({ to, data, gasLimit: 15_000_000n });
     const receipt = (await tx.wait())!;
     return receipt;
   }
@@ -201,15 +201,15 @@ class Harness {
 
   // ------------------------------------------------------------------------ floor accesses, step by step
 
-  /** submitJobFromDeposit: _terms, _allocate, _assign (staking.assign), _debitDeposit. */
+  /** submitJobFromDeposit: _check, _allocate, the header, staking.assign, the record, ledger.collect. */
   floorSubmit(f: Floor, job: Job, requester: string) {
     const r = job.record;
-    f.call(this.registry); f.read(`R.terms`); // registry.jobTerms: one slot
-    f.read("E.hot"); // minPrice, collateral, freeHead
-    f.read("E.params0"); // windows, maxInputBytes
-    f.read(`E.job${r}.0`); // free list: next record (phaseEnd)
+    f.call(this.registry); f.read(`R.terms`); // registry.jobTerms: one slot (royalty included)
+    f.read("E.hot"); // terms version, minPrice, collateral, freeHead
+    f.read("E.terms0"); // the current terms' windows, maxInputBytes, maxRoyaltyBps
+    f.read(`E.hdr${r}`); // free list: next record, generation
     f.write("E.hot", true, "nonzero"); // freeHead
-    f.read(`E.gen${r}`); f.write(`E.gen${r}`, true, "nonzero"); // generation + 1
+    f.write(`E.hdr${r}`, true, "nonzero"); // generation + 1, tag, terms, royalty, payer
     f.call(this.staking); f.read("S.protocol"); // onlyProtocol
     f.read("S.tree"); // size, members, total
     for (const op of job.ops) {
@@ -224,7 +224,7 @@ class Harness {
       const was = prev?.ops[s];
       f.write(`E.extra${r}.${s}`, was !== undefined, was === job.ops[s]!.address ? "same" : "nonzero");
     }
-    f.read(`E.dep${requester}`); f.write(`E.dep${requester}`, true, "nonzero"); // deposit debit
+    f.call(this.ledger); f.read(`L.dep${requester}`); f.write(`L.dep${requester}`, true, "nonzero"); // ledger.collect: deposit debit
     this.records.set(r, { requester, ops: job.ops.map((o) => o.address), hashes: prev?.hashes ?? [] });
   }
 
@@ -235,9 +235,10 @@ class Harness {
     st.hashes[slot] = value;
   }
 
-  /** submitResult: the generation, slot 0 (status, phase end, mask), the challenge window, the result hash. */
+  /** submitResult: the header (generation, tag, terms), slot 0 (status, phase end, mask), the job's challenge
+   * window, the result hash. */
   floorResult(f: Floor, job: Job) {
-    f.read(`E.gen${job.record}`); f.read(`E.job${job.record}.0`); f.read("E.params0");
+    f.read(`E.hdr${job.record}`); f.read(`E.job${job.record}.0`); f.read("E.terms0");
     f.write(`E.job${job.record}.0`, true, "nonzero");
     this.writeHash(f, job, 0, job.hash);
   }
@@ -248,67 +249,68 @@ class Harness {
 
   /** commit: generation, slot 0, the slot's operator (slots 1..k-1), its hash slot; the last one reads the reveal window. */
   floorCommit(f: Floor, job: Job, slot: number, last: boolean) {
-    f.read(`E.gen${job.record}`); f.read(`E.job${job.record}.0`);
+    f.read(`E.hdr${job.record}`); f.read(`E.job${job.record}.0`);
     if (slot !== 0) f.read(`E.extra${job.record}.${slot}`);
     f.write(`E.job${job.record}.0`, true, "nonzero");
     this.writeHash(f, job, slot, this.commitmentValue(job, slot));
-    if (last) f.read("E.params0");
+    if (last) f.read("E.terms0");
   }
 
   /** reveal: as commit, the commitment read and replaced by the hash; the last one compares every slot's hash. */
   floorReveal(f: Floor, job: Job, slot: number, last: boolean) {
-    f.read(`E.gen${job.record}`); f.read(`E.job${job.record}.0`);
+    f.read(`E.hdr${job.record}`); f.read(`E.job${job.record}.0`);
     if (slot !== 0) f.read(`E.extra${job.record}.${slot}`);
     f.read(`E.hash${job.record}.${slot}`);
     f.write(`E.job${job.record}.0`, true, "nonzero");
     this.writeHash(f, job, slot, job.hash);
     if (last) {
       for (let s = 0; s < job.k; s++) f.read(`E.hash${job.record}.${s}`);
-      f.read("E.params0"); // challenge window
+      f.read("E.terms0"); // the job's challenge window
     }
   }
 
   /** Settlement of `jobs` in one batch (finalize, finalizeMany, claim): each job, then one flush of the batch. */
   floorSettle(f: Floor, jobs: Job[], claimer?: string) {
-    f.read("E.hot"); // _newBatch: collateral
     const credited = new Set<string>();
     const released = new Set<string>();
     for (const job of jobs) {
       const r = job.record;
-      f.read(`E.gen${r}`); f.read(`E.job${r}.0`);
+      f.read(`E.hdr${r}`); f.read(`E.job${r}.0`);
+      f.read("E.terms0"); f.read("E.terms1"); // the job's terms: fee shares, collateral (once per batch)
       for (let s = 0; s < job.k; s++) {
         if (s !== 0) f.read(`E.extra${r}.${s}`);
         f.read(`E.hash${r}.${s}`);
         credited.add(job.ops[s]!.address);
         released.add(job.ops[s]!.address);
       }
-      f.write("E.hot", true, "nonzero"); // free list head
-      f.write(`E.job${r}.0`, true, "nonzero"); // status, next free record
+      f.read("E.hot"); f.write("E.hot", true, "nonzero"); // free list head
+      f.write(`E.job${r}.0`, true, "nonzero"); // status, phase end
+      f.write(`E.hdr${r}`, true, "nonzero"); // next free record
       f.read(`E.job${r}.1`); // price, model
       f.call(this.registry); f.read("R.payee"); // once per batch (same model)
-      f.read("E.params0"); // fee shares
     }
+    f.call(this.ledger); // ledger.settle: one call per batch
     credited.add(this.v.modelOwner.address);
     for (const a of credited) {
       if (a === claimer) continue; // a claimer's credit is paid out, never stored
       const was = this.earnings.get(a) ?? false;
-      f.read(`E.earn${a}`, was); f.write(`E.earn${a}`, was, "nonzero");
+      f.read(`L.earn${a}`, was); f.write(`L.earn${a}`, was, "nonzero");
       this.earnings.set(a, true);
     }
-    f.read("E.accrual"); f.write("E.accrual", true, "nonzero"); // treasury + stakers, one slot
+    f.read("L.accrual"); f.write("L.accrual", true, "nonzero"); // treasury + stakers, one slot
     f.call(this.staking); f.read("S.protocol");
     for (const a of released) (f.read(`S.op${a}`), f.write(`S.op${a}`, true, "nonzero")); // locked -= collateral
     if (claimer) this.floorPay(f, claimer, true);
   }
 
-  /** _payEarnings: the stored earnings cleared, one fee-token transfer (both balances non-zero: steady state). */
+  /** The ledger's _payEarnings: the stored earnings cleared, one fee-token transfer (both balances non-zero). */
   floorPay(f: Floor, account: string, claim = false) {
     const was = this.earnings.get(account) ?? false;
-    f.read(`E.earn${account}`, was);
-    if (was) f.write(`E.earn${account}`, true, "zero");
+    f.read(`L.earn${account}`, was);
+    if (was) f.write(`L.earn${account}`, true, "zero");
     this.earnings.set(account, false);
     f.call(this.token);
-    f.read("T.escrow"); f.write("T.escrow", true, "nonzero");
+    f.read("T.ledger"); f.write("T.ledger", true, "nonzero");
     f.read(`T.${account}`); f.write(`T.${account}`, true, "nonzero");
     void claim;
   }
@@ -359,15 +361,17 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
   const v = await deployVeil(c, 5, { modelId: "0x" + crypto.createHash("sha256").update("veil gas bench 0").digest("hex") });
   const requesterB = v.signers[5 + v.ops.length]!;
   await (await v.usdc.mint(requesterB.address, 1_000n * USDC)).wait();
-  await (await v.usdc.connect(requesterB).approve(await v.escrow.getAddress(), ethers.MaxUint256)).wait();
+  await (await v.usdc.connect(requesterB).approve(await v.ledger.getAddress(), ethers.MaxUint256)).wait();
   const oneOff: Record<string, number> = {};
   for (const r of [v.requester, requesterB]) {
-    const receipt = (await (await v.escrow.connect(r).deposit(PRICE * 10_000n)).wait())!;
+    const receipt = (await (await v.ledger.connect(r).deposit(PRICE * 10_000n)).wait())!;
     oneOff["deposit (first, fresh slot)"] = Number(receipt.gasUsed);
   }
-  const h = new Harness(c, v, [v.requester, requesterB], await v.escrow.getAddress(), await v.staking.getAddress(), await v.registry.getAddress(), await v.usdc.getAddress());
+  const ledger = await v.ledger.getAddress();
+  const h = new Harness(c, v, [v.requester, requesterB], await v.escrow.getAddress(), ledger, await v.staking.getAddress(), await v.registry.getAddress(), await v.usdc.getAddress());
   const iface = v.escrow.interface as unknown as Interface; // by name (typechain's overloads take literal names)
   const enc = (fn: string, args: readonly unknown[]) => iface.encodeFunctionData(fn, args);
+  const encLedger = (fn: string, args: readonly unknown[]) => (v.ledger.interface as unknown as Interface).encodeFunctionData(fn, args);
 
   // Warm-up 1: a k = 5 job pays every operator, the model owner and the accruals; every operator withdraws (its
   // fee-token balance becomes non-zero, its earnings slot zero again). The model owner keeps its earnings.
@@ -386,7 +390,7 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
     await advance(BigInt(P.challengeWindow) + 1n);
     await (await v.escrow.finalize(jobId)).wait();
     h.floorSettle(new Floor(), [job]);
-    for (const op of operators) (await h.send(op, enc("withdrawEarnings", [op.address])), h.floorPay(new Floor(), op.address));
+    for (const op of operators) (await h.send(op, encLedger("withdrawEarnings", [op.address]), ledger), h.floorPay(new Floor(), op.address));
   }
 
   const requesterOf = (i: number) => (i % 2 === 0 ? v.requester : requesterB);
@@ -427,10 +431,10 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
 
   async function withdrawAll(t: Tally, ops: Iterable<Signer>) {
     for (const op of ops) {
-      const data = enc("withdrawEarnings", [op.address]);
+      const data = encLedger("withdrawEarnings", [op.address]);
       const f = new Floor();
       h.floorPay(f, op.address);
-      t.add("withdrawEarnings", await h.send(op, data), data, f);
+      t.add("withdrawEarnings", await h.send(op, data, ledger), data, f);
     }
   }
 
@@ -535,10 +539,10 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
   }
 
   // One-off withdrawals outside the per-job figures (rare in a live protocol).
-  oneOff["withdrawEarnings (model owner)"] = Number((await (await v.escrow.connect(v.modelOwner).withdrawEarnings(v.modelOwner.address)).wait())!.gasUsed);
-  oneOff["withdrawTreasury"] = Number((await (await v.escrow.withdrawTreasury()).wait())!.gasUsed);
-  oneOff["distributeStakerRewards"] = Number((await (await v.escrow.distributeStakerRewards()).wait())!.gasUsed);
-  oneOff["deposit (per top-up)"] = Number((await (await v.escrow.connect(v.requester).deposit(PRICE * 100n)).wait())!.gasUsed);
+  oneOff["withdrawEarnings (model owner)"] = Number((await (await v.ledger.connect(v.modelOwner).withdrawEarnings(v.modelOwner.address)).wait())!.gasUsed);
+  oneOff["withdrawTreasury"] = Number((await (await v.ledger.withdrawTreasury()).wait())!.gasUsed);
+  oneOff["distributeStakerRewards"] = Number((await (await v.ledger.distributeStakerRewards()).wait())!.gasUsed);
+  oneOff["deposit (per top-up)"] = Number((await (await v.ledger.connect(v.requester).deposit(PRICE * 100n)).wait())!.gasUsed);
 
   const jobs = cycles * JOBS_PER_CYCLE;
   const steps: Record<string, number> = {};
