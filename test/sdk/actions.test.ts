@@ -4,7 +4,9 @@ import { erc20Abi, getAddress, parseEther, toHex, zeroHash, type Address, type H
 import { readContract, writeContract } from "viem/actions";
 import {
   AccountNotFoundError,
+  FeeLedgerInsufficientDepositError,
   InputTooLargeError,
+  JobEscrowInsufficientDepositError,
   JobEscrowFeeAboveMaxError,
   JobEscrowJobRecycledError,
   JobEscrowUnknownJobError,
@@ -25,6 +27,8 @@ import {
   getModel,
   getNode,
   invalidInputResult,
+  jobIdTag,
+  parseJobId,
   joinModel,
   leaveModel,
   listModels,
@@ -62,7 +66,7 @@ import {
   type TensorMap,
   type VeilAddresses,
 } from "../../packages/sdk/src/index.js";
-import { computeCreditsAbi, jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
+import { computeCreditsAbi, feeLedgerAbi, jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import { P, PRICE, STAKE, USDC, randomId, type Connection } from "../helpers/fixture.js";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { resultServer, viemClients } from "./helpers/viem.js";
@@ -127,6 +131,9 @@ describe("sdk actions (viem on an in-process chain)", function () {
     modelId = f.exactId;
     roundedModelId = f.roundedId;
   });
+
+  /** The FeeLedger (every balance), as the escrow names it. */
+  const ledgerOf = () => readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
 
   /** The assigned operator posts `out` (k = 1) and serves its bytes. */
   async function answer(jobId: bigint, out: TensorMap, comparator: Parameters<typeof resultHash>[1] = { kind: "exact" }) {
@@ -247,7 +254,8 @@ describe("sdk actions (viem on an in-process chain)", function () {
       expect(amount).to.equal(earned);
       expect(await getEarnings(publicClient, { addresses, address: ops[0]! })).to.equal(0n);
       const none = await withdrawEarnings(wallet(ops[0]!), { addresses }).catch((e) => e);
-      expect(none.errorName).to.equal("JobEscrowNothingToWithdraw");
+      expect(none.errorName).to.equal("FeeLedgerNothingToWithdraw");
+      expect(none.shortMessage).to.equal(`FeeLedgerNothingToWithdraw: ${ops[0]} has nothing to withdraw`);
       expect((await getEarnings(publicClient, { addresses, address: modelOwner }))).to.equal(PRICE / 10n);
     });
 
@@ -256,7 +264,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await answer(jobId, outputs);
       await networkHelpers.time.increase(P.challengeWindow + 1n);
       await finalizeJob(wallet(outsider), { addresses, jobId });
-      await writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: (await import("../../packages/contracts/src/abis.js")).jobEscrowAbi, functionName: "distributeStakerRewards", chain: null });
+      await writeContract(wallet(outsider), { address: await ledgerOf(), abi: feeLedgerAbi, functionName: "distributeStakerRewards", chain: null });
       const pending = (await getNode(publicClient, { addresses, address: operators[0]! })).pendingRewards;
       expect(pending > 0n).to.equal(true);
       const { amount } = await claimStakerRewards(wallet(operators[0]!), { addresses });
@@ -267,8 +275,10 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const r = await submitJob(wallet(requester), { addresses, modelId, inputs, permit: true });
       expect(r.approvalHash).to.equal(undefined);
       expect((await getJob(publicClient, { addresses, jobId: r.jobId })).status).to.equal("Assigned");
-      const allowance = await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "allowance", args: [requester, addresses.jobEscrow] });
-      expect(allowance).to.equal(0n); // the permit was exactly the fee, and it was spent
+      // The permit named the FeeLedger (which collects the fee), for exactly the fee, and it was spent.
+      const allowance = await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "allowance", args: [requester, await ledgerOf()] });
+      expect(allowance).to.equal(0n);
+      expect(await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "allowance", args: [requester, addresses.jobEscrow] })).to.equal(0n);
       // One transaction to the escrow: multicall(permitFeeToken, submitJob).
       const tx = await publicClient.getTransaction({ hash: r.hash });
       expect(tx.to?.toLowerCase()).to.equal(addresses.jobEscrow.toLowerCase());
@@ -283,7 +293,14 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await withdrawDeposit(wallet(requester), { addresses, amount: USDC - PRICE });
       expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(0n);
       const err = await submitJob(wallet(requester), { addresses, modelId, inputs, payment: "deposit" }).catch((e) => e);
-      expect(err.shortMessage).to.equal(`JobEscrowInsufficientDeposit: deposit of ${requester} is 0 mUSDC (0 base units), 0.05 mUSDC (${PRICE} base units) needed`);
+      expect(err.shortMessage).to.equal(`FeeLedgerInsufficientDeposit: deposit of ${requester} is 0 mUSDC (0 base units), 0.05 mUSDC (${PRICE} base units) needed`);
+      expect(err).to.be.instanceOf(FeeLedgerInsufficientDepositError).and.to.be.instanceOf(JobEscrowInsufficientDepositError);
+      expect([err.account, err.balance, err.needed]).to.deep.equal([requester, 0n, PRICE]);
+      // The deposit sits in the FeeLedger, which an explicit `feeLedger` address reaches without asking the escrow.
+      const explicit = { ...addresses, feeLedger: await ledgerOf() };
+      await deposit(wallet(requester), { addresses: explicit, amount: PRICE });
+      expect(await getDeposit(publicClient, { addresses: explicit, address: requester })).to.equal(PRICE);
+      expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(PRICE);
     });
 
     it("inputs above maxInputBytes go by content address, or through an uploader, referenced by URI and sha256", async () => {
@@ -310,7 +327,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const stakeBefore = (await getNode(publicClient, { addresses, address: op! })).stake;
       await declineJob(wallet(op!), { addresses, jobId, slot: 0 });
       const declined = await getJob(publicClient, { addresses, jobId });
-      expect(declined.revealMask).to.equal(1);
+      expect([declined.declinedMask, declined.revealMask]).to.deep.equal([1, 0]);
       expect(declined.slots).to.deep.equal([{ slot: 0, operator: op, state: "declined" }]);
       const { status } = await pokeJob(wallet(outsider), { addresses, jobId });
       expect(status).to.equal("Assigned");
@@ -397,8 +414,14 @@ describe("sdk actions (viem on an in-process chain)", function () {
   });
 
   describe("recycled job records", () => {
-    const RECORD = 0xffffffffn;
-    const nextJobId = () => readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId" });
+    const inputHash = sha256Hex(encodeTensors(inputs));
+    const nextJobId = () => readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId", args: [modelId, inputHash] });
+
+    /**
+     * What getJob of a recycled job (from its events) must equal: the chain's last read, but for the terms version
+     * and royalty, which no event carries.
+     */
+    const fromEvents = (stored: Job): Job => ({ ...stored, source: "events", termsVersion: undefined, royaltyBps: undefined });
 
     /** Submits, answers and finalizes a k = 1 job; returns its id and result hash. */
     async function settledJob() {
@@ -409,9 +432,13 @@ describe("sdk actions (viem on an in-process chain)", function () {
       return { jobId, hash, block: receipt.blockNumber };
     }
 
-    /** Submits a job, which takes the record of the job settled last: asserts its id is that record's next generation. */
+    /**
+     * Submits a job (the same model and input), which takes the record of the job settled last: asserts its id is
+     * that record's next generation, with the same tag.
+     */
     async function recycle(settled: bigint) {
-      const expected = (((settled >> 32n) + 1n) << 32n) | (settled & RECORD);
+      const was = parseJobId(settled);
+      const expected = (was.tag << 64n) | ((was.generation + 1n) << 32n) | was.index;
       expect(await nextJobId()).to.equal(expected);
       const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs });
       expect(jobId).to.equal(expected);
@@ -420,21 +447,24 @@ describe("sdk actions (viem on an in-process chain)", function () {
 
     it("getJob of a finalized job whose record holds a later job rebuilds it from the events", async () => {
       const { jobId, hash, block } = await settledJob();
-      expect(jobId).to.equal(1n);
+      // tag << 64 | generation << 32 | index: record 1, generation 0, tagged with the model and input.
+      expect(parseJobId(jobId)).to.deep.equal({ tag: jobIdTag(modelId, inputHash), generation: 0n, index: 1n });
+      expect(jobId > 2n ** 64n).to.equal(true);
       const stored = await getJob(publicClient, { addresses, jobId });
-      expect(stored).to.include({ source: "chain", status: "Finalized", requester, modelId, result: hash, phaseEnd: 0, commitMask: 0 });
+      expect(stored).to.include({ source: "chain", status: "Finalized", requester, modelId, result: hash, phaseEnd: 0, commitMask: 0, revealMask: 1, declinedMask: 0 });
+      expect(stored).to.include({ payerModule: 0, payer: requester, termsVersion: 1, royaltyBps: 1_000 });
       expect(stored.slotHashes).to.deep.equal([hash]);
       expect(stored.slots.map((x) => [x.state, x.resultHash])).to.deep.equal([["posted", hash]]);
 
       const next = await recycle(jobId);
-      expect(next).to.equal((1n << 32n) + 1n); // generation 1 of record 1: 4294967297
+      expect(parseJobId(next)).to.deep.equal({ tag: jobIdTag(modelId, inputHash), generation: 1n, index: 1n }); // generation 1 of record 1
       const now = await getJob(publicClient, { addresses, jobId: next });
       expect(now).to.include({ source: "chain", status: "Assigned", requester, result: undefined });
       expect(now.slotHashes).to.deep.equal([zeroHash]); // the old record's hash is not shown for the new job
       expect(now.slots.map((x) => x.state), "the old record's post is not the new job's").to.deep.equal(["pending"]);
 
       const rebuilt = await getJob(publicClient, { addresses, jobId });
-      expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
+      expect(rebuilt).to.deep.equal(fromEvents(stored));
       // Its result is still fetched and verified against the hash (now from JobFinalized).
       const r = await getJobResult(publicClient, { addresses, jobId });
       expect(r).to.include({ jobId, resultHash: hash, operator: stored.operators[0], status: "Finalized" });
@@ -447,7 +477,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       // Writes on the old id revert with the named error.
       const poke = await pokeJob(wallet(outsider), { addresses, jobId }).catch((e) => e);
       expect(poke).to.be.instanceOf(JobEscrowJobRecycledError);
-      expect(poke.shortMessage).to.equal("JobEscrowJobRecycled: job 1 settled and its record now holds a later job");
+      expect(poke.shortMessage).to.equal(`JobEscrowJobRecycled: job ${jobId} settled and its record now holds a later job`);
       expect(await finalizeJob(wallet(outsider), { addresses, jobId }).catch((e) => e)).to.be.instanceOf(JobEscrowJobRecycledError);
     });
 
@@ -459,9 +489,9 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const stored = await getJob(publicClient, { addresses, jobId });
       expect(stored).to.include({ source: "chain", status: "Refunded", phaseEnd: 0, result: undefined });
 
-      expect(await recycle(jobId)).to.equal((1n << 32n) + 1n);
+      expect(parseJobId(await recycle(jobId))).to.include({ generation: 1n, index: 1n });
       const rebuilt = await getJob(publicClient, { addresses, jobId });
-      expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
+      expect(rebuilt).to.deep.equal(fromEvents(stored));
       const err = await waitForResult(publicClient, { addresses, jobId, pollingInterval: 10 }).catch((e) => e);
       expect(err).to.be.instanceOf(JobRefundedError);
       expect(err.reason).to.equal("DeadlinePassed");
@@ -482,7 +512,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       const stored = await getJob(publicClient, { addresses, jobId });
       await recycle(jobId);
       const rebuilt = await getJob(publicClient, { addresses, jobId });
-      expect(rebuilt).to.deep.equal({ ...stored, source: "events" });
+      expect(rebuilt).to.deep.equal(fromEvents(stored));
       expect(rebuilt.operators).to.deep.equal([replaced]);
     });
 
@@ -542,7 +572,9 @@ describe("sdk actions (viem on an in-process chain)", function () {
         () => writeContract(wallet(outsider), { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "finalize", args: [jobId], gas: 1_000_000n, chain: null }),
         submission,
       ]);
-      expect(await nextJobId()).to.equal(2n); // record 1 was taken again: its next reuse would be generation 2
+      // Record 1 was taken again (generation 1) by the submission; the next one gets a fresh record.
+      expect(await readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "jobIdAt", args: [1n] })).to.equal(jobId + (1n << 32n));
+      expect(parseJobId(await nextJobId())).to.deep.equal({ tag: jobIdTag(modelId, inputHash), generation: 0n, index: 2n });
       const r = await waiting;
       expect(r).to.include({ jobId, resultHash: hash, status: "Finalized" });
       expect(seen.map((j) => [j.status, j.source])).to.deep.equal([["Proposed", "chain"], ["Finalized", "events"]]);
@@ -601,15 +633,15 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await recycle(jobId);
       const rebuilt = await getJob(publicClient, { addresses, jobId });
       // The events do not carry commitments: a slot that never revealed shows a zero hash.
-      expect(rebuilt).to.deep.equal({ ...stored, source: "events", slotHashes: [hash, zeroHash, hash] });
+      expect(rebuilt).to.deep.equal({ ...fromEvents(stored), slotHashes: [hash, zeroHash, hash] });
       const r = await getJobResult(publicClient, { addresses, jobId });
       expect(r.resultHash).to.equal(hash);
       expect([ops[0], ops[2]]).to.include(r.operator);
     });
 
-    it("ids never issued throw JobEscrowUnknownJobError, also for a generation not reached yet", async () => {
+    it("ids never issued throw JobEscrowUnknownJobError, also for a generation not reached yet or another tag", async () => {
       const { jobId } = await settledJob();
-      for (const id of [999n, (5n << 32n) | jobId, (1n << 32n) | jobId]) {
+      for (const id of [999n, (5n << 32n) | jobId, (1n << 32n) | jobId, jobId ^ (1n << 64n), jobId & 0xffffffffn]) {
         const err = await getJob(publicClient, { addresses, jobId: id }).catch((e) => e);
         expect(err, String(id)).to.be.instanceOf(JobEscrowUnknownJobError);
         expect(err.shortMessage).to.equal(`JobEscrowUnknownJob: job ${id} does not exist`);
@@ -687,12 +719,14 @@ describe("sdk actions (viem on an in-process chain)", function () {
         const { jobId } = await submitJob(wallet(requester), { addresses, modelId, inputs, payment: "auto" });
         const job = await getJob(publicClient, { addresses, jobId });
         const after = await getDeposit(publicClient, { addresses, address: requester });
-        return { payMode: job.payMode, depositSpent: before - after };
+        return { payerModule: job.payerModule, payer: job.payer, payMode: job.payMode, depositSpent: before - after };
       };
-      expect(await paidBy()).to.deep.equal({ payMode: "allowance", depositSpent: 0n });
-      expect(await paidBy()).to.deep.equal({ payMode: "allowance", depositSpent: 0n });
+      // The compute-credit pool is the FeeLedger's payer module 1; refunds of its jobs go to its deposit.
+      const credits = { payerModule: 1, payer: addresses.computeCredits, payMode: "allowance" };
+      expect(await paidBy()).to.deep.equal({ ...credits, depositSpent: 0n });
+      expect(await paidBy()).to.deep.equal({ ...credits, depositSpent: 0n });
       expect((await getCreditAllowance(publicClient, { addresses, address: requester })).allowanceLeft).to.equal(0n);
-      expect(await paidBy()).to.deep.equal({ payMode: "deposit", depositSpent: PRICE });
+      expect(await paidBy()).to.deep.equal({ payerModule: 0, payer: requester, payMode: "deposit", depositSpent: PRICE });
     });
   });
 

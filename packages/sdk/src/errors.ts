@@ -265,7 +265,7 @@ const JOB_STATUS = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Fi
 const MESSAGES: Record<string, (a: readonly string[], raw: readonly any[]) => string> = {
   JobEscrowFeeAboveMax: ([fee, maxFee]) => `fee ${fee} exceeds maxFee ${maxFee}`,
   JobEscrowModelInactive: ([modelId]) => `model ${modelId} is not active`,
-  JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist (never issued, or its id does not match the submission its record holds)`,
+  JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist`,
   JobEscrowJobRecycled: ([jobId]) => `job ${jobId} settled and its record now holds a later job`,
   JobEscrowInputTooLarge: ([size, max]) => `input of ${size} bytes exceeds the inline limit of ${max} bytes`,
   JobEscrowDeadlineTooSoon: ([deadline, earliest]) => `deadline ${deadline} is before the earliest allowed ${earliest}`,

@@ -124,6 +124,8 @@ export {
 } from "./actions/nodes.js";
 export {
   JOB_STATUSES,
+  jobIdTag,
+  parseJobId,
   finalizeJob,
   getJob,
   getJobHistory,

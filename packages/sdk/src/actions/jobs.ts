@@ -146,6 +146,30 @@ export type Job = {
   royaltyBps: number | undefined;
 };
 
+// ---------------------------------------------------------------------------------------------------------------- job ids
+
+/**
+ * The parts of a job id (the escrow's JobId): `tag << 64 | generation << 32 | index`. `index` is the storage record
+ * that holds the job (records of settled jobs are reused), `generation` how many jobs that record held before, and
+ * `tag` 64 bits of `keccak256(abi.encode(modelId, inputHash))` (see {@link jobIdTag}): ids are about 2^127, so keep
+ * them as bigint (never `Number(jobId)`).
+ *
+ * @example
+ * const { index, generation } = parseJobId(jobId)
+ */
+export function parseJobId(jobId: bigint): { tag: bigint; generation: bigint; index: bigint } {
+  if (jobId < 0n || jobId >> 128n !== 0n) throw new RangeError(`job id ${jobId} is not a JobId (tag << 64 | generation << 32 | index, below 2^128)`);
+  return { tag: jobId >> 64n, generation: (jobId >> 32n) & 0xffffffffn, index: jobId & 0xffffffffn };
+}
+
+/**
+ * The tag of a submission's job id: the low 64 bits of `keccak256(abi.encode(modelId, inputHash))`, where
+ * `inputHash` is the sha256 of the inline input bytes, or the referenced input's hash (JobSubmitted's `inputHash`).
+ */
+export function jobIdTag(modelId: Hex, inputHash: Hex): bigint {
+  return BigInt(keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "bytes32" }], [modelId, inputHash]))) & 0xffffffffffffffffn;
+}
+
 /** Stores inputs too large to go inline, and returns a URI operators can fetch them from. */
 export type Uploader = { put(bytes: Uint8Array): Promise<string> };
 
