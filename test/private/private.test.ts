@@ -171,7 +171,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
       // Same job, unencrypted, for the latency/gas comparison.
       const t1 = performance.now();
       const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
-      const plainId = (await v.escrow.nextJobId()) as bigint;
+      const plainId = (await v.escrow.nextJobId(mlp.modelId, ethers.sha256(hex(encodeTensors(input(1)))))) as bigint;
       const plainTx = await v.escrow.connect(v.requester).submitJob({
         modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(encodeTensors(input(1))), inputURI: "", inputHash: ethers.ZeroHash,
       });
@@ -255,7 +255,7 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
     /** Submits a private envelope directly (bypassing the SDK) so tests can corrupt it. */
     async function submitEnvelope(envelope: Uint8Array) {
       const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
-      const jobId = (await v.escrow.nextJobId()) as bigint;
+      const jobId = (await v.escrow.nextJobId(mlp.modelId, ethers.sha256(hex(envelope)))) as bigint;
       const tx = await v.escrow.connect(v.requester).submitJob({
         modelId: mlp.modelId, redundancy: 3, maxFee: 10n ** 9n, deadline: t + 3600n, input: hex(envelope), inputURI: "", inputHash: ethers.ZeroHash,
       });
@@ -278,16 +278,17 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
      */
     async function expectDeclinedThenRefund(jobId: bigint, code: string, waitForWindowEnd = false) {
       const stakes = await Promise.all(v.ops.map(async (o) => (await v.staking.operator(o.address)).stake));
-      const earnings = await Promise.all(v.ops.map((o) => v.escrow.earningsOf(o.address)));
+      const earnings = await Promise.all(v.ops.map((o) => v.ledger.earningsOf(o.address)));
       await tickAll();
       if (waitForWindowEnd) {
-        expect((await v.escrow.getJob(jobId)).revealMask, "no decline while the key may still come").to.equal(0n);
+        expect((await v.escrow.getJob(jobId)).declinedMask, "no decline while the key may still come").to.equal(0n);
         await networkHelpers.time.increase(P.commitWindow - 30n);
         await tickAll(1);
       }
       const chain = await v.escrow.getJob(jobId);
       expect(chain.commitMask).to.equal(0n);
-      expect(chain.revealMask, "every slot declined").to.equal(7n);
+      expect(chain.revealMask).to.equal(0n);
+      expect(chain.declinedMask, "every slot declined").to.equal(7n);
       for (const [operator, c] of codecs) {
         if (!chain.operators.includes(operator)) continue;
         const f = c.failures.get(jobId);
@@ -299,15 +300,15 @@ describe("private inference end to end (JobKeys, SDK requester flow, worker code
         expect(recs[0]!.failReason).to.match(/^declined: /);
       }
       const fee = (await v.escrow.getJob(jobId)).price * 3n;
-      const deposit = await v.escrow.depositOf(v.requester.address);
+      const deposit = await v.ledger.depositOf(v.requester.address);
       const tx = await v.escrow.poke(jobId); // all declined: no need to wait out the window; nobody left to draw
       await expect(tx).to.not.emit(v.staking, "Slashed");
       expect(await status(jobId)).to.equal(STATUS.Refunded);
-      expect(await v.escrow.depositOf(v.requester.address)).to.equal(deposit + fee);
+      expect(await v.ledger.depositOf(v.requester.address)).to.equal(deposit + fee);
       for (const [i, o] of v.ops.entries()) {
         expect((await v.staking.operator(o.address)).stake).to.equal(stakes[i]);
         expect((await v.staking.operator(o.address)).locked).to.equal(0n);
-        expect(await v.escrow.earningsOf(o.address)).to.equal(earnings[i]);
+        expect(await v.ledger.earningsOf(o.address)).to.equal(earnings[i]);
       }
     }
 

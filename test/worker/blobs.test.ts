@@ -264,11 +264,11 @@ describe("input blobs end to end: the PaddleOCR classifier's real-size input (in
     const ops = ev.args.operators as string[];
     const stakes = await Promise.all(ops.map(async (o) => (await v.staking.operator(o)).stake));
     await new Promise((r) => setTimeout(r, 1000));
-    expect((await v.escrow.getJob(jobId)).revealMask, "no decline while the window has time left").to.equal(0n);
+    expect((await v.escrow.getJob(jobId)).declinedMask, "no decline while the window has time left").to.equal(0n);
     await connection.networkHelpers.time.increase(P.commitWindow - 30n);
     const end = Date.now() + 20_000;
-    while ((await v.escrow.getJob(jobId)).revealMask !== 3n) {
-      if (Date.now() > end) throw new Error(`not declined: revealMask ${(await v.escrow.getJob(jobId)).revealMask}`);
+    while ((await v.escrow.getJob(jobId)).declinedMask !== 3n) {
+      if (Date.now() > end) throw new Error(`not declined: declinedMask ${(await v.escrow.getJob(jobId)).declinedMask}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     for (const [i, op] of ops.entries()) {

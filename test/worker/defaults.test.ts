@@ -29,7 +29,7 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
   before(async () => {
     node = await startLocalNode();
     const { ethers } = node.connection;
-    const { escrow, staking, registry, veil, usdc } = node.contracts;
+    const { ledger, staking, registry, veil, usdc } = node.contracts;
     const signers = await ethers.getSigners();
     const [admin, req, owner] = signers;
     requester = req;
@@ -41,7 +41,7 @@ describe("an honest worker on default settings (hardhat node over HTTP)", functi
     await (await staking.connect(operator).register(`http://127.0.0.1:${httpPort}`, ethers.ZeroHash)).wait();
     await (await staking.connect(operator).stake(5_000n * E18)).wait();
     await (await usdc.mint(requester.address, 1_000n * 10n ** 6n)).wait();
-    await (await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256)).wait();
+    await (await usdc.connect(requester).approve(await ledger.getAddress(), ethers.MaxUint256)).wait();
     stakeBefore = (await staking.operator(operator.address)).stake;
     fromBlock = await ethers.provider.getBlockNumber();
 

@@ -37,7 +37,7 @@ import {
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { readIgnitionDeployment } from "../../scripts/write-deployment.js";
-import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
+import { feeLedgerAbi, jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import { joinModel, modelRegistrationFromFile, registerModel, registerNode, stake } from "../../packages/sdk/src/index.js";
 import {
   decodeTensors,
@@ -140,6 +140,8 @@ describe("worker faults (hardhat node + worker processes)", function () {
   let rpc: string;
   let ignitionDir: string | undefined;
   let addresses: ReturnType<typeof readIgnitionDeployment>["addresses"];
+  /** The escrow's fee ledger (`escrow.ledger()`). */
+  let ledger: Address;
   let proxy: TcpProxy;
   const children = new Set<ChildProcess>();
   const workers: Record<string, WorkerProc> = {};
@@ -279,7 +281,9 @@ describe("worker faults (hardhat node + worker processes)", function () {
     const requester = wallet(REQUESTER);
     const minted = await requester.writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "mint", args: [account(REQUESTER).address, 10n ** 12n], chain: null });
     await pub().waitForTransactionReceipt({ hash: minted });
-    const approved = await requester.writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "approve", args: [addresses.jobEscrow, maxUint256], chain: null });
+    // The escrow's fee ledger holds every balance: the requester approves it, and operators' earnings are read there.
+    ledger = await pub().readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
+    const approved = await requester.writeContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "approve", args: [ledger, maxUint256], chain: null });
     await pub().waitForTransactionReceipt({ hash: approved });
 
     proxy = new TcpProxy(port);
@@ -396,7 +400,7 @@ describe("worker faults (hardhat node + worker processes)", function () {
     const expected = resultHash(invalidInputResult(`invalid_input:encoding:${code}`), { kind: "exact" });
 
     const earnings = () =>
-      Promise.all([A, B, C].map((i) => pub().readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "earningsOf", args: [account(i).address] })));
+      Promise.all([A, B, C].map((i) => pub().readContract({ address: ledger, abi: feeLedgerAbi, functionName: "earningsOf", args: [account(i).address] })));
     const before = await earnings();
     const { jobId } = await submit(bad);
     await waitStatus(jobId, STATUS.Proposed);

@@ -25,7 +25,7 @@ import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { writeDeployment } from "../../scripts/write-deployment.js";
 import { decodeTensors, encodeTensors, resultHash } from "../../packages/sdk/src/tensor.js";
 import { buildMlpModel, type GeneratedMlp } from "../../packages/worker/src/models/generate.js";
-import type { JobEscrow, MockUSDC, ModelRegistry, NodeStaking, VeilToken } from "../../types/ethers-contracts/index.js";
+import type { FeeLedger, IVeilEscrow, MockUSDC, ModelRegistry, NodeStaking, VeilToken } from "../../types/ethers-contracts/index.js";
 import { modelParams, STATUS, type Connection } from "../helpers/fixture.js";
 import { freePort, nodeKey, startWorkerProcess, type LocalNode, type WorkerProcess } from "./fixtures/local-node.js";
 import { RpcProxy, type Eip1193, type ProxyRequest } from "./fixtures/rpc-proxy.js";
@@ -65,7 +65,7 @@ describe("worker RPC faults: veil node start processes over HTTP through fault p
   let dir: string;
   let deploymentFile: string;
   let startBlock: number;
-  let c: { escrow: JobEscrow; staking: NodeStaking; registry: ModelRegistry; veil: VeilToken; usdc: MockUSDC };
+  let c: { escrow: IVeilEscrow; ledger: FeeLedger; staking: NodeStaking; registry: ModelRegistry; veil: VeilToken; usdc: MockUSDC };
   let signers: HardhatEthersSigner[];
   let requester: HardhatEthersSigner;
 
@@ -79,8 +79,11 @@ describe("worker RPC faults: veil node start processes over HTTP through fault p
     requester = signers[1]!;
     startBlock = await ethers.provider.getBlockNumber();
     const d = await connection.ignition.deploy(VeilLocal, { parameters: { VeilLocal: { treasury: signers[3]!.address } } });
+    // The escrow's core and its forwarded views at one address, and its fee ledger (which the requester approves).
+    const escrow = await ethers.getContractAt("IVeilEscrow", await d.escrow.getAddress());
     c = {
-      escrow: await ethers.getContractAt("JobEscrow", await d.escrow.getAddress()),
+      escrow,
+      ledger: await ethers.getContractAt("FeeLedger", await escrow.ledger()),
       staking: await ethers.getContractAt("NodeStaking", await d.staking.getAddress()),
       registry: await ethers.getContractAt("ModelRegistry", await d.registry.getAddress()),
       veil: await ethers.getContractAt("VeilToken", await d.veil.getAddress()),
@@ -106,7 +109,7 @@ describe("worker RPC faults: veil node start processes over HTTP through fault p
       path.join(dir, "deployments"),
     );
     await (await c.usdc.mint(requester.address, 1_000n * 10n ** 6n)).wait();
-    await (await c.usdc.connect(requester).approve(await c.escrow.getAddress(), ethers.MaxUint256)).wait();
+    await (await c.usdc.connect(requester).approve(await c.ledger.getAddress(), ethers.MaxUint256)).wait();
     figures.push(`setup (in-process chain, Ignition deploy): ${Date.now() - t0} ms`);
   });
   after(async () => {

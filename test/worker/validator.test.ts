@@ -194,7 +194,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
     expect((await dm.queryFilter(dm.filters.VoteRevealed(jobId))).length).to.equal(members.length);
 
     const honestOps = operators.filter((op) => op !== liar.worker.address);
-    const earningsBefore = await Promise.all(honestOps.map((op) => v.escrow.earningsOf(op)));
+    const earningsBefore = await Promise.all(honestOps.map((op) => v.ledger.earningsOf(op)));
     d = await dm.getDispute(jobId);
     await networkHelpers.time.increaseTo(d.revealEnd + 1n);
     await tickUntil(async () => (await dm.getDispute(jobId)).status === DSTATUS.Resolved);
@@ -207,7 +207,7 @@ describe("validator mode: committee re-execution, votes, slashing, spot checks (
     const settled = await v.escrow.getJob(jobId);
     expect(settled.status).to.equal(STATUS.Finalized);
     expect(settled.result).to.equal(honest);
-    for (const [i, op] of honestOps.entries()) expect(await v.escrow.earningsOf(op)).to.be.greaterThan(earningsBefore[i]!);
+    for (const [i, op] of honestOps.entries()) expect(await v.ledger.earningsOf(op)).to.be.greaterThan(earningsBefore[i]!);
 
     // Only the liar is slashed, by the dispute's operator slash; no member missed its vote.
     const slashed = await slashedSince(fromBlock);

@@ -117,6 +117,7 @@ interface EscrowJob {
   phaseEnd: number;
   operators: Address[];
   slotHashes: Hex[];
+  /** Slots whose result is on chain: revealed (k > 1) or posted (k = 1, bit 0). */
   revealMask: number;
   result: Hex;
 }
@@ -418,12 +419,14 @@ export class DisputeValidator {
     return store.transition(rec, "reveal_pending", "revealed");
   }
 
-  /** The results a vote can name: every revealed operator result (k = 1: the posted one). */
+  /**
+   * The results a vote can name: every operator result on chain, the slots of `revealMask` (k > 1: the revealed
+   * ones; k = 1: bit 0, the posted result).
+   */
   private async candidates(jobId: bigint): Promise<Hex[]> {
     const job = await this.escrowJob(jobId);
     if (!job) return [];
-    const k = job.operators.length;
-    return job.slotHashes.filter((_, i) => k === 1 || ((job.revealMask >> i) & 1) === 1).map((h) => h.toLowerCase() as Hex);
+    return job.slotHashes.filter((_, i) => ((job.revealMask >> i) & 1) === 1).map((h) => h.toLowerCase() as Hex);
   }
 
   // ---------------------------------------------------------------- spot checks

@@ -133,6 +133,7 @@ export class WorkerContext {
       slotHashes,
       commitMask: Number(j.commitMask),
       revealMask: Number(j.revealMask),
+      declinedMask: Number(j.declinedMask),
       missedMask: Number(j.missedMask),
     });
     return { status, operators, slotHashes, slots: slots.map((s) => s.state), phaseEnd: Number(j.phaseEnd) };

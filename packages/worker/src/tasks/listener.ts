@@ -309,8 +309,10 @@ export class ChainListener implements WorkerTask {
           if (sameAddress(op, ctx.address)) {
             if (!s) return;
             if (existing && !isDone(existing.state) && existing.inputHash !== undefined && s.inputHash.toLowerCase() !== existing.inputHash.toLowerCase()) {
-              // Same id, other input: a reorg replaced the submission this record was made for. Its result must never
-              // be posted for the new job; the record stops here (posts will name their input: see the escrow issue).
+              // Same id, other input. A job id carries its input's tag (uint64 of keccak256(modelId, inputHash)), so a
+              // submission a reorg replaced with another input gets another id and a post for the old one reverts
+              // (JobEscrowUnknownJob): this is left for a 64-bit tag collision only. The old result must never be
+              // posted for the new job; the record stops here.
               store.transition(key, existing.state, "failed", { failReason: "submission replaced by a chain reorganisation (the job id now has another input)" });
               ctx.log.error("a reorg replaced an assigned job's submission with another input under the same id; the old result is dropped", { jobId: a.jobId, slot });
               return;

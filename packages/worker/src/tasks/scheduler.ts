@@ -450,8 +450,11 @@ export class Scheduler implements JobFanout {
       const name = err instanceof TxRevertedError ? err.errorName : revertReason(err).errorName;
       if (name === "JobEscrowUnknownJob") {
         // The id is not on this chain: a reorg removed the submission this record was made for (an id, once
-        // issued, exists until its record is reused). It may come back, re-included, until its deadline; past it
-        // nothing can, and a record kept would count as a job at risk in /health forever.
+        // issued, exists until its record is reused). Its record may now hold another submission, but that one has
+        // another id (the id carries its input's tag), so a read or post of this id reverts instead of landing on
+        // it (a post fails its simulation and is not sent): the job is gone, and no slot of it can be slashed. It may come back, re-included,
+        // until its deadline; past it nothing can, and a record kept would count as a job at risk in /health
+        // forever. Meanwhile it is only re-read, with the scheduler's backoff.
         if (current.deadline !== undefined && this.ctx.chainNow > current.deadline) {
           store.transition(current, current.state, "failed", { failReason: "its submission is no longer on chain (removed by a reorg) and its deadline has passed" });
           log.warn("dropped a job whose submission a reorg removed and that did not come back before its deadline", { jobId: job.jobId, slot: job.slot });

@@ -61,7 +61,8 @@ export class Settler implements WorkerTask {
     const outcome = await settledOutcome(ctx.o.publicClient, ctx.o.addresses.jobEscrow, job.jobId, ctx.o.startBlock);
     this.finalizeBackoff.delete(job.jobId);
     if (!outcome) {
-      // The contract only recycles settled jobs, but the node has no log of how (pruned): stop tracking it anyway.
+      // The contract only recycles settled jobs, but the node has no log of how (pruned), or the job never settled
+      // on this chain (a reorg removed its submission, and its record has been reused since): stop tracking it.
       ctx.markAll(job.jobId, "failed", { failReason: "settled on chain (record reused by a later job); no JobFinalized/JobRefunded log found" });
       ctx.log.warn("job settled on chain, outcome not found in the logs", { jobId: job.jobId, slot: job.slot });
       return;
