@@ -4,7 +4,6 @@ import type { ContractTransactionReceipt } from "ethers";
 import { network } from "hardhat";
 import { deployVeil, fieldsOf, jobParams, randomId, E18, P, PRICE, STATUS, USDC, type Veil } from "../helpers/fixture.js";
 import { CREDITS_DEFAULTS as D } from "../../ignition/modules/parts/credits.js";
-import { ROLES } from "../../ignition/modules/roles.js";
 
 const connection = await network.create({ network: "hardhat", chainType: "l1" });
 const { ethers, networkHelpers } = connection;
@@ -21,7 +20,9 @@ function curveCost(s: bigint, n: bigint, base = D.creditBasePrice, scale = D.cre
 
 async function deployCredits() {
   const v = await deployVeil(connection, 3);
-  const credits = await ethers.getContractAt("ComputeCredits", await v.escrow.creditsPool());
+  // The deployment allowlists the credit pool as the ledger's first payer module.
+  const [pool] = await v.ledger.payerModule(1);
+  const credits = await ethers.getContractAt("ComputeCredits", pool);
   const [holder, alice, bob, carol, agent] = v.signers.slice(10, 15);
   for (const s of [holder, alice, bob, carol]) {
     await v.veil.transfer(s.address, 1_000_000n * E18);
@@ -65,10 +66,13 @@ describe("ComputeCredits", () => {
   });
 
   describe("deployment", () => {
-    it("test_deploy_wiredAsEscrowCreditsPoolWithCreditsRole", async () => {
+    it("test_deploy_wiredAsLedgerPayerModule", async () => {
       const addr = await c.credits.getAddress();
-      expect(await c.v.escrow.creditsPool()).to.equal(addr);
-      expect((await c.v.manager.hasRole(ROLES.CREDITS, addr))[0]).to.equal(true);
+      expect(await c.v.ledger.payerModule(1)).to.deep.equal([addr, true]);
+      expect(await c.v.ledger.payerModuleId(addr)).to.equal(1n);
+      expect(await c.credits.escrow()).to.equal(await c.v.escrow.getAddress());
+      // It pays jobs by a standing approval of the ledger, which pulls only when the escrow collects a fee.
+      expect(await c.v.usdc.allowance(addr, await c.v.ledger.getAddress())).to.equal(ethers.MaxUint256);
       expect(await c.credits.name()).to.equal("Veil Compute Credit");
       expect(await c.credits.symbol()).to.equal("VCC");
       expect(await c.credits.stakingToken()).to.equal(await c.v.veil.getAddress());
@@ -281,12 +285,20 @@ describe("ComputeCredits", () => {
       await expect(empty.connect(holder).submitJob(holder.address, p))
         .to.be.revertedWithCustomError(empty, "ComputeCreditsPoolInsufficient")
         .withArgs(PRICE, 0n);
-      // Funded, but not the escrow's credits pool (no CREDITS role): the escrow refuses it.
+      // Funded, but not a payer module that governance allowlisted: the ledger refuses it.
       await v.usdc.mint(holder.address, PRICE);
       await v.usdc.connect(holder).approve(await empty.getAddress(), PRICE);
       await empty.connect(holder).fundPool(PRICE);
-      await expect(empty.connect(holder).submitJob(holder.address, p)).to.be.revertedWithCustomError(v.escrow, "AccessManagedUnauthorized");
+      await expect(empty.connect(holder).submitJob(holder.address, p))
+        .to.be.revertedWithCustomError(v.ledger, "FeeLedgerNotPayerModule")
+        .withArgs(await empty.getAddress());
       expect(await empty.allowanceLeft(holder.address)).to.equal(RATE);
+      // Allowlisted (GOVERNOR), it pays the job from its pool, and the job names it as the payer.
+      await v.ledger.connect(v.admin).setPayerModule(await empty.getAddress(), true);
+      const receipt = await (await empty.connect(holder).submitJob(holder.address, p)).wait();
+      const job = await v.escrow.getJob(jobIdOf(c, receipt).jobId);
+      expect([job.payerModule, job.payer, job.requester]).to.deep.equal([2n, await empty.getAddress(), holder.address]);
+      expect(await empty.poolBalance()).to.equal(0n);
     });
 
     it("test_submitJob_inactiveModelAndStrangersRejected", async () => {
@@ -319,10 +331,11 @@ describe("ComputeCredits", () => {
       const { jobId } = await spend(c, holder, holder.address, { deadline: t + P.commitWindow + 10n });
       expect(await credits.poolBalance()).to.equal(pool0 - PRICE);
       await time.increase(P.commitWindow + 1n);
-      await v.escrow.poke(jobId);
+      // The refund of a module-paid job goes to the module's deposit in the ledger, not to the requester.
+      await expect(v.escrow.poke(jobId)).to.emit(v.escrow, "JobRefunded").withArgs(jobId, await credits.getAddress(), PRICE, 0n);
       expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
-      expect(await v.escrow.depositOf(await credits.getAddress())).to.equal(PRICE);
-      expect(await v.escrow.depositOf(holder.address)).to.equal(0n);
+      expect(await v.ledger.depositOf(await credits.getAddress())).to.equal(PRICE);
+      expect(await v.ledger.depositOf(holder.address)).to.equal(0n);
       await expect(credits.reclaimRefunds()).to.emit(credits, "RefundsReclaimed").withArgs(PRICE);
       expect(await credits.poolBalance()).to.equal(pool0);
       await expect(credits.reclaimRefunds()).to.be.revertedWithCustomError(credits, "ComputeCreditsNothingToReclaim");
@@ -342,10 +355,10 @@ describe("ComputeCredits", () => {
       await v.escrow.connect(op).submitResult(jobId, randomId());
       await time.increase(P.challengeWindow + 1n);
       await v.escrow.finalize(jobId);
-      const accrued = await v.escrow.treasuryAccrued();
+      const accrued = await v.ledger.treasuryAccrued();
       expect(accrued).to.equal((PRICE * 500n) / 10_000n);
       const pool = await credits.poolBalance();
-      await v.escrow.withdrawTreasury();
+      await v.ledger.withdrawTreasury();
       expect(await credits.poolBalance()).to.equal(pool + accrued);
     });
   });
@@ -367,29 +380,29 @@ describe("ComputeCredits", () => {
     const paid = await spend(c, holder, holder.address);
     gas.allowanceJobFirstOfDay = paid.receipt.gasUsed;
     const job = await v.escrow.getJob(paid.jobId);
-    expect(job.payMode).to.equal(1n); // Allowance
+    expect([job.payerModule, job.payer]).to.deep.equal([1n, await credits.getAddress()]); // paid by the credit pool
     expect(job.requester).to.equal(holder.address);
     expect(await credits.poolBalance()).to.equal(pool0 - PRICE);
     expect(await credits.allowanceLeft(holder.address)).to.equal(2n * RATE - PRICE);
     const payOp = v.ops.find((o) => o.address === paid.operator)!;
-    const e0 = await v.escrow.earningsOf(payOp.address);
+    const e0 = await v.ledger.earningsOf(payOp.address);
     await v.escrow.connect(payOp).submitResult(paid.jobId, randomId());
     await time.increase(P.challengeWindow + 1n);
     await v.escrow.finalize(paid.jobId);
-    const allowanceEarning = (await v.escrow.earningsOf(payOp.address)) - e0;
+    const allowanceEarning = (await v.ledger.earningsOf(payOp.address)) - e0;
 
-    // The same job paid from the requester's escrow deposit.
-    await v.escrow.connect(v.requester).deposit(10n * PRICE);
+    // The same job paid from the requester's deposit in the ledger.
+    await v.ledger.connect(v.requester).deposit(10n * PRICE);
     const dp = await jobParams(connection, v);
     r = await (await v.escrow.connect(v.requester).submitJobFromDeposit(dp)).wait();
     gas.depositJob = r!.gasUsed;
     const dep = jobIdOf(c, r);
     const depOp = v.ops.find((o) => o.address === dep.operator)!;
-    const e1 = await v.escrow.earningsOf(depOp.address);
+    const e1 = await v.ledger.earningsOf(depOp.address);
     await v.escrow.connect(depOp).submitResult(dep.jobId, randomId());
     await time.increase(P.challengeWindow + 1n);
     await v.escrow.finalize(dep.jobId);
-    expect((await v.escrow.earningsOf(depOp.address)) - e1).to.equal(allowanceEarning);
+    expect((await v.ledger.earningsOf(depOp.address)) - e1).to.equal(allowanceEarning);
     expect(allowanceEarning).to.equal((PRICE * 8000n) / 10_000n);
     r = await (await v.escrow.connect(v.requester).submitJob(await jobParams(connection, v))).wait();
     gas.transferJob = r!.gasUsed;
@@ -441,8 +454,8 @@ describe("ComputeCredits", () => {
     expect(await v.veil.balanceOf(await credits.getAddress())).to.equal(await credits.totalLocked());
 
     console.log("      gas:", Object.fromEntries(Object.entries(gas).map(([k, g]) => [k, Number(g)])));
-    // The allowance path adds the fee lookup, the day's bookkeeping and an approve + transferFrom to what a
-    // deposit-paid job costs; it stays within a transfer-paid job plus 50k.
+    // The allowance path adds the fee lookup, the day's bookkeeping and the ledger's transferFrom from the pool
+    // (a standing approval) to what a deposit-paid job costs; it stays within a transfer-paid job plus 50k.
     expect(gas.allowanceJob).to.be.lessThan(gas.transferJob + 50_000n);
   });
 });

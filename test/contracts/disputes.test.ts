@@ -159,9 +159,9 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     expect(await stakeOf(liar.address)).to.equal(STAKE - D.operatorSlash);
     for (const op of operators.slice(0, 2)) {
       expect(await stakeOf(op.address)).to.equal(STAKE);
-      expect(await v.escrow.earningsOf(op.address)).to.be.greaterThan(0n);
+      expect(await v.ledger.earningsOf(op.address)).to.be.greaterThan(0n);
     }
-    expect(await v.escrow.earningsOf(liar.address)).to.equal(0n);
+    expect(await v.ledger.earningsOf(liar.address)).to.equal(0n);
     // 20% of the 1,000 VEIL slashed to the 5 majority voters, the rest to the treasury (no challenger).
     const perVoter = (D.operatorSlash * D.votersBps) / 10_000n / 5n;
     for (const m of members) expect(await v.dm.claimable(m.address)).to.equal(perVoter);
@@ -185,10 +185,10 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     // Members reproduce `truth`, which no operator posted: it counts as NONE ("no result matches").
     await vote(jobId, members, members.map(() => truth));
     expect(await v.dm.votesFor(jobId, NONE)).to.equal(5n);
-    const deposit = await v.escrow.depositOf(v.requester.address);
+    const deposit = await v.ledger.depositOf(v.requester.address);
     await record("resolve", v.dm.resolve(jobId));
     expect((await v.escrow.getJob(jobId)).status).to.equal(STATUS.Refunded);
-    expect(await v.escrow.depositOf(v.requester.address)).to.equal(deposit + PRICE * 2n);
+    expect(await v.ledger.depositOf(v.requester.address)).to.equal(deposit + PRICE * 2n);
     for (const op of operators) expect(await stakeOf(op.address)).to.equal(STAKE - D.operatorSlash);
     const slashed = D.operatorSlash * 2n;
     const challengerShare = (slashed * D.challengerBps) / 10_000n;
@@ -317,8 +317,8 @@ describe("disputes: challenges, committee re-execution, slashing", () => {
     await vote(a.jobId, ma, [up, up, up, down, down]);
     await v.dm.resolve(a.jobId);
     expect((await v.escrow.getJob(a.jobId)).result).to.equal(up);
-    expect(await v.escrow.earningsOf(a.operators[0].address)).to.be.greaterThan(0n);
-    expect(await v.escrow.earningsOf(a.operators[1].address)).to.equal(0n); // not paid ...
+    expect(await v.ledger.earningsOf(a.operators[0].address)).to.be.greaterThan(0n);
+    expect(await v.ledger.earningsOf(a.operators[1].address)).to.equal(0n); // not paid ...
     expect(await stakeOf(a.operators[1].address)).to.equal(STAKE); // ... but not slashed: 2 members reproduced it
     // With a single member reproducing it (below boundaryVotes = 2), the minority result is treated as a fault.
     const b = await runJob([up, down]);

@@ -98,10 +98,15 @@ describe("@veil/contracts/ignition with shipped artifacts", function () {
     for (const [k, v] of Object.entries(DEFAULTS.escrowParams)) expect(BigInt(params[k] as bigint | number), k).to.equal(v);
     expect(getAddress(params.treasury as Address)).to.equal(getAddress(treasury));
     expect(await read(a("JobEscrow"), abis.jobEscrowAbi, "feeToken")).to.equal(a("MockUSDC"));
-    expect(await read(a("JobEscrow"), abis.jobEscrowAbi, "creditsPool")).to.equal(a("ComputeCredits"));
+    // The escrow deployed its fee ledger, where the credit pool is allowlisted as payer module 1.
+    expect(await read(a("JobEscrow"), abis.jobEscrowAbi, "ledger")).to.equal(a("FeeLedger"));
+    expect(await read(a("FeeLedger"), abis.feeLedgerAbi, "escrow")).to.equal(a("JobEscrow"));
+    expect(await read(a("FeeLedger"), abis.feeLedgerAbi, "payerModule", [1])).to.deep.equal([a("ComputeCredits"), true]);
+    expect(await read(a("FeeLedger"), abis.feeLedgerAbi, "payerModuleId", [a("ComputeCredits")])).to.equal(1);
     expect(await read(a("JobKeys"), abis.jobKeysAbi, "escrow")).to.equal(a("JobEscrow"));
     expect(await read(a("NodeStaking"), abis.nodeStakingAbi, "isProtocolContract", [a("JobEscrow")])).to.equal(true);
     expect(await read(a("NodeStaking"), abis.nodeStakingAbi, "isProtocolContract", [a("DisputeManager")])).to.equal(true);
+    expect(await read(a("NodeStaking"), abis.nodeStakingAbi, "isProtocolContract", [a("FeeLedger")])).to.equal(true);
 
     // Every restricted function of every contract, read back from the AccessManager.
     let mapped = 0;
@@ -119,7 +124,8 @@ describe("@veil/contracts/ignition with shipped artifacts", function () {
     expect(await hasRole(ROLES.GOVERNOR, deployer)).to.equal(true);
     expect(await hasRole(0n, deployer)).to.equal(true);
     expect(await hasRole(ROLES.DISPUTER, a("DisputeManager"))).to.equal(true);
-    expect(await hasRole(ROLES.CREDITS, a("ComputeCredits"))).to.equal(true);
+    // Payer modules hold no role: the ledger's allowlist (above) is what lets the credit pool pay for jobs.
+    for (const role of Object.values(ROLES)) expect(await hasRole(role, a("ComputeCredits")), `role ${role}`).to.equal(false);
     expect(await hasRole(ROLES.GOVERNOR, outsider)).to.equal(false);
 
     // The wiring at work: an outsider cannot pause registrations, the GOVERNOR can.
@@ -147,6 +153,9 @@ describe("@veil/contracts/ignition with shipped artifacts", function () {
     const escrow = getAddress(real.contracts["Veil#JobEscrow"]!.address);
     expect(escrow).to.not.equal(a("JobEscrow"));
     expect(await read(escrow, abis.jobEscrowAbi, "feeToken")).to.equal(a("MockUSDC"));
+    const ledger = getAddress(real.contracts["Veil#FeeLedger"]!.address);
+    expect(await read(escrow, abis.jobEscrowAbi, "ledger")).to.equal(ledger);
+    expect(await read(ledger, abis.feeLedgerAbi, "payerModule", [1])).to.deep.equal([getAddress(real.contracts["Veil#ComputeCredits"]!.address), true]);
     console.log(`      VeilLocal: ${Object.keys(local.contracts).length} contracts deployed and wired in ${localMs} ms; ${mapped} restricted functions mapped`);
   });
 

@@ -28,7 +28,7 @@ describe("ModelRegistry", () => {
     expect(m.profile.ortVersion).to.equal("1.30.0");
     expect(await v.registry.modelCount()).to.equal(2n);
     expect(await v.registry.modelIdAt(2n)).to.equal(id);
-    expect(await v.registry.jobTerms(id)).to.deep.equal([2n, PRICE, 3n, true]);
+    expect(await v.registry.jobTerms(id)).to.deep.equal([2n, PRICE, 3n, true, 250n]); // index, price, k, active, royalty
     expect(await v.registry.payee(2n)).to.deep.equal([v.outsider.address, 250n]);
     expect(await v.registry.activeIndex(id)).to.equal(2n);
   });
