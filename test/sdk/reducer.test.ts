@@ -52,6 +52,7 @@ import {
   revealVote,
   stake,
   joinModel,
+  parseJobId,
   submitJob,
   submitJobs,
   submitResult,
@@ -158,7 +159,9 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       requester: v.requester,
       modelId: v.modelId,
       status: STATUSES[v.status]!,
-      payMode: v.payMode === 1 ? "allowance" : "deposit",
+      payerModule: v.payerModule,
+      payer: v.payer,
+      payMode: v.payerModule === 0 ? "deposit" : "allowance",
       redundancy: v.redundancy,
       price: v.price,
       deadline: v.deadline,
@@ -167,8 +170,11 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       slotHashes: [...v.slotHashes],
       commitMask: v.commitMask,
       revealMask: v.revealMask,
+      declinedMask: v.declinedMask,
       missedMask: v.missedMask,
       result: v.result === zeroHash ? undefined : v.result,
+      termsVersion: v.termsVersion,
+      royaltyBps: v.royaltyBps,
     };
     const sdk = await getJob(publicClient, { addresses, jobId });
     expect(sdk, `getJob(${jobId}) of the SDK`).to.deep.equal({ ...raw, slots: sdk.slots });
@@ -176,13 +182,16 @@ describe("job reducer: folded escrow events equal getJob after every transaction
   }
 
   /**
-   * The chain's job as the events can know it: the one difference allowed is a k > 1 slot that committed and did
-   * not reveal, whose commitment the chain shows and the events do not carry (it must be zero in the fold).
+   * The chain's job as the events can know it: the differences allowed are a k > 1 slot that committed and did
+   * not reveal, whose commitment the chain shows and the events do not carry (it must be zero in the fold), and the
+   * job's terms version and royalty, which no event carries (undefined in the fold).
    */
   function expectedFromChain(chain: Job, folded: Job): Job {
+    expect(chain.termsVersion, `job ${chain.jobId}: terms version`).to.equal(1);
+    expect(chain.royaltyBps, `job ${chain.jobId}: royalty fixed at submission`).to.equal(1_000);
     const slotHashes = chain.slotHashes.map((hash, i) => {
       const bit = 1 << i;
-      if (chain.redundancy > 1 && chain.commitMask & bit && !(chain.status !== "Assigned" && chain.revealMask & bit)) {
+      if (chain.redundancy > 1 && chain.commitMask & bit && !(chain.revealMask & bit)) {
         expect(hash, `job ${chain.jobId} slot ${i}: the chain shows the commitment`).to.not.equal(zeroHash);
         expect(folded.slotHashes[i], `job ${chain.jobId} slot ${i}: a commitment is not in the events`).to.equal(zeroHash);
         stats.commitmentOnlySlots++;
@@ -190,7 +199,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       }
       return hash;
     });
-    return { ...chain, source: "events", slotHashes };
+    return { ...chain, source: "events", slotHashes, termsVersion: undefined, royaltyBps: undefined };
   }
 
   /** Folds every escrow log so far and the new tail of the stream, and compares every job with getJob. */
@@ -444,7 +453,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     expect(stateOf(j)).to.include({ declinable: true, inputURI: "https://blobs.example/input", input: "0x" });
     const first = stateOf(j).operators[0]!;
     await decline(j, 0);
-    expect(stateOf(j)).to.include({ revealMask: 0b001, declinedMask: 0b001 });
+    expect(stateOf(j)).to.include({ revealMask: 0, declinedMask: 0b001 });
     await expectSlots(j, ["declined", "pending", "pending"]);
     await commit(j, 1, h("b8"));
     await commit(j, 2, h("b8"));
@@ -486,7 +495,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     expect(stateOf(openK1)).to.include({ status: "Assigned", assignments: 2, revealMask: 0 });
     await expectSlots(openK1, ["pending"]);
     const hash = await post(openK1);
-    expect(stateOf(openK1).status).to.equal("Proposed");
+    expect(stateOf(openK1)).to.include({ status: "Proposed", revealMask: 0b1, commitMask: 0 }); // k = 1: posted = revealMask bit 0
     await expectSlots(openK1, [["posted", hash]]);
   });
 
@@ -534,7 +543,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     });
     expect(jobs).to.have.length(3);
     // The two jobs finalized just before freed their records: the batch takes them (and a new one).
-    expect(jobs.filter((x) => x.jobId >> 32n > 0n).length, "the batch reuses settled records").to.be.at.least(2);
+    expect(jobs.filter((x) => parseJobId(x.jobId).generation > 0n).length, "the batch reuses settled records").to.be.at.least(2);
     const recycled = [];
     for (const id of ids.slice(0, before)) if ((await chainJob(id)) === "recycled") recycled.push(id);
     expect(recycled.length).to.be.greaterThanOrEqual(3);
@@ -579,7 +588,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
     });
 
     it("the stream carries other escrow events, which are ignored", () => {
-      expect(logs.some((l) => l.eventName === "Deposited")).to.equal(true);
+      expect(logs.some((l) => l.eventName === "ParamsSet")).to.equal(true); // terms version 1, set at deployment
       expect(jobLogs.length).to.be.lessThan(logs.length);
       expect(reduceJobs(new Map(), jobLogs).jobs).to.deep.equal(all);
     });
