@@ -12,9 +12,10 @@
  *                buying credits: not counted per job; its cost is printed as `deposit (per top-up)`)
  *   posts        k = 1: submitResult; k = 3: commit x 3, then reveal x 3. Every job posts its own result hash.
  *   settlement   finalize (alone), finalizeMany of the cycle's 10 jobs (tens), or claim (batched)
- *   withdrawal   every paid operator withdraws its earnings every cycle, so its earnings slot is zero again when
- *                the next settlement credits it (0 -> non-zero: 22,100 gas, as a live operator that withdraws
- *                pays). The model owner, the treasury and the stakers' accrual are NOT withdrawn per cycle: they
+ *   withdrawal   every paid operator withdraws its earnings every cycle (FeeLedger keeps the slot's EARNED bit,
+ *                so the next credit overwrites a non-zero slot: 5,000 gas, and the withdrawal gets no clearing
+ *                refund, as a live operator that withdraws pays). The model owner, the treasury and the stakers'
+ *                accrual are NOT withdrawn per cycle: they
  *                are one account each, paid by every job, withdrawn rarely (daily, weekly), so their slots stay
  *                non-zero and their withdrawals amortize to ~0 per job (their one-off costs are printed).
  *
@@ -166,7 +167,8 @@ interface RecordState { requester: string; ops: string[]; hashes: (string | unde
 
 class Harness {
   readonly records = new Map<number, RecordState>();
-  readonly earnings = new Map<string, boolean>(); // escrow earnings slot non-zero?
+  readonly earnings = new Map<string, boolean>(); // earnings pending in the ledger?
+  readonly earned = new Set<string>(); // ledger earnings slot non-zero (credited once: its EARNED bit stays)
   private nonce = 0;
   constructor(readonly c: Connection, readonly v: Veil, readonly requesters: Signer[], readonly escrow: string, readonly ledger: string, readonly staking: string, readonly registry: string, readonly token: string) {}
 
@@ -293,8 +295,9 @@ class Harness {
     credited.add(this.v.modelOwner.address);
     for (const a of credited) {
       if (a === claimer) continue; // a claimer's credit is paid out, never stored
-      const was = this.earnings.get(a) ?? false;
+      const was = this.earned.has(a); // the slot keeps its EARNED bit once credited (FeeLedger)
       f.read(`L.earn${a}`, was); f.write(`L.earn${a}`, was, "nonzero");
+      this.earned.add(a);
       this.earnings.set(a, true);
     }
     f.read("L.accrual"); f.write("L.accrual", true, "nonzero"); // treasury + stakers, one slot
@@ -305,9 +308,9 @@ class Harness {
 
   /** The ledger's _payEarnings: the stored earnings cleared, one fee-token transfer (both balances non-zero). */
   floorPay(f: Floor, account: string, claim = false) {
-    const was = this.earnings.get(account) ?? false;
-    f.read(`L.earn${account}`, was);
-    if (was) f.write(`L.earn${account}`, true, "zero");
+    const pending = this.earnings.get(account) ?? false;
+    f.read(`L.earn${account}`, this.earned.has(account));
+    if (pending) f.write(`L.earn${account}`, true, "nonzero"); // back to EARNED, not zero
     this.earnings.set(account, false);
     f.call(this.token);
     f.read("T.ledger"); f.write("T.ledger", true, "nonzero");

@@ -22,6 +22,7 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @dev Same action number as before the split (JobEscrow's ACTION_DEPOSIT), so pause tooling keeps its ids.
     uint8 internal constant ACTION_DEPOSIT = 1;
+    uint256 private constant EARNED = 1 << 255;
 
     struct Module {
         address module;
@@ -36,6 +37,10 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
     uint128 private _stakerAccrued;
     uint8 private _moduleCount;
     mapping(address account => uint256) private _deposits;
+    /// @dev An account's earnings, with bit 255 set once the account was ever credited (EARNED): a withdrawal
+    /// leaves the slot at EARNED rather than zero, so an operator that withdraws after every batch pays 2,900 gas
+    /// for its next credit instead of 20,000 (zero -> non-zero), at the cost of the 4,800 refund of clearing it.
+    /// Amounts are bounded by the fee token's supply, far below 2^255.
     mapping(address account => uint256) private _earnings;
     mapping(uint8 id => Module) private _modules;
     mapping(address module => uint8 id) private _moduleIds;
@@ -143,7 +148,7 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
         for (uint256 i; i < n; ++i) {
             address payee = s.payees[i];
             if (payee == claimer) paid += s.earnings[i];
-            else _earnings[payee] += s.earnings[i];
+            else _earnings[payee] = (_earnings[payee] | EARNED) + s.earnings[i];
         }
         n = s.payers.length;
         for (uint256 i; i < n; ++i) {
@@ -166,7 +171,7 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
 
     /// @inheritdoc IFeeLedger
     function earningsOf(address account) external view returns (uint256) {
-        return _earnings[account];
+        return _earnings[account] & ~EARNED;
     }
 
     /// @inheritdoc IFeeLedger
@@ -210,9 +215,9 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
     /// @dev Pays `account`'s stored earnings plus `extra` (credited in memory by a claim) to `to`.
     function _payEarnings(address account, address to, uint256 extra) private returns (uint256 amount) {
         amount = extra;
-        uint256 stored = _earnings[account];
+        uint256 stored = _earnings[account] & ~EARNED;
         if (stored != 0) {
-            _earnings[account] = 0;
+            _earnings[account] = EARNED;
             amount += stored;
         }
         if (amount != 0) {
