@@ -13,6 +13,7 @@ import {
   createPublicClient,
   createWalletClient,
   custom,
+  encodeFunctionData,
   erc20Abi,
   getAddress,
   http,
@@ -50,7 +51,7 @@ import {
 import { formatAmount, formatTime } from "../../packages/sdk/src/errors.js";
 import { allowanceOverride, drawBoundFor, submissionGasBound } from "../../packages/sdk/src/internal.js";
 import { permitDomain } from "../../packages/sdk/src/actions/tokens.js";
-import { mockUsdcAbi, modelRegistryAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
+import { jobEscrowAbi, mockUsdcAbi, modelRegistryAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import Veil from "../../ignition/modules/Veil.js";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { PRICE, STAKE, USDC, randomId, type Connection } from "../helpers/fixture.js";
@@ -88,16 +89,18 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
   async function snapshot(who: Account, addresses: VeilAddresses = a): Promise<Snapshot> {
     const allowance = (token: Address, spender: Address) =>
       readContract(publicClient, { address: token, abi: erc20Abi, functionName: "allowance", args: [who.address, spender] });
-    const [nonce, pending, eth, feeToEscrow, stakeToStaking, stakeToCredits, block] = await Promise.all([
+    const ledger = await readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
+    const [nonce, pending, eth, feeToEscrow, feeToLedger, stakeToStaking, stakeToCredits, block] = await Promise.all([
       getTransactionCount(publicClient, { address: who.address }),
       getTransactionCount(publicClient, { address: who.address, blockTag: "pending" }),
       publicClient.getBalance({ address: who.address }),
       allowance(addresses.feeToken, addresses.jobEscrow),
+      allowance(addresses.feeToken, ledger), // the FeeLedger collects fees and deposits
       allowance(addresses.stakingToken, addresses.nodeStaking),
       addresses.computeCredits ? allowance(addresses.stakingToken, addresses.computeCredits) : Promise.resolve(0n),
       publicClient.getBlockNumber({ cacheTime: 0 }),
     ]);
-    return { nonce, pending, eth, feeToEscrow, stakeToStaking, stakeToCredits, block };
+    return { nonce, pending, eth, feeToEscrow, feeToLedger, stakeToStaking, stakeToCredits, block };
   }
 
   /** Runs `fn`, expects it to throw, and checks that nothing was signed and nothing changed on chain. */
@@ -196,13 +199,15 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       expect(batch).to.be.instanceOf(JobEscrowFeeAboveMaxError);
     });
 
-    it("deposit above the balance, by permit and by approval", async () => {
+    it("deposit above the balance, by approval (auto and explicit); a deposit by permit is refused before anything is signed", async () => {
       const c = countedAccount();
       await fund(c, { eth: parseEther("1"), usdc: 1n * USDC });
       for (const approval of ["auto", "approve"] as const) {
         const err = await costsNothing(c, () => deposit(c.wallet, { addresses: a, amount: 2n * USDC, approval }));
         expect(err.shortMessage).to.equal(`ERC20InsufficientBalance: balance of ${c.account.address} is 1 mUSDC (1000000 base units), 2 mUSDC (2000000 base units) needed`);
       }
+      const permit = await costsNothing(c, () => deposit(c.wallet, { addresses: a, amount: USDC, approval: "permit" }));
+      expect(permit.shortMessage).to.match(/^deposit: the FeeLedger takes deposits by approval only/);
     });
 
     it("stake above the balance (in VEIL), by permit and by approval; mintCredits without the staking tokens", async () => {
@@ -246,7 +251,7 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       expect(r.approvalHash).to.equal(undefined);
       const tx = await publicClient.getTransaction({ hash: r.hash });
       expect(tx.input.slice(0, 10)).to.equal("0xac9650d8"); // multicall(bytes[])
-      expect((await snapshot(c.account)).feeToEscrow).to.equal(0n);
+      expect((await snapshot(c.account)).feeToLedger).to.equal(0n);
       expect((await getJob(publicClient, { addresses: a, jobId: r.jobId })).status).to.equal("Assigned");
     });
 
@@ -258,9 +263,10 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       const approval = await publicClient.getTransaction({ hash: r.approvalHash! });
       expect(approval.to?.toLowerCase()).to.equal(a.feeToken.toLowerCase());
       expect(r.fee).to.equal(2n * PRICE);
-      expect((await snapshot(c.account)).feeToEscrow).to.equal(0n); // approved 2 x price, not maxFee
+      expect((await snapshot(c.account)).feeToLedger).to.equal(0n); // approved 2 x price, not maxFee
       // An allowance that already covers the fee is used as is: no permit, no approval.
-      await writeContract(c.wallet, { address: a.feeToken, abi: erc20Abi, functionName: "approve", args: [a.jobEscrow, PRICE], chain: null });
+      const ledger = await readContract(publicClient, { address: a.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
+      await writeContract(c.wallet, { address: a.feeToken, abi: erc20Abi, functionName: "approve", args: [ledger, PRICE], chain: null });
       const before = { ...c.signed };
       const again = await submitJob(c.wallet, { addresses: a, modelId, inputs });
       expect(again.approvalHash).to.equal(undefined);
@@ -276,15 +282,21 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       expect(r.jobs.map((j) => j.operators.length)).to.deep.equal([1, 3]);
       expect(c.signed).to.deep.equal({ transactions: 1, typedData: 1 });
       expect(b0 - (await balance())).to.equal(4n * PRICE);
-      expect((await snapshot(c.account)).feeToEscrow).to.equal(0n);
+      expect((await snapshot(c.account)).feeToLedger).to.equal(0n);
     });
 
-    it("deposit by permit (escrow multicall), stake by permit (stakeWithPermit), mintCredits by an exact approval", async () => {
+    it("deposit by an exact approval of the FeeLedger (it has no permit path), stake by permit (stakeWithPermit), mintCredits by an exact approval", async () => {
       const c = countedAccount();
       await fund(c, { eth: parseEther("1"), usdc: 10n * USDC, veil: parseEther("20000") });
+      const ledger = await readContract(publicClient, { address: a.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
       const d = await deposit(c.wallet, { addresses: a, amount: 3n * USDC });
-      expect(d.approvalHash).to.equal(undefined);
-      expect((await publicClient.getTransaction({ hash: d.hash })).input.slice(0, 10)).to.equal("0xac9650d8");
+      expect(c.signed).to.deep.equal({ transactions: 2, typedData: 0 });
+      const approval = await publicClient.getTransaction({ hash: d.approvalHash! });
+      expect(approval.to?.toLowerCase()).to.equal(a.feeToken.toLowerCase());
+      expect(approval.input).to.equal(encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [ledger, 3n * USDC] }));
+      const tx = await publicClient.getTransaction({ hash: d.hash });
+      expect(tx.to?.toLowerCase()).to.equal(ledger.toLowerCase());
+      expect(tx.input.slice(0, 10)).to.equal(toFunctionSelector("deposit(uint256)"));
       expect(await getDeposit(publicClient, { addresses: a, address: c.account.address })).to.equal(3n * USDC);
 
       await registerNode(c.wallet, { addresses: a, endpoint: "http://127.0.0.1:9" });
@@ -294,7 +306,7 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       const m = await mintCredits(c.wallet, { addresses: a, credits: parseEther("1") });
       expect(m.approvalHash).to.match(/^0x/);
       const snap = await snapshot(c.account);
-      expect([snap.feeToEscrow, snap.stakeToStaking, snap.stakeToCredits]).to.deep.equal([0n, 0n, 0n]);
+      expect([snap.feeToEscrow, snap.feeToLedger, snap.stakeToStaking, snap.stakeToCredits]).to.deep.equal([0n, 0n, 0n, 0n]);
     });
 
     it("the allowance slot is found by probing (MockUSDC, VeilToken) and permit domains match the tokens' separators", async () => {
@@ -342,7 +354,7 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       const r = await submitJob(c.wallet, { addresses: b, modelId: id, inputs });
       expect(r.approvalHash).to.match(/^0x/);
       expect(c.signed).to.deep.equal({ transactions: 2, typedData: 0 });
-      expect((await snapshot(c.account, b)).feeToEscrow).to.equal(0n);
+      expect((await snapshot(c.account, b)).feeToLedger).to.equal(0n);
     });
   });
 
