@@ -53,6 +53,9 @@
  * not, same value or not) is tracked from what this harness itself wrote. Not counted: computation, memory,
  * hashing, warm calls, and sortition redraws of duplicates (the draw is counted as one Fenwick descent to the
  * leaf actually drawn). ratio = measured / floor: what the code spends above its own storage layout.
+ * The `sstore floor` (floor.sstores) keeps only the intrinsic gas and the SSTOREs (a written slot's cold surcharge
+ * included), the issue's "each SSTORE and the intrinsic cost": what no code change short of another storage layout
+ * or fewer transactions can save.
  *
  * Human table on stdout; with --json the last stdout line is one JSON object:
  *   { perJob: { k1: { alone, tens, batched }, k3: { tens, batched } }, sizes: { <contract>: runtime bytes },
@@ -91,7 +94,13 @@ export interface GasReport {
   /** Gas per job of each step, "<config>.<step>". */
   steps: Record<string, number>;
   /** `state`: the floor's intrinsic, account and storage part alone, which only the draws move (see compareToSnapshot). */
-  floor: { perJob: PerJob; steps: Record<string, number>; state: { perJob: PerJob; steps: Record<string, number> } };
+  floor: {
+    perJob: PerJob;
+    steps: Record<string, number>;
+    state: { perJob: PerJob; steps: Record<string, number> };
+    /** Intrinsic gas and SSTOREs only (the issue's "each SSTORE and the intrinsic cost"): a lower floor. */
+    sstores: { perJob: PerJob; steps: Record<string, number> };
+  };
   ratio: PerJob;
   /** One-off costs outside the per-job figures (deposit top-up, the rare withdrawals of owner/treasury/stakers). */
   oneOff: Record<string, number>;
@@ -108,6 +117,8 @@ class Floor {
   private accounts = new Set<string>();
   storage = 0;
   refund = 0;
+  /** The SSTOREs alone (a written slot's cold surcharge included, as EIP-2929 charges it): the issue's floor. */
+  sstores = 0;
   /** First call into another contract this transaction (the escrow itself, the `to`, is warm). */
   call(account: string) {
     if (!this.accounts.has(account)) (this.accounts.add(account), (this.storage += G.coldAccount));
@@ -119,14 +130,19 @@ class Floor {
   /** Writes `key`: `wasNonZero` is its value before this transaction (ignored once touched); `to` the new value. */
   write(key: string, wasNonZero: boolean, to: "nonzero" | "zero" | "same") {
     let s = this.slots.get(key);
-    if (!s) (s = { original: wasNonZero, current: wasNonZero }), this.slots.set(key, s), (this.storage += G.coldSload);
-    if (to === "same") return void (this.storage += G.warm);
+    if (!s) (s = { original: wasNonZero, current: wasNonZero }), this.slots.set(key, s), (this.storage += G.coldSload), (this.sstores += G.coldSload);
+    if (to === "same") return void ((this.storage += G.warm), (this.sstores += G.warm));
     const next = to === "nonzero";
-    if (s.current === s.original) {
-      this.storage += !s.original ? G.set : G.reset; // a changed value (non-zero -> other non-zero counts as changed)
-      if (s.original && !next) this.refund += G.clearRefund;
-    } else this.storage += G.warm;
+    const cost = s.current === s.original ? (!s.original ? G.set : G.reset) : G.warm; // non-zero -> other non-zero: changed
+    if (s.current === s.original && s.original && !next) this.refund += G.clearRefund;
+    this.storage += cost;
+    this.sstores += cost;
     s.current = next;
+  }
+  /** Intrinsic and SSTOREs only, less the capped refund ("each SSTORE and the intrinsic cost"). */
+  writes(): number {
+    const before = G.tx + this.sstores;
+    return before - Math.min(this.refund, Math.floor(before / 5));
   }
   /** Intrinsic, accounts and storage (less the capped refund): the part of the floor that the draws decide. */
   state(data: string, logs: readonly Log[]): number {
@@ -324,7 +340,9 @@ class Tally {
   gas = new Map<string, number>();
   floor = new Map<string, number>();
   state = new Map<string, number>();
+  writes = new Map<string, number>();
   add(step: string, receipt: TransactionReceipt, data: string, f: Floor) {
+    this.writes.set(step, (this.writes.get(step) ?? 0) + f.writes());
     this.gas.set(step, (this.gas.get(step) ?? 0) + Number(receipt.gasUsed));
     this.floor.set(step, (this.floor.get(step) ?? 0) + f.total(data, receipt.logs));
     this.state.set(step, (this.state.get(step) ?? 0) + f.state(data, receipt.logs));
@@ -558,7 +576,7 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
     }
     return Math.round(sum / jobs);
   };
-  const total = (m: "gas" | "floor" | "state", into: Record<string, number>) => {
+  const total = (m: "gas" | "floor" | "state" | "writes", into: Record<string, number>) => {
     const of = (config: Config) => per(config, tallies.get(config)![m], into);
     return { k1: { alone: of("k1.alone"), tens: of("k1.tens"), batched: of("k1.batched") }, k3: { tens: of("k3.tens"), batched: of("k3.batched") } };
   };
@@ -566,6 +584,8 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
   const floorPerJob = total("floor", floorSteps);
   const stateSteps: Record<string, number> = {};
   const statePerJob = total("state", stateSteps);
+  const writesSteps: Record<string, number> = {};
+  const writesPerJob = total("writes", writesSteps);
   const r = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
   const ratio: PerJob = {
     k1: { alone: r(perJob.k1.alone, floorPerJob.k1.alone), tens: r(perJob.k1.tens, floorPerJob.k1.tens), batched: r(perJob.k1.batched, floorPerJob.k1.batched) },
@@ -573,7 +593,7 @@ export async function measureGas(opts: { cycles?: number; genesis?: string; prog
   };
   const sizes: Record<string, number> = {};
   for (const name of DEPLOYED) sizes[name] = (hre.artifacts ? (await hre.artifacts.readArtifact(name)).deployedBytecode.length - 2 : 0) / 2;
-  return { perJob, sizes, steps, floor: { perJob: floorPerJob, steps: floorSteps, state: { perJob: statePerJob, steps: stateSteps } }, ratio, oneOff, cycles };
+  return { perJob, sizes, steps, floor: { perJob: floorPerJob, steps: floorSteps, state: { perJob: statePerJob, steps: stateSteps }, sstores: { perJob: writesPerJob, steps: writesSteps } }, ratio, oneOff, cycles };
 }
 
 // ============================================================================================ snapshot compare
@@ -631,13 +651,15 @@ function table(report: GasReport): string {
   const lines: string[] = [];
   const fmt = (n: number) => n.toLocaleString("en-US");
   lines.push(`Gas per job (receipts, every transaction summed; ${report.cycles} cycles of ${JOBS_PER_CYCLE} jobs per configuration)`, "");
-  lines.push(`${"configuration".padEnd(12)} ${"measured".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)}`);
+  lines.push(`${"configuration".padEnd(12)} ${"measured".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)} ${"sstore floor".padStart(13)} ${"ratio".padStart(7)}`);
   for (const config of CONFIGS) {
     const [k, name] = config.split(".") as [keyof PerJob, string];
     const m = (report.perJob[k] as Record<string, number>)[name]!;
     const f = (report.floor.perJob[k] as Record<string, number>)[name]!;
-    lines.push(`${config.padEnd(12)} ${fmt(m).padStart(10)} ${fmt(f).padStart(10)} ${(m / f).toFixed(3).padStart(7)}`);
+    const w = (report.floor.sstores.perJob[k] as Record<string, number>)[name]!;
+    lines.push(`${config.padEnd(12)} ${fmt(m).padStart(10)} ${fmt(f).padStart(10)} ${(m / f).toFixed(3).padStart(7)} ${fmt(w).padStart(13)} ${(m / w).toFixed(3).padStart(7)}`);
   }
+  lines.push("floor: intrinsic, calldata, logs, cold accounts and every slot read or written; sstore floor: intrinsic and SSTOREs only");
   lines.push("", `${"step (gas per job)".padEnd(52)} ${"measured".padStart(10)} ${"floor".padStart(10)} ${"ratio".padStart(7)}`);
   for (const [step, g] of Object.entries(report.steps)) {
     const f = report.floor.steps[step]!;
