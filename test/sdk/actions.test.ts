@@ -301,6 +301,10 @@ describe("sdk actions (viem on an in-process chain)", function () {
       await deposit(wallet(requester), { addresses: explicit, amount: PRICE });
       expect(await getDeposit(publicClient, { addresses: explicit, address: requester })).to.equal(PRICE);
       expect(await getDeposit(publicClient, { addresses, address: requester })).to.equal(PRICE);
+      // A revert of the FeeLedger itself is named in the fee token's units too.
+      const over = await withdrawDeposit(wallet(requester), { addresses, amount: USDC }).catch((e) => e);
+      expect(over).to.be.instanceOf(FeeLedgerInsufficientDepositError);
+      expect(over.shortMessage).to.equal(`FeeLedgerInsufficientDeposit: deposit of ${requester} is 0.05 mUSDC (${PRICE} base units), 1 mUSDC (${USDC} base units) needed`);
     });
 
     it("inputs above maxInputBytes go by content address, or through an uploader, referenced by URI and sha256", async () => {

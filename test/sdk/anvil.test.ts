@@ -257,7 +257,9 @@ describe(`gas limits on ${chain}: SDK submissions never run out of gas`, functio
       inputURI: "",
       inputHash: `0x${"0".repeat(64)}` as Hex,
     };
-    await writeContract(wallet, { address: a.feeToken, abi: mockUsdcAbi, functionName: "approve", args: [a.jobEscrow, 2n ** 255n], chain: null });
+    // The FeeLedger collects the fee.
+    const ledger = await client.readContract({ address: a.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
+    await writeContract(wallet, { address: a.feeToken, abi: mockUsdcAbi, functionName: "approve", args: [ledger, 2n ** 255n], chain: null });
     let outOfGas = 0;
     let reverted = 0;
     let drawFailed = 0;

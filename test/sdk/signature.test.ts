@@ -33,6 +33,7 @@ import { buildIdentityModel, buildIntModel, buildMlpModel } from "../../packages
 import { clsSampleInput, loadPretrainedClsModel, pretrainedClsModelPath } from "../../packages/worker/src/models/pretrained.js";
 import { deployVeil, PRICE, USDC, type Connection } from "../helpers/fixture.js";
 import { addressesOf, viemClients } from "./helpers/viem.js";
+import { jobEscrowAbi } from "../../packages/contracts/src/abis.js";
 
 const { onnx } = onnxProto;
 
@@ -269,7 +270,7 @@ describe("model signatures", () => {
       const v = await deployVeil(connection, 2);
       addresses = await addressesOf(v);
       owner = v.modelOwner.address as Address;
-      user = v.outsider.address as Address; // a fresh account: no approval to the escrow
+      user = v.outsider.address as Address; // a fresh account: no approval to the ledger
       await registerModel(wallet(owner), { addresses, price: PRICE, ...modelRegistrationFromFile(mlp.bytes) });
       await registerModel(wallet(owner), { addresses, price: PRICE, ...modelRegistrationFromFile(cls, { ortVersion: "1.30.0", graphOptimizationLevel: "basic" }) });
       for (const op of v.ops) {
@@ -310,7 +311,13 @@ describe("model signatures", () => {
         nonce: await getTransactionCount(publicClient, { address: user }),
         eth: await publicClient.getBalance({ address: user }),
         usdc: await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "balanceOf", args: [user] }),
-        allowance: await readContract(publicClient, { address: addresses.feeToken, abi: erc20Abi, functionName: "allowance", args: [user, addresses.jobEscrow] }),
+        // The FeeLedger collects the fee: what a payment would have approved or permitted.
+        allowance: await readContract(publicClient, {
+          address: addresses.feeToken,
+          abi: erc20Abi,
+          functionName: "allowance",
+          args: [user, await readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" })],
+        }),
         block: await getBlockNumber(publicClient, { cacheTime: 0 }),
       });
       const before = await state();

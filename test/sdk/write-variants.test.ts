@@ -147,21 +147,23 @@ describe("sdk write actions: writeX returns at once with the hash, X waits and d
     const allowance = (token: Address, spender: Address) =>
       readContract(publicClient, { address: token, abi: erc20Abi, functionName: "allowance", args: [requester, spender] });
 
+    // The FeeLedger takes deposits and collects fees: it is the spender approved.
+    const ledger = await readContract(publicClient, { address: a.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
     const from = sent.length;
     const d = await writeDeposit(wallet(requester), { addresses: a, amount: 3n * USDC, approval: "approve" });
     expect(d.paidWith).to.equal("approval");
     expect(sent.slice(from).map((t) => [t.to, t.selector])).to.deep.equal([
       [a.feeToken, APPROVE],
-      [a.jobEscrow, sent[from + 1]!.selector],
+      [ledger, sent[from + 1]!.selector],
     ]);
     expect(sent[from]!.hash).to.equal(d.approvalHash);
     expect((await publicClient.getTransactionReceipt({ hash: d.approvalHash! })).status).to.equal("success");
     expect(await pending(d.hash), "the deposit is pending").to.equal(true);
-    expect(await allowance(a.feeToken, a.jobEscrow)).to.equal(3n * USDC); // exactly the amount, not yet spent
+    expect(await allowance(a.feeToken, ledger)).to.equal(3n * USDC); // exactly the amount, not yet spent
     await mine();
     expect((await publicClient.waitForTransactionReceipt({ hash: d.hash })).status).to.equal("success");
     expect(await getDeposit(publicClient, { addresses: a, address: requester })).to.equal(3n * USDC);
-    expect(await allowance(a.feeToken, a.jobEscrow)).to.equal(0n);
+    expect(await allowance(a.feeToken, ledger)).to.equal(0n);
 
     // ComputeCredits has no permit path: always an exact approval.
     const m = await writeMintCredits(wallet(requester), { addresses: a, credits: parseEther("1") });
@@ -177,7 +179,7 @@ describe("sdk write actions: writeX returns at once with the hash, X waits and d
     const b = await writeSubmitJobs(wallet(requester), { addresses: a, payment: "transfer", approval: "approve", jobs: [{ modelId, inputs }, { modelId, inputs, redundancy: 2 }] });
     expect(b.paidWith).to.equal("approval");
     expect(b.submissions.map((s) => s.maxFee)).to.deep.equal([PRICE, 2n * PRICE]);
-    expect(await allowance(a.feeToken, a.jobEscrow)).to.equal(3n * PRICE);
+    expect(await allowance(a.feeToken, ledger)).to.equal(3n * PRICE);
     expect(await pending(b.hash)).to.equal(true);
     await mine();
     const jobs = parseEventLogs({ abi: jobEscrowAbi, eventName: "JobSubmitted", logs: (await publicClient.waitForTransactionReceipt({ hash: b.hash })).logs });
@@ -190,7 +192,8 @@ describe("sdk write actions: writeX returns at once with the hash, X waits and d
     const [n0, from] = [await nonce(), sent.length];
     const fee = await writeSubmitJob(wallet(requester), { addresses: a, modelId, inputs, maxFee: 1n, approval: "approve" }).catch((e: unknown) => e);
     expect(fee).to.be.instanceOf(JobEscrowFeeAboveMaxError);
-    const op = (await getJob(publicClient, { addresses: a, jobId: 1n })).operators[0]!;
+    const first = await readContract(publicClient, { address: a.jobEscrow, abi: jobEscrowAbi, functionName: "jobIdAt", args: [1n] }); // the job in record 1
+    const op = (await getJob(publicClient, { addresses: a, jobId: first })).operators[0]!;
     const [o0, opFrom] = [await publicClient.getTransactionCount({ address: op, blockTag: "pending" }), sent.length];
     const tooMuch = await writeStake(wallet(op), { addresses: a, amount: STAKE * 100n, approval: "approve" }).catch((e: unknown) => e);
     expect((tooMuch as { errorName?: string }).errorName).to.equal("ERC20InsufficientBalance");
@@ -244,6 +247,6 @@ describe("sdk write actions: writeX returns at once with the hash, X waits and d
     expect(await pending(hash)).to.equal(true);
     await mine();
     const [submitted] = parseEventLogs({ abi: jobEscrowAbi, eventName: "JobSubmitted", logs: (await publicClient.waitForTransactionReceipt({ hash })).logs });
-    expect((await veil.getJob({ jobId: submitted!.args.jobId })).payMode).to.equal("deposit");
+    expect(await veil.getJob({ jobId: submitted!.args.jobId })).to.include({ payerModule: 0, payer: requester, payMode: "deposit" });
   });
 });
