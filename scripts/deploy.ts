@@ -39,6 +39,7 @@ const d = local ? await ignition.deploy(VeilLocal, options) : await ignition.dep
 const addr = async (c: { getAddress(): Promise<string> }) => (await c.getAddress()) as `0x${string}`;
 const addresses: VeilAddresses = {
   jobEscrow: await addr(d.escrow),
+  feeLedger: await addr(d.ledger),
   nodeStaking: await addr(d.staking),
   modelRegistry: await addr(d.registry),
   feeToken: await addr(d.feeToken),

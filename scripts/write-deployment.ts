@@ -14,6 +14,8 @@ import { parseDeployment, type VeilAddresses, type VeilDeployment } from "../pac
 /** Ignition contract names (the part after `<Module>#`) and the address-book key each fills. */
 const KEYS: Record<string, keyof VeilAddresses> = {
   JobEscrow: "jobEscrow",
+  // The escrow deploys its FeeLedger in its constructor; Ignition records it as a contractAt of `escrow.ledger()`.
+  FeeLedger: "feeLedger",
   NodeStaking: "nodeStaking",
   ModelRegistry: "modelRegistry",
   MockUSDC: "feeToken",

@@ -171,7 +171,10 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     expect(tsc.code, tsc.stdout + tsc.stderr).to.equal(0);
     const flow = await run(process.execPath, ["main.ts"], { cwd: dapp, env: userEnv({ VEIL_PRIVATE_KEY: KEYS.requester, VEIL_MODEL: PRETRAINED_CLS.modelId, VEIL_RPC_URL: rpc, VEIL_DEPLOYMENT: deployment }) });
     expect(flow.code, `${flow.stderr}\n--- worker ---\n${logs.slice(-3000)}`).to.equal(0);
-    expect(flow.stdout).to.match(/^job 1: fee 50000 escrowed, operators 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc; input pushed to 1 of them/m);
+    const first = /^job (0x[0-9a-f]+|[0-9]+): fee 50000 escrowed, operators 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc; input pushed to 1 of them/m.exec(flow.stdout);
+    expect(first, flow.stdout).to.not.equal(null);
+    // The first job: record 1, generation 0 (the id's low 64 bits; its high 64 are the tag of the model and input).
+    expect(BigInt(first![1]!) & 0xffffffffffffffffn).to.equal(1n);
     expect(flow.stdout).to.match(/verified result 0x[0-9a-f]{64}: softmax_0\.tmp_0 float32\[1,2\] = /);
 
     // The CLI's bin runs from the installed package (no tsx at run time).

@@ -1,8 +1,9 @@
 /**
  * The short soak with faults (bench/soak.ts runs the long one, `--duration 600`): anvil, 3 `veil node start` workers
  * behind TCP proxies, ~2 jobs/s for 40 s, one worker killed -9 and restarted, one 10 s RPC outage of one worker, one
- * reorg replacing a submission under the same id; then every job checked on chain (finalized exactly once or
- * refunded, no double commit, no honest operator slashed outside the replaced job).
+ * reorg replacing a submission with another input in its record (the replacement gets a new id: ids carry a tag of
+ * their input); then every job checked on chain (finalized exactly once or refunded, no double commit, no honest
+ * operator slashed, the replaced id gone from the chain).
  *
  * In the default `npm test` (about a minute; VEIL_SKIP_SOAK=1 skips it; `npm run test:soak` runs it alone). It
  * failed intermittently until the sender filled the nonce holes that reorgs leave (chain/sender.ts `fillGaps`):

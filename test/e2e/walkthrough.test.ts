@@ -22,7 +22,7 @@ import path from "node:path";
 import { createPublicClient, http, type Hex } from "viem";
 import { getContractEvents } from "viem/actions";
 import { nodeStakingAbi } from "../../packages/contracts/src/abis.js";
-import { getJob } from "../../packages/sdk/src/index.js";
+import { getJob, jobIdTag, parseJobId } from "../../packages/sdk/src/index.js";
 import { loadDeploymentFile } from "../../packages/sdk/src/node.js";
 import { PRETRAINED_CLS } from "../../packages/worker/src/models/pretrained.js";
 import { LOCAL_CHAINS, startLocalChain } from "./chains.js";
@@ -144,8 +144,13 @@ describe(`multi-process local network walkthrough on ${chain} (README, pretraine
       const submitLine = `npx veil job submit --model ${PRETRAINED_CLS.modelId} --input input.json --wait`;
       const sub = await sh(submitLine, "requester");
       expect(sub.code, `${sub.stderr}\n--- worker logs ---\n${logs.slice(-4000)}`).to.equal(0);
-      expect(sub.stderr).to.match(/input sent by content address sha256:[0-9a-f]{64}, pushed to 1\/1 operators/);
-      expect(sub.stdout).to.match(new RegExp(`^job 1: result 0x[0-9a-f]{64} \\(from ${OPERATOR}\\)`));
+      const byRef = /input sent by content address sha256:([0-9a-f]{64}), pushed to 1\/1 operators/.exec(sub.stderr);
+      expect(byRef, sub.stderr).to.not.equal(null);
+      const posted = new RegExp(`^job (0x[0-9a-f]{32}): result 0x[0-9a-f]{64} \\(from ${OPERATOR}\\)`).exec(sub.stdout);
+      expect(posted, sub.stdout).to.not.equal(null);
+      // The first job: record 1, generation 0, tagged with the model and the input's sha256 (as the README shows it).
+      const jobId = posted![1]!;
+      expect(BigInt(jobId)).to.equal((jobIdTag(PRETRAINED_CLS.modelId as Hex, `0x${byRef![1]}`) << 64n) | 1n);
       const probs = /softmax_0\.tmp_0: float32\[1,2\] \[([^,]+),([^\]]+)\]/.exec(sub.stdout);
       expect(probs, sub.stdout).to.not.equal(null);
       expect(Number(probs![2])).to.be.greaterThan(0.9); // the real classifier sees the text upside down
@@ -165,18 +170,20 @@ describe(`multi-process local network walkthrough on ${chain} (README, pretraine
       expect(time.stdout).to.match(/^advanced the chain 60 min: time is now /);
       // The worker settles the job once the window has passed (its default poll is 2 s).
       let status: Run | undefined;
-      for (let i = 0; i < 30 && !status?.stdout.includes("job 1: Finalized"); i++) {
+      for (let i = 0; i < 30 && !status?.stdout.includes(`job ${jobId}: Finalized`); i++) {
         if (i) await new Promise((r) => setTimeout(r, 1000));
-        status = await sh("npx veil job status 1");
+        status = await sh(`npx veil job status ${jobId}`);
       }
-      expect(status!.stdout, `${status!.stderr}\n${logs.slice(-3000)}`).to.contain("job 1: Finalized");
+      expect(status!.stdout, `${status!.stderr}\n${logs.slice(-3000)}`).to.contain(`job ${jobId}: Finalized`);
       const fees = await sh(`VEIL_PRIVATE_KEY=${KEYS.operator} npx veil fees withdraw`);
       expect(fees.code, fees.stderr).to.equal(0);
-      expect(fees.stdout).to.match(new RegExp(`^withdrew 0\\.0[0-9]+ mUSDC of earnings to ${OPERATOR}`));
+      // Paid out by the FeeLedger the address book names.
+      const { addresses } = loadDeploymentFile(env.VEIL_DEPLOYMENT!);
+      expect(addresses.feeLedger).to.match(/^0x[0-9a-fA-F]{40}$/);
+      expect(fees.stdout).to.match(new RegExp(`^withdrew 0\\.0[0-9]+ mUSDC of earnings to ${OPERATOR} \\(from FeeLedger ${addresses.feeLedger}\\)`));
 
       // Counted on-chain afterwards: the job finalized, nobody was slashed.
-      const { addresses } = loadDeploymentFile(env.VEIL_DEPLOYMENT!);
-      const job = await getJob(client, { addresses, jobId: 1n });
+      const job = await getJob(client, { addresses, jobId: BigInt(jobId) });
       expect(job.status).to.equal("Finalized");
       const slashed = await getContractEvents(client, { address: addresses.nodeStaking, abi: nodeStakingAbi, eventName: "Slashed", fromBlock: 0n });
       expect(slashed).to.have.length(0);
@@ -189,8 +196,10 @@ describe(`multi-process local network walkthrough on ${chain} (README, pretraine
       );
       if (log) appendFileSync(log, `$ npx tsx examples/sdk-main-flow.ts\n${sdk.stdout}${sdk.stderr}\n`);
       expect(sdk.code, sdk.stderr).to.equal(0);
-      // Job 1's record was recycled once it settled: the next job is generation 1 of record 1.
-      expect(sdk.stdout).to.match(new RegExp(`^job 4294967297: fee 50000 escrowed, operators ${OPERATOR}; input pushed to 1 of them`, "m"));
+      // The first job's record was recycled once it settled: the next job is generation 1 of record 1.
+      const next = new RegExp(`^job (0x[0-9a-f]+|[0-9]+): fee 50000 escrowed, operators ${OPERATOR}; input pushed to 1 of them`, "m").exec(sdk.stdout);
+      expect(next, sdk.stdout).to.not.equal(null);
+      expect(parseJobId(BigInt(next![1]!))).to.include({ generation: 1n, index: 1n });
       expect(sdk.stdout).to.match(/verified result 0x[0-9a-f]{64}: softmax_0\.tmp_0 float32\[1,2\] = /);
 
       const health = await (await fetch(`http://127.0.0.1:${httpPort}/health`)).json();

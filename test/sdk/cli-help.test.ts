@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import { main } from "../../packages/cli/src/main.js";
+import { formatJobId, main, readJobId } from "../../packages/cli/src/main.js";
 import { COMMANDS, GLOBAL_OPTIONS, usageLine } from "../../packages/cli/src/commands.js";
 import { CLI_DOC, renderCliReference, updateCliDoc } from "../../scripts/cli-docs.js";
 import { formatDuration, formatWhen, parseDuration } from "../../packages/cli/src/time.js";
@@ -117,6 +117,23 @@ describe("veil CLI: help, options and units (no chain)", () => {
     expect(badKey.code).to.equal(2);
     expect(badKey.stderr).to.contain("must be 32 bytes of hex");
     expect(badKey.stderr).to.not.contain("0x1234");
+  });
+
+  it("takes job ids as 0x hex (as veil prints them) or decimal, and refuses anything else before connecting (exit 2)", async () => {
+    // tag << 64 | generation << 32 | record
+    const id = (0xabcn << 64n) | (1n << 32n) | 7n;
+    expect(formatJobId(id)).to.equal("0x0000000000000abc0000000100000007");
+    expect(readJobId(formatJobId(id))).to.equal(id);
+    expect(readJobId(id.toString())).to.equal(id);
+    expect(readJobId("0xABC")).to.equal(0xabcn);
+    for (const bad of ["0xzz", "-1", "1.5", "0x", "job1", "0x" + "f".repeat(65), "1" + "0".repeat(78)]) {
+      const r = await run(["job", "status", bad, "--rpc-url", "http://127.0.0.1:9"]);
+      expect(r.code, bad).to.equal(2);
+      expect(r.stderr, bad).to.contain("error: UsageError: <jobId> must be a job id: 0x followed by hex digits (as `veil job submit` prints it) or a decimal number");
+    }
+    const huge = await run(["job", "poke", "9".repeat(78), "--rpc-url", "http://127.0.0.1:9"]);
+    expect(huge.code).to.equal(2);
+    expect(huge.stderr).to.contain("<jobId> is larger than a uint256");
   });
 
   it("reports an unknown command and extra arguments as usage errors", async () => {

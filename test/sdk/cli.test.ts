@@ -15,7 +15,7 @@ import { createPublicClient, createWalletClient, http, parseEther, type Address,
 import { mnemonicToAccount } from "viem/accounts";
 import VeilLocal from "../../ignition/modules/VeilLocal.js";
 import { readIgnitionDeployment, writeDeployment } from "../../scripts/write-deployment.js";
-import { encodeTensors, getJob, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../packages/sdk/src/index.js";
+import { encodeTensors, getJob, jobIdTag, resultHash, sha256Hex, submitResult, tensorsFromJson, type TensorMap, type VeilAddresses } from "../../packages/sdk/src/index.js";
 import { jobEscrowAbi, mockUsdcAbi, veilTokenAbi } from "../../packages/contracts/src/abis.js";
 import { resultServer } from "./helpers/viem.js";
 import { buildIdentityModel, buildMlpModel } from "../../packages/worker/src/models/generate.js";
@@ -31,6 +31,8 @@ const keyOf = (i: number) => {
   return ("0x" + Buffer.from(k).toString("hex")) as Hex;
 };
 const addressOf = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i }).address;
+/** A job id as `veil` prints it: 0x and 32 hex digits (tag, generation, record). */
+const hexId = (id: bigint) => `0x${id.toString(16).padStart(32, "0")}`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -106,6 +108,9 @@ describe("veil CLI (against npx hardhat node)", function () {
     expect(deployment.startBlock).to.be.a("number").and.to.be.greaterThan(0);
     deploymentFile = writeDeployment(deployment, dir);
     addresses = deployment.addresses;
+    // The address book names the escrow's FeeLedger (Ignition records it as a contractAt of escrow.ledger()).
+    const ledger = await createPublicClient({ transport: http(rpc, { retryCount: 0 }) }).readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
+    expect(addresses.feeLedger).to.equal(ledger);
     await conn.close();
     server = await resultServer();
   });
@@ -122,6 +127,8 @@ describe("veil CLI (against npx hardhat node)", function () {
   const input = { x: { type: "float32", dims: [1, 4], data: [1, 2, 3, 4] } };
   const result: TensorMap = { y: { type: "float32", dims: [1, 2], data: new Float32Array([0.5, -1.25]) } };
   let modelId: Hex;
+  /** The first job: record 1, generation 0, tagged with the model and the input's sha256. */
+  let job1: bigint;
 
   async function answer(jobId: bigint) {
     const job = await getJob(pub(), { addresses, jobId });
@@ -192,45 +199,59 @@ describe("veil CLI (against npx hardhat node)", function () {
     const sub = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--json", ...D()], requester);
     expect(sub.code, sub.stderr).to.equal(0);
     const submitted = JSON.parse(sub.stdout);
-    expect(submitted).to.include({ jobId: "1", fee: "50000", inputHash: sha256Hex(encodeTensors(tensorsFromJson(input))) });
+    const inputHash = sha256Hex(encodeTensors(tensorsFromJson(input)));
+    // tag << 64 | generation << 32 | record: the first job of record 1, tagged with its model and input.
+    job1 = (jobIdTag(modelId, inputHash) << 64n) | 1n;
+    expect(submitted).to.include({ jobId: hexId(job1), fee: "50000", inputHash });
     expect(submitted.operators).to.deep.equal([addressOf(operator)]);
 
-    const pending = await veil(["job", "status", "1", ...D()]);
-    expect(pending.stdout).to.contain("job 1: Assigned");
-    const early = await veil(["job", "result", "1", ...D()]);
+    const pending = await veil(["job", "status", hexId(job1), ...D()]);
+    expect(pending.stdout).to.contain(`job ${hexId(job1)}: Assigned`);
+    expect(pending.stdout).to.contain("paid from the requester's payment; terms version 1, royalty 1000 bps");
+    // The same id in decimal (as a block explorer shows a uint256) reads the same job.
+    const decimal = await veil(["job", "status", job1.toString(), ...D()]);
+    expect(decimal.stdout).to.contain(`job ${hexId(job1)}: Assigned`);
+    const early = await veil(["job", "result", hexId(job1), ...D()]);
     expect(early.code).to.equal(1);
-    expect(early.stderr).to.equal("error: JobNotSettledError: Job 1 has no result yet (status Assigned).\n");
+    expect(early.stderr).to.equal(`error: JobNotSettledError: Job ${job1} has no result yet (status Assigned).\n`);
 
-    const hash = await answer(1n);
-    const status = await veil(["job", "status", "1", ...D()]);
-    expect(status.stdout).to.contain("job 1: Proposed");
+    const hash = await answer(job1);
+    const status = await veil(["job", "status", hexId(job1), ...D()]);
+    expect(status.stdout).to.contain(`job ${hexId(job1)}: Proposed`);
     expect(status.stdout).to.contain(`result     ${hash}`);
-    const res = await veil(["job", "result", "1", "--json", ...D()]);
+    const res = await veil(["job", "result", hexId(job1), "--json", ...D()]);
     expect(res.code, res.stderr).to.equal(0);
-    expect(JSON.parse(res.stdout)).to.deep.equal({ jobId: "1", resultHash: hash, operator: addressOf(operator), outputs: { y: { type: "float32", dims: [1, 2], data: [0.5, -1.25] } } });
-    const human = await veil(["job", "result", "1", "--output", "out.json", ...D()]);
+    expect(JSON.parse(res.stdout)).to.deep.equal({ jobId: hexId(job1), resultHash: hash, operator: addressOf(operator), outputs: { y: { type: "float32", dims: [1, 2], data: [0.5, -1.25] } } });
+    const human = await veil(["job", "result", hexId(job1), "--output", "out.json", ...D()]);
     expect(human.stdout).to.contain("  y: float32[1,2] [0.5,-1.25]");
     expect(existsSync(path.join(dir, "out.json"))).to.equal(true);
 
     await pub().request({ method: "evm_increaseTime" as any, params: [3601] as any });
     await pub().request({ method: "evm_mine" as any, params: [] as any });
-    const fin = await veil(["job", "finalize", "1", ...D()], requester);
+    const fin = await veil(["job", "finalize", hexId(job1), ...D()], requester);
     expect(fin.code, fin.stderr).to.equal(0);
-    expect(fin.stdout).to.contain("finalized job 1");
+    expect(fin.stdout).to.contain(`finalized job ${hexId(job1)}`);
+    const shown = await veil(["fees", "show", ...D()], operator);
+    expect(shown.code, shown.stderr).to.equal(0);
+    expect(shown.stdout).to.contain(`earnings of ${addressOf(operator)}: 0.04 mUSDC`);
+    expect(shown.stdout).to.contain(`held by    FeeLedger ${addresses.feeLedger} (of JobEscrow ${addresses.jobEscrow})`);
     const fees = await veil(["fees", "withdraw", ...D()], operator);
     expect(fees.code, fees.stderr).to.equal(0);
-    // 80% of 0.05 (10% royalty, 5% treasury, 5% stakers)
-    expect(fees.stdout).to.contain(`withdrew 0.04 mUSDC of earnings to ${addressOf(operator)}`);
+    // 80% of 0.05 (10% royalty, 5% treasury, 5% stakers), paid out by the FeeLedger
+    expect(fees.stdout).to.contain(`withdrew 0.04 mUSDC of earnings to ${addressOf(operator)} (from FeeLedger ${addresses.feeLedger})`);
     const again = await veil(["fees", "withdraw", ...D()], operator);
     expect(again.code).to.equal(1);
-    expect(again.stderr).to.equal(`error: JobEscrowNothingToWithdraw: ${addressOf(operator)} has nothing to withdraw\n`);
+    expect(again.stderr).to.equal(`error: FeeLedgerNothingToWithdraw: ${addressOf(operator)} has nothing to withdraw\n`);
   });
 
   it("veil job submit --wait shows progress on stderr and prints the result", async () => {
-    // Job 1 settled, so this job reuses its record: generation 1 of record 1, id 2^32 + 1 (docs/cli.md).
+    // Job 1 settled, so this job reuses its record: generation 1 of record 1, with the same tag (same model and
+    // input): tag << 64 | 1 << 32 | 1 (docs/cli.md).
     const client = pub();
-    const id = (await client.readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId" })) as bigint;
-    expect(id).to.equal((1n << 32n) + 1n);
+    const inputHash = sha256Hex(encodeTensors(tensorsFromJson(input)));
+    const id = (await client.readContract({ address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId", args: [modelId, inputHash] })) as bigint;
+    expect(id).to.equal((jobIdTag(modelId, inputHash) << 64n) | (1n << 32n) | 1n);
+    expect(id).to.not.equal(job1);
     const run = veil(["job", "submit", "--model", modelId, "--input", "input.json", "--wait", "--timeout", "60", ...D()], requester);
     // Wait for the job to exist, then answer as the operator.
     for (let i = 0; i < 400; i++) {
@@ -243,27 +264,33 @@ describe("veil CLI (against npx hardhat node)", function () {
     const hash = await answer(id);
     const r = await run;
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stderr).to.match(new RegExp(`submitted job ${id} \\(tx 0x[0-9a-f]{64}\\), waiting for the result`));
-    expect(r.stderr).to.contain(`job ${id}: Assigned: waiting for the operator's result`);
-    expect(r.stdout).to.contain(`job ${id}: result ${hash} (from ${addressOf(operator)})`);
+    expect(r.stderr).to.match(new RegExp(`submitted job ${hexId(id)} \\(tx 0x[0-9a-f]{64}\\), waiting for the result`));
+    expect(r.stderr).to.contain(`job ${hexId(id)}: Assigned: waiting for the operator's result`);
+    expect(r.stdout).to.contain(`job ${hexId(id)}: result ${hash} (from ${addressOf(operator)})`);
     // Job 1's record now holds this job: reading job 1 says so, and the status command reads it from the events.
-    const old = await veil(["job", "status", "1", ...D()]);
+    const old = await veil(["job", "status", hexId(job1), ...D()]);
     expect(old.code, old.stderr).to.equal(0);
-    expect(old.stdout).to.contain("job 1: Finalized");
+    expect(old.stdout).to.contain(`job ${hexId(job1)}: Finalized`);
     expect(old.stdout).to.contain("(read from the escrow's events: the job settled and its record now holds a later job)");
-    const oldResult = await veil(["job", "result", "1", "--json", ...D()]);
+    const oldResult = await veil(["job", "result", hexId(job1), "--json", ...D()]);
     expect(oldResult.code, oldResult.stderr).to.equal(0);
-    expect(JSON.parse(oldResult.stdout)).to.include({ jobId: "1", resultHash: hash, operator: addressOf(operator) });
+    expect(JSON.parse(oldResult.stdout)).to.include({ jobId: hexId(job1), resultHash: hash, operator: addressOf(operator) });
   });
 
   it("veil deposit, then pay a job from it", async () => {
     const dep = await veil(["deposit", "1", ...D()], requester);
     expect(dep.code, dep.stderr).to.equal(0);
-    expect(dep.stdout).to.contain("deposited 1 mUSDC; deposit is now 1 mUSDC");
+    expect(dep.stdout).to.contain(`deposited 1 mUSDC into FeeLedger ${addresses.feeLedger}; deposit is now 1 mUSDC`);
     const sub = await veil(["job", "submit", "--model", modelId, "--input", "input.json", "--pay", "deposit", "--json", ...D()], requester);
     expect(sub.code, sub.stderr).to.equal(0);
     const show = await veil(["deposit", "show", ...D()], requester);
     expect(show.stdout).to.contain(`deposit of ${addressOf(requester)}: 0.95 mUSDC`);
+    expect(show.stdout).to.contain(`held by    FeeLedger ${addresses.feeLedger} (of JobEscrow ${addresses.jobEscrow})`);
+    // The fee tokens sit in the ledger, none in the escrow.
+    expect(await pub().readContract({ address: addresses.feeToken, abi: mockUsdcAbi, functionName: "balanceOf", args: [addresses.jobEscrow] })).to.equal(0n);
+    const out = await veil(["deposit", "withdraw", "0.45", "--json", ...D()], requester);
+    expect(out.code, out.stderr).to.equal(0);
+    expect(JSON.parse(out.stdout)).to.include({ amount: "450000", deposit: "500000", ledger: addresses.feeLedger });
   });
 
   it("veil credits mint / allowance / grant-agent / revoke-agent / burn", async () => {

@@ -46,6 +46,9 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 const FEE_AMOUNT = "<fee units>";
 
+/** Help text of a command taking a job id. */
+const JOB_ID = "<jobId>: 0x and 32 hex digits as `veil job submit` prints it (tag, generation, record), or the same number in decimal.";
+
 /** onnxruntime's graph optimisation levels, in the order of their on-chain index. */
 export const GRAPH_LEVELS = ["disabled", "basic", "extended", "all"] as const;
 
@@ -121,8 +124,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       "input.json names the model's input tensors: {\"x\": {\"type\": \"float32\", \"dims\": [1, 4], \"data\": [1, 2, 3, 4]}} " +
       "(flat row-major data; int64 as strings beyond 2^53).\n\nInputs above the escrow's inline limit (16 KiB) are sent " +
       "by content address: the chain stores their sha256 and the bytes go straight to the drawn operators.\n\n" +
-      "A refunded job's fee returns to your escrow deposit (see `veil deposit show`); an allowance-paid one to the " +
-      "compute-credit pool.",
+      "Job ids are 0x and 32 hex digits (`tag << 64 | generation << 32 | record`, the tag from the model and input): " +
+      "`veil job status|result|poke|finalize` take them as printed, or in decimal.\n\n" +
+      "Fees are collected by the FeeLedger (the escrow's ledger, which holds every balance): a refunded job's fee " +
+      "returns to your deposit there (see `veil deposit show`); an allowance-paid one to the compute-credit pool's.",
     options: {
       model: { type: "string", arg: "<modelId>", desc: "model id", required: true },
       input: { type: "string", arg: "<file.json>", desc: "input tensors (JSON tensor form)", required: true },
@@ -141,15 +146,16 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     examples: ["veil job submit --model 0x3f…a1 --input input.json --wait"],
   },
-  { name: "job status", args: "<jobId>", summary: "a job's status, operators, windows, and where a refund went", options: {} },
+  { name: "job status", args: "<jobId>", summary: "a job's status, operators, windows, and where a refund went", details: JOB_ID, options: {} },
   {
     name: "job result",
     args: "<jobId>",
+    details: JOB_ID,
     summary: "fetch a job's result from an operator, check it against the on-chain hash, decode it",
     options: { output: { type: "string", arg: "<file.json>", desc: "write the outputs to a file" } },
   },
-  { name: "job poke", args: "<jobId>", summary: "move a stale job on (anyone): replaces or slashes missed steps, refunds", options: {} },
-  { name: "job finalize", args: "<jobId>", summary: "settle a job after its challenge window (anyone)", options: {} },
+  { name: "job poke", args: "<jobId>", summary: "move a stale job on (anyone): replaces or slashes missed steps, refunds", details: JOB_ID, options: {} },
+  { name: "job finalize", args: "<jobId>", summary: "settle a job after its challenge window (anyone)", details: JOB_ID, options: {} },
   // ------------------------------------------------------------------------------------------------------------ credits
   {
     name: "credits mint",
@@ -178,20 +184,20 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   { name: "credits revoke-agent", summary: "revoke an agent", options: { agent: { type: "string", arg: "<address>", desc: "the agent", required: true } } },
   // ------------------------------------------------------------------------------------------------------------ fees
-  { name: "fees show", summary: "earnings (operator shares, royalties)", options: { address: { type: "string", arg: "<account>", desc: "whose earnings (default: the sender)" } } },
-  { name: "fees withdraw", summary: "withdraw earnings", options: { to: { type: "string", arg: "<address>", desc: "recipient (default: the sender)" } } },
+  { name: "fees show", summary: "earnings (operator shares, royalties) held by the FeeLedger", options: { address: { type: "string", arg: "<account>", desc: "whose earnings (default: the sender)" } } },
+  { name: "fees withdraw", summary: "withdraw earnings from the FeeLedger", options: { to: { type: "string", arg: "<address>", desc: "recipient (default: the sender)" } } },
   // ------------------------------------------------------------------------------------------------------------ deposit
   {
     name: "deposit",
     args: "<amount>",
-    summary: "prepay fee tokens into the escrow (refunds land here too)",
+    summary: "prepay fee tokens into your deposit in the FeeLedger (approves the ledger; refunds land here too)",
     options: {},
   },
-  { name: "deposit show", summary: "the escrow deposit of an account", options: { address: { type: "string", arg: "<account>", desc: "whose deposit (default: the sender)" } } },
+  { name: "deposit show", summary: "an account's deposit in the FeeLedger", options: { address: { type: "string", arg: "<account>", desc: "whose deposit (default: the sender)" } } },
   {
     name: "deposit withdraw",
     args: "<amount>",
-    summary: "take fee tokens out of the escrow deposit",
+    summary: "take fee tokens out of your deposit in the FeeLedger",
     options: { to: { type: "string", arg: "<address>", desc: "recipient (default: the sender)" } },
   },
   // ------------------------------------------------------------------------------------------------------------ dev

@@ -24,6 +24,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { getBlock, readContract } from "viem/actions";
 import type { VeilAddresses } from "@veil/sdk";
+import { abis } from "@veil/sdk";
 import { veilActions, type VeilActions } from "@veil/sdk";
 import { JobRefundedError, VeilContractError, VeilError, decodeVeilError } from "@veil/sdk";
 import type { Job, SlotState } from "@veil/sdk";
@@ -58,6 +59,26 @@ function need(v: string | undefined, flag: string): string {
 function bytes32(v: string, what: string): Hex {
   if (!/^0x[0-9a-fA-F]{64}$/.test(v)) throw new UsageError(`${what} must be 0x followed by 64 hex digits`);
   return v.toLowerCase() as Hex;
+}
+
+/**
+ * A job id: `tag << 64 | generation << 32 | record index` (tag: 64 bits of keccak256(modelId, inputHash)), so about
+ * 2^127. Printed as 0x and 32 hex digits (tag, generation, record: `0x<16><8><8>`); read as that or as decimal.
+ */
+export function formatJobId(id: bigint): string {
+  return `0x${id.toString(16).padStart(32, "0")}`;
+}
+
+const UINT256_MAX = (1n << 256n) - 1n;
+
+/** Parses a job id given as 0x hex (as `veil` prints them) or decimal (as JSON-RPC tools and explorers show uint256). */
+export function readJobId(v: string, what = "<jobId>"): bigint {
+  let id: bigint;
+  if (/^0x[0-9a-fA-F]{1,64}$/.test(v)) id = BigInt(v);
+  else if (/^[0-9]{1,78}$/.test(v)) id = BigInt(v);
+  else throw new UsageError(`${what} must be a job id: 0x followed by hex digits (as \`veil job submit\` prints it) or a decimal number, got ${JSON.stringify(v)}`);
+  if (id > UINT256_MAX) throw new UsageError(`${what} is larger than a uint256: ${JSON.stringify(v)}`);
+  return id;
 }
 
 function uint(v: string, what: string): bigint {
@@ -141,6 +162,19 @@ class Session {
     return this.#addresses!;
   }
 
+  #ledger: Address | undefined;
+
+  /**
+   * The FeeLedger: every fee-token balance (deposits, earnings, treasury and staker accruals) lives there, and fee
+   * approvals go to it. The address book's `feeLedger`, or the escrow's `ledger()` for a book without one.
+   */
+  async ledger(): Promise<Address> {
+    if (this.#ledger) return this.#ledger;
+    const client = await this.veil();
+    this.#ledger = this.addresses.feeLedger ?? (await readContract(client, { address: this.addresses.jobEscrow, abi: abis.jobEscrowAbi, functionName: "ledger" }));
+    return this.#ledger;
+  }
+
   /** The deployment's first block (where event scans start), when the address book records it. */
   get startBlock(): bigint | undefined {
     return this.#startBlock;
@@ -186,38 +220,48 @@ function out(ctx: Ctx, json: Record<string, unknown>, human: string) {
 function jobId(ctx: Ctx, i = 0): bigint {
   const v = ctx.positionals[i];
   if (v === undefined) throw new UsageError(`missing <jobId> (usage: veil ${ctx.spec.name} <jobId>)`);
-  return uint(v, "jobId");
+  return readJobId(v);
 }
 
-/** Where a refunded job's fee went, in words, with the command that takes it out. */
-async function refundNote(s: Session, payMode: "deposit" | "allowance", payer: Address, amount: bigint): Promise<string> {
+/** Who paid a job, in words: the requester, or a FeeLedger payer module (compute credits are module 1). */
+function payerWords(s: Session, job: Job): string {
+  if (job.payerModule === 0) return "the requester's payment";
+  const credits = s.addresses.computeCredits && job.payer?.toLowerCase() === s.addresses.computeCredits.toLowerCase();
+  return credits ? "a compute-credit allowance" : `payer module ${job.payerModule}${job.payer ? ` (${job.payer})` : ""}`;
+}
+
+/** Where a refunded job's fee went (the payer's deposit in the FeeLedger), in words, with the command that takes it out. */
+async function refundNote(s: Session, job: Job, amount: bigint): Promise<string> {
   const fee = await s.fmt(s.addresses.feeToken, amount);
-  if (payMode === "allowance") return `${fee} returned to the compute-credit pool (the job was paid from a daily allowance)`;
+  if (job.payerModule !== 0) {
+    const credits = s.addresses.computeCredits && job.payer?.toLowerCase() === s.addresses.computeCredits.toLowerCase();
+    return credits
+      ? `${fee} returned to the compute-credit pool (the job was paid from a daily allowance; the pool reclaims its FeeLedger deposit)`
+      : `${fee} returned to the FeeLedger deposit of payer module ${job.payerModule}${job.payer ? ` (${job.payer})` : ""}`;
+  }
   const { decimals } = await s.token(s.addresses.feeToken);
-  return `${fee} returned to the escrow deposit of ${payer}: \`veil deposit withdraw ${formatUnits(amount, decimals)}\` takes it out, or it pays later jobs with --pay deposit`;
+  return `${fee} returned to the FeeLedger deposit of ${job.payer ?? job.requester}: \`veil deposit withdraw ${formatUnits(amount, decimals)}\` takes it out, or it pays later jobs with --pay deposit`;
 }
 
 async function describeJob(s: Session, job: Job): Promise<string> {
+  const terms = job.termsVersion === undefined ? "" : `; terms version ${job.termsVersion}, royalty ${job.royaltyBps} bps`;
   const lines = [
-    `job ${job.jobId}: ${job.status}`,
+    `job ${formatJobId(job.jobId)}: ${job.status}`,
     `  model      ${job.modelId}`,
     `  requester  ${job.requester}`,
     `  operators  ${job.operators.join(", ")}`,
-    `  k          ${job.redundancy}, price ${await s.fmt(s.addresses.feeToken, job.price)} per slot, paid from ${job.payMode === "allowance" ? "a compute-credit allowance" : "the requester's payment"}`,
+    `  k          ${job.redundancy}, price ${await s.fmt(s.addresses.feeToken, job.price)} per slot, paid from ${payerWords(s, job)}${terms}`,
     `  deadline   ${await s.when(job.deadline)}`,
     `  phase end  ${job.phaseEnd ? await s.when(job.phaseEnd) : "-"}`,
   ];
   if (job.result) lines.push(`  result     ${job.result}`);
-  if (job.status === "Refunded") {
-    const payer = job.payMode === "allowance" ? s.addresses.computeCredits ?? job.requester : job.requester;
-    lines.push(`  refund     ${await refundNote(s, job.payMode, payer, job.price * BigInt(job.redundancy))}`);
-  }
+  if (job.status === "Refunded") lines.push(`  refund     ${await refundNote(s, job, job.price * BigInt(job.redundancy))}`);
   if (job.source === "events") lines.push("  (read from the escrow's events: the job settled and its record now holds a later job)");
   return lines.join("\n");
 }
 
 function jobJson(job: Job) {
-  return { ...job, result: job.result ?? null };
+  return { ...job, jobId: formatJobId(job.jobId), result: job.result ?? null };
 }
 
 /** `x: float32[batch,3,48,192]` lines for a model's signature. */
@@ -393,15 +437,16 @@ const HANDLERS: Record<string, Handler> = {
     if (!who) throw new UsageError("pass --address or --private-key");
     const n = await veil.getNode({ address: who });
     const earnings = await veil.getEarnings({ address: who });
+    const ledger = await s.ledger();
     const f = (x: bigint) => s.fmt(s.addresses.stakingToken, x);
-    out(ctx, { ...n, earnings },
+    out(ctx, { ...n, earnings, ledger },
       [
         `operator ${who}: ${n.registered ? (n.eligible ? "eligible" : "registered, not eligible (stake below minimum)") : "not registered"}`,
         `  endpoint   ${n.endpoint || "-"}`,
         `  stake      ${await f(n.stake)} (${await f(n.locked)} locked, ${await f(n.freeStake)} free)`,
         `  unbonding  ${await f(n.unbonding)}${n.unbondEnd ? `, withdrawable ${await s.when(n.unbondEnd)}` : ""}`,
         `  models     ${n.models.length ? n.models.join(", ") : "-"}`,
-        `  earnings   ${await s.fmt(s.addresses.feeToken, earnings)}; staker rewards ${await s.fmt(s.addresses.feeToken, n.pendingRewards)}`,
+        `  earnings   ${await s.fmt(s.addresses.feeToken, earnings)} in FeeLedger ${ledger} (\`veil fees withdraw\`); staker rewards ${await s.fmt(s.addresses.feeToken, n.pendingRewards)}`,
       ].join("\n"));
   },
 
@@ -434,60 +479,62 @@ const HANDLERS: Record<string, Handler> = {
       ? `\ninput sent by content address ${r.inputURI}${pushes ? `, pushed to ${pushes.filter((p) => p.ok).length}/${pushes.length} operators` : ""}`
       : "";
     if (!v.wait) {
-      out(ctx, { jobId: r.jobId, operators: r.operators, fee: r.fee, inputHash: r.inputHash, inputURI: r.inputURI ?? null, hash: r.hash, ...(pushes ? { blobPushes: pushes } : {}) },
-        `submitted job ${r.jobId} (fee ${await s.fmt(s.addresses.feeToken, r.fee)}), operators ${r.operators.join(", ")}${byRef}\ntx ${r.hash}`);
+      out(ctx, { jobId: formatJobId(r.jobId), operators: r.operators, fee: r.fee, inputHash: r.inputHash, inputURI: r.inputURI ?? null, hash: r.hash, ...(pushes ? { blobPushes: pushes } : {}) },
+        `submitted job ${formatJobId(r.jobId)} (fee ${await s.fmt(s.addresses.feeToken, r.fee)}), operators ${r.operators.join(", ")}${byRef}\ntx ${r.hash}`);
       return;
     }
-    ctx.io.stderr(`submitted job ${r.jobId} (tx ${r.hash}), waiting for the result...${byRef}\n`);
+    ctx.io.stderr(`submitted job ${formatJobId(r.jobId)} (tx ${r.hash}), waiting for the result...${byRef}\n`);
     try {
       const res = await veil.waitForResult({ jobId: r.jobId, timeout, onChange: progress(ctx.io), fromBlock: r.receipt.blockNumber });
       await printResult(ctx, res);
     } catch (e) {
       if (e instanceof JobRefundedError) {
         const job = await veil.getJob({ jobId: r.jobId, fromBlock: r.receipt.blockNumber });
-        const payer = job.payMode === "allowance" ? s.addresses.computeCredits ?? job.requester : job.requester;
-        throw new VeilError(`job ${r.jobId} was refunded (${e.reason}): ${await refundNote(s, job.payMode, payer, e.amount ?? job.price * BigInt(job.redundancy))}`, { cause: e });
+        throw new VeilError(`job ${formatJobId(r.jobId)} was refunded (${e.reason}): ${await refundNote(s, job, e.amount ?? job.price * BigInt(job.redundancy))}`, { cause: e });
       }
       throw e;
     }
   },
 
   async "job status"(ctx, s) {
+    const id = jobId(ctx);
     const veil = await s.veil();
-    const j = await veil.getJob({ jobId: jobId(ctx), fromBlock: s.startBlock });
+    const j = await veil.getJob({ jobId: id, fromBlock: s.startBlock });
     out(ctx, jobJson(j), await describeJob(s, j));
   },
 
   async "job result"(ctx, s) {
+    const id = jobId(ctx);
     const veil = await s.veil();
-    await printResult(ctx, await veil.getJobResult({ jobId: jobId(ctx), fromBlock: s.startBlock }));
+    await printResult(ctx, await veil.getJobResult({ jobId: id, fromBlock: s.startBlock }));
   },
 
   async "job poke"(ctx, s) {
-    const veil = await s.veil();
     const id = jobId(ctx);
+    const veil = await s.veil();
     const r = await veil.pokeJob({ account: s.account, jobId: id });
     let note = "";
     if (r.status === "Refunded") {
       const j = await veil.getJob({ jobId: id, fromBlock: s.startBlock });
-      const payer = j.payMode === "allowance" ? s.addresses.computeCredits ?? j.requester : j.requester;
-      note = `\nrefund: ${await refundNote(s, j.payMode, payer, j.price * BigInt(j.redundancy))}`;
+      note = `\nrefund: ${await refundNote(s, j, j.price * BigInt(j.redundancy))}`;
     }
-    out(ctx, { jobId: id, status: r.status, hash: r.hash }, `poked job ${id}: now ${r.status}${note}\ntx ${r.hash}`);
+    out(ctx, { jobId: formatJobId(id), status: r.status, hash: r.hash }, `poked job ${formatJobId(id)}: now ${r.status}${note}\ntx ${r.hash}`);
   },
 
   async "job finalize"(ctx, s) {
-    const veil = await s.veil();
     const id = jobId(ctx);
+    const veil = await s.veil();
     const r = await veil.finalizeJob({ account: s.account, jobId: id });
-    out(ctx, { jobId: id, hash: r.hash }, `finalized job ${id}\ntx ${r.hash}`);
+    out(ctx, { jobId: formatJobId(id), hash: r.hash }, `finalized job ${formatJobId(id)}\ntx ${r.hash}`);
   },
 
   async "fees withdraw"(ctx, s) {
     const veil = await s.veil();
     const to = ctx.values.to ? address(ctx.values.to, "--to") : s.account.address;
     const r = await veil.withdrawEarnings({ account: s.account, to });
-    out(ctx, { account: s.account.address, to, amount: r.amount, hash: r.hash }, `withdrew ${await s.fmt(s.addresses.feeToken, r.amount)} of earnings to ${to}\ntx ${r.hash}`);
+    const ledger = await s.ledger();
+    out(ctx, { account: s.account.address, to, amount: r.amount, ledger, hash: r.hash },
+      `withdrew ${await s.fmt(s.addresses.feeToken, r.amount)} of earnings to ${to} (from FeeLedger ${ledger})\ntx ${r.hash}`);
   },
 
   async "fees show"(ctx, s) {
@@ -495,7 +542,9 @@ const HANDLERS: Record<string, Handler> = {
     const who = ctx.values.address ? address(ctx.values.address, "--address") : s.accountAddress;
     if (!who) throw new UsageError("pass --address or --private-key");
     const earnings = await veil.getEarnings({ address: who });
-    out(ctx, { account: who, earnings }, `earnings of ${who}: ${await s.fmt(s.addresses.feeToken, earnings)}`);
+    const ledger = await s.ledger();
+    out(ctx, { account: who, earnings, ledger, escrow: s.addresses.jobEscrow },
+      `earnings of ${who}: ${await s.fmt(s.addresses.feeToken, earnings)} (\`veil fees withdraw\` takes them out)\n  held by    FeeLedger ${ledger} (of JobEscrow ${s.addresses.jobEscrow})`);
   },
 
   async "credits mint"(ctx, s) {
@@ -551,7 +600,9 @@ const HANDLERS: Record<string, Handler> = {
     const who = ctx.values.address ? address(ctx.values.address, "--address") : s.accountAddress;
     if (!who) throw new UsageError("pass --address or --private-key");
     const balance = await veil.getDeposit({ address: who });
-    out(ctx, { account: who, deposit: balance }, `deposit of ${who}: ${await s.fmt(s.addresses.feeToken, balance)} (refunds land here; \`veil deposit withdraw <amount>\` takes it out)`);
+    const ledger = await s.ledger();
+    out(ctx, { account: who, deposit: balance, ledger, escrow: s.addresses.jobEscrow },
+      `deposit of ${who}: ${await s.fmt(s.addresses.feeToken, balance)} (refunds land here; \`veil deposit withdraw <amount>\` takes it out)\n  held by    FeeLedger ${ledger} (of JobEscrow ${s.addresses.jobEscrow})`);
   },
 
   async "deposit withdraw"(ctx, s) {
@@ -561,8 +612,9 @@ const HANDLERS: Record<string, Handler> = {
     const to = ctx.values.to ? address(ctx.values.to, "--to") : s.account.address;
     const r = await veil.withdrawDeposit({ account: s.account, amount: value, to });
     const balance = await veil.getDeposit({ address: s.account.address });
-    out(ctx, { account: s.account.address, amount: value, to, deposit: balance, hash: r.hash },
-      `withdrew ${await s.fmt(s.addresses.feeToken, value)} from the deposit; ${await s.fmt(s.addresses.feeToken, balance)} left\ntx ${r.hash}`);
+    const ledger = await s.ledger();
+    out(ctx, { account: s.account.address, amount: value, to, deposit: balance, ledger, hash: r.hash },
+      `withdrew ${await s.fmt(s.addresses.feeToken, value)} from the deposit in FeeLedger ${ledger}; ${await s.fmt(s.addresses.feeToken, balance)} left\ntx ${r.hash}`);
   },
 
   async deposit(ctx, s) {
@@ -571,8 +623,9 @@ const HANDLERS: Record<string, Handler> = {
     const value = amount(need(ctx.positionals[0], "<amount>"), fee.decimals, "<amount>");
     const r = await veil.deposit({ account: s.account, amount: value });
     const balance = await veil.getDeposit({ address: s.account.address });
-    out(ctx, { account: s.account.address, amount: value, deposit: balance, hash: r.hash },
-      `deposited ${await s.fmt(s.addresses.feeToken, value)}; deposit is now ${await s.fmt(s.addresses.feeToken, balance)}\ntx ${r.hash}`);
+    const ledger = await s.ledger();
+    out(ctx, { account: s.account.address, amount: value, deposit: balance, ledger, hash: r.hash, approvalHash: r.approvalHash ?? null },
+      `deposited ${await s.fmt(s.addresses.feeToken, value)} into FeeLedger ${ledger}; deposit is now ${await s.fmt(s.addresses.feeToken, balance)}\ntx ${r.hash}`);
   },
 
   async "dev time"(ctx, s) {
@@ -642,7 +695,7 @@ function progress(io: Io) {
           : job.status === "Proposed"
             ? "result posted on-chain; fetching it from the operator and checking its hash"
             : job.status;
-    io.stderr(`[${elapsed()}] job ${job.jobId}: ${job.status}: ${step}\n`);
+    io.stderr(`[${elapsed()}] job ${formatJobId(job.jobId)}: ${job.status}: ${step}\n`);
   };
 }
 
@@ -653,13 +706,13 @@ function slotsIn(job: Job, state: SlotState) {
 async function printResult(ctx: Ctx, r: { jobId: bigint; resultHash: Hex; operator: Address; outputs: any }) {
   const outputs = tensorsToJson(r.outputs);
   if (ctx.values.output) writeFileSync(ctx.values.output, JSON.stringify(outputs, null, 2) + "\n");
-  const human = [`job ${r.jobId}: result ${r.resultHash} (from ${r.operator})`];
+  const human = [`job ${formatJobId(r.jobId)}: result ${r.resultHash} (from ${r.operator})`];
   for (const [name, t] of Object.entries(outputs)) {
     const data = t.data.length > 16 ? `${JSON.stringify(t.data.slice(0, 16)).slice(0, -1)}, ... ${t.data.length - 16} more]` : JSON.stringify(t.data);
     human.push(`  ${name}: ${t.type}[${t.dims.join(",")}] ${data}`);
   }
   if (ctx.values.output) human.push(`written to ${ctx.values.output}`);
-  out(ctx, { jobId: r.jobId, resultHash: r.resultHash, operator: r.operator, outputs }, human.join("\n"));
+  out(ctx, { jobId: formatJobId(r.jobId), resultHash: r.resultHash, operator: r.operator, outputs }, human.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
