@@ -17,11 +17,15 @@ import {
   OnnxModelError,
   checkInputs,
   encodeSignature,
+  encodeTensors,
   getModel,
   inspectOnnxModel,
+  jobIdTag,
   modelRegistrationFromFile,
+  parseJobId,
   parseSignature,
   registerModel,
+  sha256Hex,
   submitJob,
   submitJobs,
   tensorsFromJson,
@@ -356,7 +360,12 @@ describe("model signatures", () => {
       expect((await state()).nonce).to.be.greaterThan(before.nonce);
       // allowNonFinite lets a NaN through to the chain.
       const sent = await submitJob(wallet(user), { addresses, modelId: mlp.modelId, inputs: { x: nan }, allowNonFinite: true });
-      expect(sent.jobId).to.equal(ok.jobId + 1n);
+      // The next record, tagged with this submission's model and input (job ids: tag << 64 | generation << 32 | index).
+      expect(parseJobId(sent.jobId)).to.deep.equal({
+        tag: jobIdTag(mlp.modelId, sha256Hex(encodeTensors({ x: nan }))),
+        generation: 0n,
+        index: parseJobId(ok.jobId).index + 1n,
+      });
     });
 
     it("a model registered without a signature is not checked (getModel says so)", async () => {
