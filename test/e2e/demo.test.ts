@@ -37,6 +37,8 @@ describe("npm run demo", function () {
     expect(s.gasPerJob).to.have.property("commit");
     expect(s.latencyMs.p95).to.be.at.least(s.latencyMs.p50);
     expect(s.slashes).to.deep.equal([]);
+    // Fees are credited in the escrow's FeeLedger, which the summary names.
+    expect(s.ledger).to.match(/^0x[0-9a-fA-F]{40}$/);
   });
 
   it("--adversarial: the operator altering outputs is caught by disagreement, outvoted and slashed", async () => {
