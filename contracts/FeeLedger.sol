@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -88,6 +89,18 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
     /// @inheritdoc IFeeLedger
     function depositFor(address account, uint256 amount) external nonReentrant whenActive(ACTION_DEPOSIT) {
         require(account != address(0), FeeLedgerZeroAddress());
+        _deposit(account, amount);
+    }
+
+    /// @inheritdoc IFeeLedger
+    function depositWithPermit(address account, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+        whenActive(ACTION_DEPOSIT)
+    {
+        require(account != address(0), FeeLedgerZeroAddress());
+        // A front-run permit only spends the nonce; the allowance it set is used all the same.
+        try IERC20Permit(address(feeToken)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
         _deposit(account, amount);
     }
 

@@ -273,6 +273,11 @@ contract JobEscrow is JobEscrowSettlement, IJobEscrow, AccessManaged, PausableAc
         bytes32 inputHash;
         bool declinable;
         uint256 commitEnd;
+        // for the JobSubmitted event
+        JobId id;
+        address requester;
+        uint8 payerModule;
+        uint16 terms;
     }
 
     /// @dev Every check of a submission, then the record, the draw and the events. Returns the id and the fee.
@@ -316,15 +321,25 @@ contract JobEscrow is JobEscrowSettlement, IJobEscrow, AccessManaged, PausableAc
             _extraOperators[index][i] = ops[i];
             slots[i] = uint8(i);
         }
-        _emitSubmitted(id, requester, p, sub, payerModule);
+        (sub.id, sub.requester, sub.payerModule, sub.terms) = (id, requester, payerModule, hot.terms);
+        _emitSubmitted(p, sub);
         emit OperatorsAssigned(id, slots, ops, uint32(sub.commitEnd));
     }
 
-    function _emitSubmitted(JobId id, address requester, SubmitParams calldata p, Submission memory sub, uint8 payer)
-        private
-    {
+    function _emitSubmitted(SubmitParams calldata p, Submission memory sub) private {
         emit JobSubmitted(
-            id, requester, p.modelId, uint8(sub.k), sub.price * sub.k, p.deadline, payer, sub.inputHash, p.input, p.inputURI
+            sub.id,
+            sub.requester,
+            p.modelId,
+            uint8(sub.k),
+            sub.price * sub.k,
+            p.deadline,
+            sub.payerModule,
+            sub.terms,
+            uint16(sub.royaltyBps),
+            sub.inputHash,
+            p.input,
+            p.inputURI
         );
     }
 

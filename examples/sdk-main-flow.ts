@@ -1,7 +1,7 @@
 import { createWalletClient, http, publicActions, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { hardhat } from "viem/chains";
-import { veilActions } from "@veil/sdk";
+import { formatJobId, veilActions } from "@veil/sdk";
 import { loadDeploymentFile } from "@veil/sdk/node";
 
 // The address book written by `npm run deploy`, a funded account, and a registered model id.
@@ -22,7 +22,7 @@ const { jobId, operators, fee, blobPushes } = await veil.submitJob({
   modelId: process.env.VEIL_MODEL as Hex,
   inputs: { x: { type: "float32", dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) } },
 });
-console.log(`job ${jobId}: fee ${fee} escrowed, operators ${operators.join(", ")}; input pushed to ${blobPushes?.filter((p) => p.ok).length ?? 0} of them`);
+console.log(`job ${formatJobId(jobId)}: fee ${fee} escrowed, operators ${operators.join(", ")}; input pushed to ${blobPushes?.filter((p) => p.ok).length ?? 0} of them`);
 
 // Wait for the operators' result, fetch it from an operator, check it against the on-chain hash, decode it.
 const { outputs, resultHash } = await veil.waitForResult({ jobId });

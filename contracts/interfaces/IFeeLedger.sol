@@ -51,6 +51,12 @@ interface IFeeLedger {
 
     function depositFor(address account, uint256 amount) external;
 
+    /// @notice Deposits `amount` for `account` paid by an EIP-2612 permit of the fee token from the caller to this
+    /// ledger, in one transaction with no prior approval. A permit that fails (front-run: its nonce already spent)
+    /// is ignored; the deposit then reverts on its own if the allowance is missing.
+    function depositWithPermit(address account, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external;
+
     /// @notice Withdraws from the caller's deposit (which also receives refunds). Never paused.
     function withdrawDeposit(uint256 amount, address to) external;
 

@@ -113,6 +113,8 @@ interface IJobEscrow {
         uint256 fee,
         uint32 deadline,
         uint8 payerModule,
+        uint16 termsVersion, // the governance parameters the job settles under (`paramsAt`)
+        uint16 royaltyBps, // the model owner's royalty, fixed at submission
         bytes32 inputHash,
         bytes input,
         string inputURI

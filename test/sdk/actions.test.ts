@@ -3,6 +3,7 @@ import { network } from "hardhat";
 import { erc20Abi, getAddress, parseEther, toHex, zeroHash, type Address, type Hex } from "viem";
 import { readContract, writeContract } from "viem/actions";
 import {
+  formatJobId,
   AccountNotFoundError,
   FeeLedgerInsufficientDepositError,
   InputTooLargeError,
@@ -425,7 +426,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
      * What getJob of a recycled job (from its events) must equal: the chain's last read, but for the terms version
      * and royalty, which no event carries.
      */
-    const fromEvents = (stored: Job): Job => ({ ...stored, source: "events", termsVersion: undefined, royaltyBps: undefined });
+    const fromEvents = (stored: Job): Job => ({ ...stored, source: "events" });
 
     /** Submits, answers and finalizes a k = 1 job; returns its id and result hash. */
     async function settledJob() {
@@ -648,7 +649,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       for (const id of [999n, (5n << 32n) | jobId, (1n << 32n) | jobId, jobId ^ (1n << 64n), jobId & 0xffffffffn]) {
         const err = await getJob(publicClient, { addresses, jobId: id }).catch((e) => e);
         expect(err, String(id)).to.be.instanceOf(JobEscrowUnknownJobError);
-        expect(err.shortMessage).to.equal(`JobEscrowUnknownJob: job ${id} does not exist`);
+        expect(err.shortMessage).to.equal(`JobEscrowUnknownJob: job ${formatJobId(id)} does not exist`);
       }
     });
   });
@@ -782,7 +783,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
     it("getJob of an unknown id throws JobEscrowUnknownJobError", async () => {
       const err = await getJob(publicClient, { addresses, jobId: 999n }).catch((e) => e);
       expect(err).to.be.instanceOf(JobEscrowUnknownJobError);
-      expect(err.shortMessage).to.equal("JobEscrowUnknownJob: job 999 does not exist");
+      expect(err.shortMessage).to.equal("JobEscrowUnknownJob: job 0x000000000000000000000000000003e7 does not exist");
     });
 
     it("decodeVeilError decodes raw revert data of any protocol error", async () => {

@@ -213,7 +213,7 @@ describe("veil CLI (against npx hardhat node)", function () {
     expect(decimal.stdout).to.contain(`job ${hexId(job1)}: Assigned`);
     const early = await veil(["job", "result", hexId(job1), ...D()]);
     expect(early.code).to.equal(1);
-    expect(early.stderr).to.equal(`error: JobNotSettledError: Job ${job1} has no result yet (status Assigned).\n`);
+    expect(early.stderr).to.equal(`error: JobNotSettledError: Job ${hexId(job1)} has no result yet (status Assigned).\n`);
 
     const hash = await answer(job1);
     const status = await veil(["job", "status", hexId(job1), ...D()]);

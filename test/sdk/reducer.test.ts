@@ -199,7 +199,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       }
       return hash;
     });
-    return { ...chain, source: "events", slotHashes, termsVersion: undefined, royaltyBps: undefined };
+    return { ...chain, source: "events", slotHashes };
   }
 
   /** Folds every escrow log so far and the new tail of the stream, and compares every job with getJob. */

@@ -199,15 +199,13 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       expect(batch).to.be.instanceOf(JobEscrowFeeAboveMaxError);
     });
 
-    it("deposit above the balance, by approval (auto and explicit); a deposit by permit is refused before anything is signed", async () => {
+    it("deposit above the balance, by permit and by approval", async () => {
       const c = countedAccount();
       await fund(c, { eth: parseEther("1"), usdc: 1n * USDC });
-      for (const approval of ["auto", "approve"] as const) {
+      for (const approval of ["auto", "permit", "approve"] as const) {
         const err = await costsNothing(c, () => deposit(c.wallet, { addresses: a, amount: 2n * USDC, approval }));
         expect(err.shortMessage).to.equal(`ERC20InsufficientBalance: balance of ${c.account.address} is 1 mUSDC (1000000 base units), 2 mUSDC (2000000 base units) needed`);
       }
-      const permit = await costsNothing(c, () => deposit(c.wallet, { addresses: a, amount: USDC, approval: "permit" }));
-      expect(permit.shortMessage).to.match(/^deposit: the FeeLedger takes deposits by approval only/);
     });
 
     it("stake above the balance (in VEIL), by permit and by approval; mintCredits without the staking tokens", async () => {
@@ -285,19 +283,23 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       expect((await snapshot(c.account)).feeToLedger).to.equal(0n);
     });
 
-    it("deposit by an exact approval of the FeeLedger (it has no permit path), stake by permit (stakeWithPermit), mintCredits by an exact approval", async () => {
+    it("deposit by permit (FeeLedger.depositWithPermit, one transaction) or by an exact approval, stake by permit (stakeWithPermit), mintCredits by an exact approval", async () => {
       const c = countedAccount();
       await fund(c, { eth: parseEther("1"), usdc: 10n * USDC, veil: parseEther("20000") });
       const ledger = await readContract(publicClient, { address: a.jobEscrow, abi: jobEscrowAbi, functionName: "ledger" });
       const d = await deposit(c.wallet, { addresses: a, amount: 3n * USDC });
-      expect(c.signed).to.deep.equal({ transactions: 2, typedData: 0 });
-      const approval = await publicClient.getTransaction({ hash: d.approvalHash! });
-      expect(approval.to?.toLowerCase()).to.equal(a.feeToken.toLowerCase());
-      expect(approval.input).to.equal(encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [ledger, 3n * USDC] }));
+      expect(d.approvalHash).to.equal(undefined);
+      expect(c.signed).to.deep.equal({ transactions: 1, typedData: 1 });
       const tx = await publicClient.getTransaction({ hash: d.hash });
       expect(tx.to?.toLowerCase()).to.equal(ledger.toLowerCase());
-      expect(tx.input.slice(0, 10)).to.equal(toFunctionSelector("deposit(uint256)"));
+      expect(tx.input.slice(0, 10)).to.equal(toFunctionSelector("depositWithPermit(address,uint256,uint256,uint8,bytes32,bytes32)"));
       expect(await getDeposit(publicClient, { addresses: a, address: c.account.address })).to.equal(3n * USDC);
+      const byApproval = await deposit(c.wallet, { addresses: a, amount: USDC, approval: "approve" });
+      const approval = await publicClient.getTransaction({ hash: byApproval.approvalHash! });
+      expect(approval.to?.toLowerCase()).to.equal(a.feeToken.toLowerCase());
+      expect(approval.input).to.equal(encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [ledger, USDC] }));
+      expect((await publicClient.getTransaction({ hash: byApproval.hash })).input.slice(0, 10)).to.equal(toFunctionSelector("deposit(uint256)"));
+      expect(await getDeposit(publicClient, { addresses: a, address: c.account.address })).to.equal(4n * USDC);
 
       await registerNode(c.wallet, { addresses: a, endpoint: "http://127.0.0.1:9" });
       const s = await stake(c.wallet, { addresses: a, amount: STAKE });

@@ -24,7 +24,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { getBlock, readContract } from "viem/actions";
 import type { VeilAddresses } from "@veil/sdk";
-import { abis } from "@veil/sdk";
+import { abis, formatJobId } from "@veil/sdk";
 import { veilActions, type VeilActions } from "@veil/sdk";
 import { JobRefundedError, VeilContractError, VeilError, decodeVeilError } from "@veil/sdk";
 import type { Job, SlotState } from "@veil/sdk";
@@ -65,9 +65,8 @@ function bytes32(v: string, what: string): Hex {
  * A job id: `tag << 64 | generation << 32 | record index` (tag: 64 bits of keccak256(modelId, inputHash)), so about
  * 2^127. Printed as 0x and 32 hex digits (tag, generation, record: `0x<16><8><8>`); read as that or as decimal.
  */
-export function formatJobId(id: bigint): string {
-  return `0x${id.toString(16).padStart(32, "0")}`;
-}
+/** Job ids print as the SDK prints them (`0x` and 32 hex digits: tag, generation, record). */
+export { formatJobId };
 
 const UINT256_MAX = (1n << 256n) - 1n;
 

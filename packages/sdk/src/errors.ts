@@ -208,6 +208,14 @@ function tokenOf(kind: "feeToken" | "stakingToken" | "credits" | "token", units:
 }
 
 /** `5000 VEIL (5000000000000000000000 base units)`; the bare number when the token's units are unknown. */
+/**
+ * A job id as the SDK and CLI print it: `0x` and 32 hex digits (tag, generation, record index; see `parseJobId`).
+ * Ids are ~2^127: hex shows their parts where decimal hides them.
+ */
+export function formatJobId(jobId: bigint | number | string): string {
+  return `0x${BigInt(jobId).toString(16).padStart(32, "0")}`;
+}
+
 export function formatAmount(value: bigint, token: TokenUnits | undefined): string {
   if (!token) return value.toString();
   return `${formatUnits(value, token.decimals)} ${token.symbol} (${value} base unit${value === 1n ? "" : "s"})`;
@@ -265,15 +273,15 @@ const JOB_STATUS = ["None", "Assigned", "Revealing", "Proposed", "Disputed", "Fi
 const MESSAGES: Record<string, (a: readonly string[], raw: readonly any[]) => string> = {
   JobEscrowFeeAboveMax: ([fee, maxFee]) => `fee ${fee} exceeds maxFee ${maxFee}`,
   JobEscrowModelInactive: ([modelId]) => `model ${modelId} is not active`,
-  JobEscrowUnknownJob: ([jobId]) => `job ${jobId} does not exist`,
-  JobEscrowJobRecycled: ([jobId]) => `job ${jobId} settled and its record now holds a later job`,
+  JobEscrowUnknownJob: ([jobId]) => `job ${formatJobId(jobId!)} does not exist`,
+  JobEscrowJobRecycled: ([jobId]) => `job ${formatJobId(jobId!)} settled and its record now holds a later job`,
   JobEscrowInputTooLarge: ([size, max]) => `input of ${size} bytes exceeds the inline limit of ${max} bytes`,
   JobEscrowDeadlineTooSoon: ([deadline, earliest]) => `deadline ${deadline} is before the earliest allowed ${earliest}`,
   JobEscrowDeadlineTooLate: ([deadline, latest]) => `deadline ${deadline} is after the latest allowed ${latest}`,
-  JobEscrowWrongStatus: ([jobId], [, status]) => `job ${jobId} is ${JOB_STATUS[Number(status)] ?? status}`,
-  JobEscrowWindowOpen: ([jobId, phaseEnd]) => `job ${jobId}: window open until ${phaseEnd}`,
-  JobEscrowWindowClosed: ([jobId, phaseEnd]) => `job ${jobId}: window closed at ${phaseEnd}`,
-  JobEscrowNotAssigned: ([jobId, slot, caller]) => `${caller} does not hold slot ${slot} of job ${jobId}`,
+  JobEscrowWrongStatus: ([jobId], [, status]) => `job ${formatJobId(jobId!)} is ${JOB_STATUS[Number(status)] ?? status}`,
+  JobEscrowWindowOpen: ([jobId, phaseEnd]) => `job ${formatJobId(jobId!)}: window open until ${phaseEnd}`,
+  JobEscrowWindowClosed: ([jobId, phaseEnd]) => `job ${formatJobId(jobId!)}: window closed at ${phaseEnd}`,
+  JobEscrowNotAssigned: ([jobId, slot, caller]) => `${caller} does not hold slot ${slot} of job ${formatJobId(jobId!)}`,
   FeeLedgerInsufficientDeposit: ([account, balance, needed]) => `deposit of ${account} is ${balance}, ${needed} needed`,
   FeeLedgerNothingToWithdraw: ([account]) => `${account} has nothing to withdraw`,
   FeeLedgerTransferMismatch: ([expected, received]) => `the ledger received ${received}, ${expected} expected (a fee-on-transfer or rebasing token?)`,
@@ -609,7 +617,7 @@ export function refundReasonName(code: number): RefundReason | `Unknown(${number
 export class JobRefundedError extends VeilError {
   override name = "JobRefundedError";
   constructor(readonly jobId: bigint, readonly reason: RefundReason | string, readonly amount?: bigint) {
-    super(`Job ${jobId} was refunded (${reason}${amount === undefined ? "" : `, ${amount} returned`}).`);
+    super(`Job ${formatJobId(jobId)} was refunded (${reason}${amount === undefined ? "" : `, ${amount} returned`}).`);
   }
 }
 
@@ -617,7 +625,7 @@ export class JobRefundedError extends VeilError {
 export class JobDisputedError extends VeilError {
   override name = "JobDisputedError";
   constructor(readonly jobId: bigint, readonly resolveBy?: number) {
-    super(`Job ${jobId} is disputed${resolveBy ? `; resolution due by ${resolveBy}` : ""}.`);
+    super(`Job ${formatJobId(jobId)} is disputed${resolveBy ? `; resolution due by ${resolveBy}` : ""}.`);
   }
 }
 
@@ -625,7 +633,7 @@ export class JobDisputedError extends VeilError {
 export class JobTimeoutError extends VeilError {
   override name = "JobTimeoutError";
   constructor(readonly jobId: bigint, readonly timeoutMs: number, readonly status: string) {
-    super(`Timed out after ${timeoutMs} ms waiting for job ${jobId} (status ${status}).`);
+    super(`Timed out after ${timeoutMs} ms waiting for job ${formatJobId(jobId)} (status ${status}).`);
   }
 }
 
@@ -633,7 +641,7 @@ export class JobTimeoutError extends VeilError {
 export class JobInvalidInputError extends VeilError {
   override name = "JobInvalidInputError";
   constructor(readonly jobId: bigint, readonly reason: string) {
-    super(`Job ${jobId}: the operators rejected the input (${reason}).`);
+    super(`Job ${formatJobId(jobId)}: the operators rejected the input (${reason}).`);
   }
 }
 
@@ -641,7 +649,7 @@ export class JobInvalidInputError extends VeilError {
 export class ResultUnavailableError extends VeilError {
   override name = "ResultUnavailableError";
   constructor(readonly jobId: bigint, readonly resultHash: Hex, attempts: string[]) {
-    super(`No operator served the result ${resultHash} of job ${jobId}.`, { metaMessages: attempts });
+    super(`No operator served the result ${resultHash} of job ${formatJobId(jobId)}.`, { metaMessages: attempts });
   }
 }
 
@@ -649,7 +657,7 @@ export class ResultUnavailableError extends VeilError {
 export class JobNotSettledError extends VeilError {
   override name = "JobNotSettledError";
   constructor(readonly jobId: bigint, readonly status: string) {
-    super(`Job ${jobId} has no result yet (status ${status}).`);
+    super(`Job ${formatJobId(jobId)} has no result yet (status ${status}).`);
   }
 }
 

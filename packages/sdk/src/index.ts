@@ -359,6 +359,7 @@ export {
   RpcTimeoutError,
   RpcUnreachableError,
   formatAmount,
+  formatJobId,
   formatDuration,
   formatTime,
   type ErrorUnits,

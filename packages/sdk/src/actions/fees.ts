@@ -75,10 +75,9 @@ export type DepositParameters = WriteParameters & {
   /** Credit another account's deposit (default: the sender's). */
   for?: Address | undefined;
   /**
-   * `"auto"` (default) or `"approve"`: an approval of the FeeLedger for exactly `amount`, sent after the deposit
-   * simulated successfully (none when the allowance already covers it). `"permit"` throws: the FeeLedger takes
-   * deposits by transferFrom only and has no multicall to batch a permit with (the escrow's `permitFeeToken` +
-   * `multicall` pays submissions, not deposits).
+   * `"auto"` (default): an EIP-2612 permit of the FeeLedger in the same transaction (`depositWithPermit`) when the
+   * fee token supports permits, otherwise an approval of exactly `amount`; `"permit"` or `"approve"` force one
+   * (none when the allowance already covers it).
    */
   approval?: ApprovalMode | undefined;
 };
@@ -89,7 +88,8 @@ export type DepositErrorType = VeilError;
 /**
  * Prepays fees into the FeeLedger; jobs can then be paid with `submitJob({ payment: "deposit" })` and refunds land
  * there too. Simulated first with the allowance it needs (a failing deposit throws its named error with nothing
- * signed), then paid by an approval of the ledger for exactly `amount` (unless the allowance already covers it).
+ * signed), then paid by a permit in the same transaction or an approval of the ledger for exactly `amount` (unless the
+ * allowance already covers it).
  * Waits for the deposit; {@link writeDeposit} returns at once.
  *
  * @example
@@ -107,10 +107,8 @@ export function writeDeposit(client: VeilClient, params: DepositParameters): Pro
 async function buildDeposit(client: VeilClient, params: DepositParameters) {
   const account = resolveAccount(client, params.account, "deposit");
   const { addresses, amount } = params;
-  if (params.approval === "permit") {
-    throw new VeilError("deposit: the FeeLedger takes deposits by approval only (no permit path: it has no multicall and no depositWithPermit); use approval \"auto\" or \"approve\"");
-  }
   const ledger = await feeLedgerAddress(client, addresses);
+  const account_ = params.for ?? account.address;
   return pendingPaying(client, account, {
     addresses,
     token: addresses.feeToken,
@@ -119,6 +117,12 @@ async function buildDeposit(client: VeilClient, params: DepositParameters) {
     call: params.for
       ? { address: ledger, abi: feeLedgerAbi, functionName: "depositFor", args: [params.for, amount] }
       : { address: ledger, abi: feeLedgerAbi, functionName: "deposit", args: [amount] },
+    withPermit: (permit) => ({
+      address: ledger,
+      abi: feeLedgerAbi,
+      functionName: "depositWithPermit",
+      args: [account_, amount, permit.deadline, permit.v, permit.r, permit.s],
+    }),
     approval: params.approval,
   });
 }

@@ -136,14 +136,11 @@ export type Job = {
   result: Hex | undefined;
   /**
    * The governance terms version the job settles under (the escrow's `paramsAt(termsVersion)`: windows, collateral,
-   * shares), fixed at submission. Undefined for a job read from events (`source: "events"`: no event carries it).
+   * shares), fixed at submission (JobSubmitted carries it too, so jobs read from events have it).
    */
-  termsVersion: number | undefined;
-  /**
-   * The model owner's royalty (basis points of the fee), fixed at submission. Undefined for a job read from events
-   * (`source: "events"`).
-   */
-  royaltyBps: number | undefined;
+  termsVersion: number;
+  /** The model owner's royalty (basis points of the fee), fixed at submission (also in JobSubmitted). */
+  royaltyBps: number;
 };
 
 // ---------------------------------------------------------------------------------------------------------------- job ids

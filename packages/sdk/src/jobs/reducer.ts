@@ -29,6 +29,7 @@
  * 1.16+ and reth return it with `eth_getLogs`, and viem keeps it); when a log that needs it lacks it,
  * {@link JobEventTimestampRequiredError} names the block: set `blockTimestamp` from that block and call again.
  */
+import { formatJobId } from "../errors.js";
 import { encodeEventTopics, parseEventLogs, zeroAddress, zeroHash, type Address, type Hex, type Log, type ParseEventLogsReturnType } from "viem";
 import { jobEscrowAbi } from "@veil/contracts";
 import { VeilError, refundReasonName, type RefundReason } from "../errors.js";
@@ -162,6 +163,10 @@ export type JobState = {
    * @deprecated Use `payerModule`.
    */
   readonly payMode: "deposit" | "allowance";
+  /** The governance terms version the job settles under (JobSubmitted's `termsVersion`; `paramsAt` gives them). */
+  readonly termsVersion: number;
+  /** The model owner's royalty, fixed at submission (JobSubmitted's `royaltyBps`). */
+  readonly royaltyBps: number;
   /** k, the number of operator slots. */
   readonly redundancy: number;
   /** Fee per slot (`fee / k`). */
@@ -248,7 +253,7 @@ export class JobEventOrderError extends JobEventError {
     readonly log: LogRef,
     readonly last: LogRef,
   ) {
-    super(jobId, `job ${jobId}: ${describe(log)} is older than the last log applied (${describe(last)}) and was never applied: a log is missing; refold the job from its history`);
+    super(jobId, `job ${formatJobId(jobId)}: ${describe(log)} is older than the last log applied (${describe(last)}) and was never applied: a log is missing; refold the job from its history`);
   }
 }
 
@@ -260,7 +265,7 @@ export class JobEventReorgError extends JobEventError {
     readonly log: LogRef,
     readonly applied: LogRef,
   ) {
-    super(jobId, `job ${jobId}: ${describe(log)} is in block ${log.blockNumber} (${log.blockHash}), but the job has a log of block ${applied.blockNumber} from ${applied.blockHash}: the chain reorganised; rewind first`);
+    super(jobId, `job ${formatJobId(jobId)}: ${describe(log)} is in block ${log.blockNumber} (${log.blockHash}), but the job has a log of block ${applied.blockNumber} from ${applied.blockHash}: the chain reorganised; rewind first`);
   }
 }
 
@@ -271,7 +276,7 @@ export class JobEventTimestampRequiredError extends JobEventError {
     jobId: bigint,
     readonly log: LogRef,
   ) {
-    super(jobId, `job ${jobId}: ${describe(log)} closes the commit window at its block's timestamp: set blockTimestamp on the log (block ${log.blockNumber}, ${log.blockHash}) and apply it again`);
+    super(jobId, `job ${formatJobId(jobId)}: ${describe(log)} closes the commit window at its block's timestamp: set blockTimestamp on the log (block ${log.blockNumber}, ${log.blockHash}) and apply it again`);
   }
 }
 
@@ -298,9 +303,9 @@ function isJobEvent(log: { eventName?: string }): log is JobEventLog {
 
 function checkMined<L extends JobEventLog>(log: L): L {
   if (log.blockHash == null || log.blockNumber == null || log.logIndex == null || log.transactionHash == null) {
-    throw new JobEventError(jobIdOf(log), `${log.eventName} of job ${jobIdOf(log)} is pending (no block hash, number or log index): only mined logs can be applied`);
+    throw new JobEventError(jobIdOf(log), `${log.eventName} of job ${formatJobId(jobIdOf(log) ?? 0n)} is pending (no block hash, number or log index): only mined logs can be applied`);
   }
-  if (log.removed) throw new JobEventError(jobIdOf(log), `${log.eventName} of job ${jobIdOf(log)} (block ${log.blockNumber}, log ${log.logIndex}) was removed by a reorg: rewind instead of applying it`);
+  if (log.removed) throw new JobEventError(jobIdOf(log), `${log.eventName} of job ${formatJobId(jobIdOf(log) ?? 0n)} (block ${log.blockNumber}, log ${log.logIndex}) was removed by a reorg: rewind instead of applying it`);
   return log;
 }
 
@@ -342,7 +347,7 @@ export type JobLogMeta = Omit<LogRef, "eventName"> & { escrow: Address };
  */
 export function initialJobState(args: JobSubmittedArgs, meta: JobLogMeta): JobState {
   const k = args.redundancy;
-  if (!Number.isInteger(k) || k < 1 || k > 7) throw new JobEventError(args.jobId, `JobSubmitted of job ${args.jobId}: redundancy ${k} is outside 1..7`);
+  if (!Number.isInteger(k) || k < 1 || k > 7) throw new JobEventError(args.jobId, `JobSubmitted of job ${formatJobId(args.jobId)}: redundancy ${k} is outside 1..7`);
   const ref: LogRef = { blockNumber: meta.blockNumber, blockHash: meta.blockHash, logIndex: meta.logIndex, transactionHash: meta.transactionHash, eventName: "JobSubmitted" };
   return withSlots({
     jobId: args.jobId,
@@ -353,6 +358,8 @@ export function initialJobState(args: JobSubmittedArgs, meta: JobLogMeta): JobSt
     payerModule: args.payerModule,
     payer: args.payerModule === 0 ? args.requester : undefined,
     payMode: args.payerModule === 0 ? "deposit" : "allowance",
+    termsVersion: args.termsVersion,
+    royaltyBps: args.royaltyBps,
     redundancy: k,
     price: args.fee / BigInt(k),
     fee: args.fee,
@@ -401,7 +408,7 @@ export function jobStateFromSubmission(log: LogOf<"JobSubmitted">): JobState {
 export function reduceJobEvent(state: JobState, log: JobEventLog): JobState {
   const ref = refOf(log);
   const { jobId } = state;
-  if (log.args.jobId !== jobId) throw new JobEventError(jobId, `${describe(ref)} is of job ${log.args.jobId}, not job ${jobId}`);
+  if (log.args.jobId !== jobId) throw new JobEventError(jobId, `${describe(ref)} is of job ${formatJobId(log.args.jobId)}, not job ${formatJobId(jobId)}`);
   if (log.address.toLowerCase() !== state.escrow.toLowerCase()) {
     throw new JobEventError(jobId, `job ${jobId}: ${describe(ref)} comes from ${log.address}, but the job's escrow is ${state.escrow}`);
   }
@@ -643,7 +650,7 @@ export function jobFromState(state: JobState): Job {
     declinedMask: state.declinedMask,
     missedMask: state.missedMask,
     result: state.result,
-    termsVersion: undefined,
-    royaltyBps: undefined,
+    termsVersion: state.termsVersion,
+    royaltyBps: state.royaltyBps,
   };
 }
