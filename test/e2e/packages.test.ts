@@ -214,7 +214,7 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     const p = await project("deployer", [tarballs["@veil/contracts"]!, ...hh, "viem@^2.57.0", "@types/node@^22"], { PATH: withNode22().PATH });
     const installS = (Date.now() - started) / 1000;
     const shipped = readdirSync(path.join(p, "node_modules/@veil/contracts/artifacts")).sort();
-    expect(shipped).to.deep.equal(["AccessManager", "ComputeCredits", "DisputeManager", "IERC20", "JobEscrow", "JobKeys", "MockUSDC", "ModelRegistry", "NodeStaking", "VeilToken"].map((n) => `${n}.json`));
+    expect(shipped).to.deep.equal(["AccessManager", "ComputeCredits", "DisputeManager", "FeeLedger", "IERC20", "JobEscrow", "JobKeys", "MockUSDC", "ModelRegistry", "NodeStaking", "VeilToken"].map((n) => `${n}.json`));
     const shippedEscrow = JSON.parse(readFileSync(path.join(p, "node_modules/@veil/contracts/artifacts/JobEscrow.json"), "utf8")) as { bytecode: string };
 
     // 1. The README's form: a module file in the project, `hardhat ignition deploy`; the project compiles no contracts.
@@ -229,7 +229,7 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     expect(cli.code, cli.stdout + cli.stderr).to.equal(0);
     expect(cli.stdout).to.contain("[ VeilLocal ] successfully deployed");
     const addresses = JSON.parse(readFileSync(path.join(p, "ignition/deployments/chain-31337/deployed_addresses.json"), "utf8")) as Record<string, string>;
-    expect(Object.keys(addresses)).to.have.length(9);
+    expect(Object.keys(addresses)).to.have.length(10); // the nine deployed, and the FeeLedger the escrow deployed
     // The journal stored the shipped artifacts (user-provided), not names for the project to resolve.
     const stored = JSON.parse(readFileSync(path.join(p, "ignition/deployments/chain-31337/artifacts/VeilLocal#JobEscrow.json"), "utf8")) as { bytecode: string };
     expect(stored.bytecode).to.equal(shippedEscrow.bytecode);
@@ -247,13 +247,14 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
     expect(deployed.code, deployed.stdout + deployed.stderr).to.equal(0);
     const out = JSON.parse(deployed.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
     expect(out).to.deep.equal({
-      contracts: 9,
+      contracts: 10,
       redeployIdle: true,
       commitWindow: "600",
       treasury: "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
       feeTokenIsMockUsdc: true,
-      submitJobForRole: "4",
-      creditsHasRole: true,
+      ledgerIsTheEscrows: true,
+      creditsPayerModule: 1,
+      creditsAllowed: true,
       governorCanPause: true,
     });
     const journal = JSON.parse(readFileSync(path.join(p, "ignition/deployments/local/artifacts/VeilLocal#JobEscrow.json"), "utf8")) as { bytecode: string };
@@ -264,9 +265,9 @@ const skip = process.env.VEIL_SKIP_PACKAGES === "1";
 
 /** What a Hardhat 3 user writes to deploy Veil from the published package (run with Node's type stripping). */
 const DEPLOY_SCRIPT = `import { deploy, type EIP1193Provider } from "@nomicfoundation/ignition-core";
-import { ROLES, loadVeilArtifacts, veilLocalModule } from "@veil/contracts/ignition";
-import { accessManagerAbi, jobEscrowAbi, modelRegistryAbi } from "@veil/contracts/abis";
-import { createPublicClient, createWalletClient, getAddress, http, toFunctionSelector, type Address } from "viem";
+import { loadVeilArtifacts, veilLocalModule } from "@veil/contracts/ignition";
+import { feeLedgerAbi, jobEscrowAbi, modelRegistryAbi } from "@veil/contracts/abis";
+import { createPublicClient, createWalletClient, getAddress, http, type Address } from "viem";
 
 const rpc = process.env.RPC_URL;
 if (!rpc) throw new Error("RPC_URL is not set");
@@ -304,9 +305,9 @@ const redeployIdle = block === (await client.getBlockNumber({ cacheTime: 0 })) &
 
 const at = (name: string) => getAddress(first.contracts[\`VeilLocal#\${name}\`]!.address);
 const params = await client.readContract({ address: at("JobEscrow"), abi: jobEscrowAbi, functionName: "params" });
-const submitJobFor = jobEscrowAbi.find((i) => i.type === "function" && i.name === "submitJobFor")!;
-const role = await client.readContract({ address: at("AccessManager"), abi: accessManagerAbi, functionName: "getTargetFunctionRole", args: [at("JobEscrow"), toFunctionSelector(submitJobFor)] });
-const [creditsHasRole] = await client.readContract({ address: at("AccessManager"), abi: accessManagerAbi, functionName: "hasRole", args: [ROLES.CREDITS, at("ComputeCredits")] });
+const ledger = await client.readContract({ address: at("JobEscrow"), abi: jobEscrowAbi, functionName: "ledger" });
+const creditsModule = await client.readContract({ address: ledger, abi: feeLedgerAbi, functionName: "payerModuleId", args: [at("ComputeCredits")] });
+const [, creditsAllowed] = await client.readContract({ address: ledger, abi: feeLedgerAbi, functionName: "payerModule", args: [creditsModule] });
 const feeToken = await client.readContract({ address: at("JobEscrow"), abi: jobEscrowAbi, functionName: "feeToken" });
 const wallet = createWalletClient({ account: accounts[0]!, transport: http(rpc) });
 const hash = await wallet.writeContract({ address: at("ModelRegistry"), abi: modelRegistryAbi, functionName: "setPaused", args: [0, true], chain: null });
@@ -317,8 +318,9 @@ console.log(JSON.stringify({
   commitWindow: String(params.commitWindow),
   treasury: params.treasury,
   feeTokenIsMockUsdc: feeToken === at("MockUSDC"),
-  submitJobForRole: String(role),
-  creditsHasRole,
+  ledgerIsTheEscrows: ledger === at("FeeLedger"),
+  creditsPayerModule: creditsModule,
+  creditsAllowed,
   governorCanPause: await client.readContract({ address: at("ModelRegistry"), abi: modelRegistryAbi, functionName: "isPaused", args: [0] }),
 }));
 `;

@@ -422,10 +422,8 @@ describe("sdk actions (viem on an in-process chain)", function () {
     const inputHash = sha256Hex(encodeTensors(inputs));
     const nextJobId = () => readContract(publicClient, { address: addresses.jobEscrow, abi: jobEscrowAbi, functionName: "nextJobId", args: [modelId, inputHash] });
 
-    /**
-     * What getJob of a recycled job (from its events) must equal: the chain's last read, but for the terms version
-     * and royalty, which no event carries.
-     */
+    /** What getJob of a recycled job (from its events) must equal: the chain's last read (JobSubmitted carries the
+     * terms version and royalty too). */
     const fromEvents = (stored: Job): Job => ({ ...stored, source: "events" });
 
     /** Submits, answers and finalizes a k = 1 job; returns its id and result hash. */
@@ -482,7 +480,7 @@ describe("sdk actions (viem on an in-process chain)", function () {
       // Writes on the old id revert with the named error.
       const poke = await pokeJob(wallet(outsider), { addresses, jobId }).catch((e) => e);
       expect(poke).to.be.instanceOf(JobEscrowJobRecycledError);
-      expect(poke.shortMessage).to.equal(`JobEscrowJobRecycled: job ${jobId} settled and its record now holds a later job`);
+      expect(poke.shortMessage).to.equal(`JobEscrowJobRecycled: job ${formatJobId(jobId)} settled and its record now holds a later job`);
       expect(await finalizeJob(wallet(outsider), { addresses, jobId }).catch((e) => e)).to.be.instanceOf(JobEscrowJobRecycledError);
     });
 

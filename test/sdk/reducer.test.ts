@@ -52,6 +52,7 @@ import {
   revealVote,
   stake,
   joinModel,
+  formatJobId,
   parseJobId,
   submitJob,
   submitJobs,
@@ -669,7 +670,7 @@ describe("job reducer: folded escrow events equal getJob after every transaction
       const [a, b] = [ids[0]!, ids[1]!];
       const sa = all.get(a)!;
       const lb = byJob(b).at(-1)!;
-      expect(() => reduceJobEvent(sa, lb)).to.throw(JobEventError, new RegExp(`is of job ${b}, not job ${a}`));
+      expect(() => reduceJobEvent(sa, lb)).to.throw(JobEventError, new RegExp(`is of job ${formatJobId(b)}, not job ${formatJobId(a)}`));
       const la = { ...byJob(a).at(-1)!, logIndex: 999 } as JobEventLog;
       expect(() => reduceJobEvent(sa, { ...la, address: addresses.nodeStaking } as JobEventLog)).to.throw(JobEventError, /comes from .* but the job's escrow is/);
       expect(() => reduceJobEvent(sa, { ...la, blockHash: null } as unknown as JobEventLog)).to.throw(JobEventError, /is pending/);

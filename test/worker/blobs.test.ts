@@ -273,6 +273,9 @@ describe("input blobs end to end: the PaddleOCR classifier's real-size input (in
     }
     for (const [i, op] of ops.entries()) {
       const w = workerOf(op);
+      // Each worker records the decline once its own transaction's receipt is in: the chain may show both first.
+      const until = Date.now() + 20_000;
+      while (w.w.store.getJob({ chainId: 31337, jobId, slot: i })!.state !== "failed" && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
       const rec = w.w.store.getJob({ chainId: 31337, jobId, slot: i })!;
       expect(rec.state).to.equal("failed");
       expect(rec.failReason).to.match(new RegExp(`^declined: input unavailable: input blob sha256:${hash.slice(2)} has not been uploaded to this worker, and no other operator has it: ${ops[1 - i]} \\(does not have it\\)`));
