@@ -11,7 +11,8 @@
  *   the tarball ships, on a `hardhat node`: with `hardhat ignition deploy` (the README's form), and with ignition-core's
  *   `deploy()` (type-checked first), which deploys again from its journal (nothing sent) and reads the suite back.
  * It prints the installed size of @veil/sdk with its dependencies and its minified browser bundle.
- * VEIL_SKIP_PACKAGES=1 skips it.
+ * It takes about two minutes, so `npm test` leaves it out: `npm run test:e2e` (VEIL_E2E_FULL=1) runs it with every other
+ * end-to-end test, `npm run test:packages` alone.
  */
 import { expect } from "chai";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -74,7 +75,7 @@ function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-const skip = process.env.VEIL_SKIP_PACKAGES === "1";
+const skip = process.env.VEIL_E2E_FULL !== "1";
 
 (skip ? describe.skip : describe)("packages installed from their tarballs (no workspace links)", function () {
   this.timeout(600_000);

@@ -10,7 +10,7 @@
  * The same walkthrough runs against a second EVM implementation, anvil (test/e2e/chains.ts), so that nothing in the
  * CLI, SDK, worker or deploy script depends on Hardhat's quirks: only the command that starts the chain differs.
  * `npm test` runs it on `hardhat node` only (anvil's own behaviours, reorgs and nonce holes, have their tests);
- * `npm run test:e2e` runs every end-to-end test with the anvil walkthrough too (VEIL_E2E_ALL_CHAINS=1).
+ * `npm run test:e2e` runs every end-to-end test with the anvil walkthrough too (VEIL_E2E_FULL=1).
  *
  * Set VEIL_WALKTHROUGH_LOG=<file> to write every command's output there (what the README shows; anvil's run writes
  * <file> with .anvil before its extension).
@@ -52,7 +52,7 @@ async function freePort(): Promise<number> {
 
 type Run = { code: number; stdout: string; stderr: string };
 
-const CHAINS = process.env.VEIL_E2E_ALL_CHAINS === "1" ? LOCAL_CHAINS : LOCAL_CHAINS.filter((c) => c === "hardhat node");
+const CHAINS = process.env.VEIL_E2E_FULL === "1" ? LOCAL_CHAINS : LOCAL_CHAINS.filter((c) => c === "hardhat node");
 
 for (const chain of CHAINS)
 describe(`multi-process local network walkthrough on ${chain} (README, pretrained model, worker defaults)`, function () {
