@@ -7543,7 +7543,7 @@ export const nodeStakingAbi = [
   },
   {
     "inputs": [],
-    "name": "DRAW_ATTEMPTS_PER_SLOT",
+    "name": "MAX_ENDPOINT_LENGTH",
     "outputs": [
       {
         "internalType": "uint256",
@@ -7556,7 +7556,7 @@ export const nodeStakingAbi = [
   },
   {
     "inputs": [],
-    "name": "MAX_ENDPOINT_LENGTH",
+    "name": "MAX_INELIGIBLE_DRAWS",
     "outputs": [
       {
         "internalType": "uint256",
