@@ -2281,22 +2281,6 @@ export const feeLedgerAbi = [
     "inputs": [
       {
         "internalType": "address",
-        "name": "caller",
-        "type": "address"
-      },
-      {
-        "internalType": "address",
-        "name": "treasury",
-        "type": "address"
-      }
-    ],
-    "name": "FeeLedgerNotTreasury",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -2550,12 +2534,6 @@ export const feeLedgerAbi = [
         "type": "address"
       },
       {
-        "indexed": true,
-        "internalType": "address",
-        "name": "to",
-        "type": "address"
-      },
-      {
         "indexed": false,
         "internalType": "uint256",
         "name": "amount",
@@ -2576,25 +2554,6 @@ export const feeLedgerAbi = [
       }
     ],
     "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "to",
-        "type": "address"
-      }
-    ],
-    "name": "claimTreasury",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "nonpayable",
     "type": "function"
   },
   {
@@ -7584,7 +7543,7 @@ export const nodeStakingAbi = [
   },
   {
     "inputs": [],
-    "name": "MAX_ENDPOINT_LENGTH",
+    "name": "DRAW_ATTEMPTS_PER_SLOT",
     "outputs": [
       {
         "internalType": "uint256",
@@ -7597,7 +7556,7 @@ export const nodeStakingAbi = [
   },
   {
     "inputs": [],
-    "name": "MAX_INELIGIBLE_DRAWS",
+    "name": "MAX_ENDPOINT_LENGTH",
     "outputs": [
       {
         "internalType": "uint256",
