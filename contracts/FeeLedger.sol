@@ -123,11 +123,15 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
     /// @inheritdoc IFeeLedger
     function withdrawTreasury() external nonReentrant returns (uint256 amount) {
         address treasury = IVeilEscrow(escrow).params().treasury;
-        amount = _treasuryAccrued;
-        require(amount != 0, FeeLedgerNothingToWithdraw(treasury));
-        _treasuryAccrued = 0;
-        emit TreasuryWithdrawn(treasury, amount);
-        feeToken.safeTransfer(treasury, amount);
+        amount = _payTreasury(treasury, treasury);
+    }
+
+    /// @inheritdoc IFeeLedger
+    function claimTreasury(address to) external nonReentrant returns (uint256 amount) {
+        address treasury = IVeilEscrow(escrow).params().treasury;
+        require(msg.sender == treasury, FeeLedgerNotTreasury(msg.sender, treasury));
+        require(to != address(0), FeeLedgerZeroAddress());
+        amount = _payTreasury(treasury, to);
     }
 
     /// @inheritdoc IFeeLedger
@@ -223,6 +227,14 @@ contract FeeLedger is IFeeLedger, AccessManaged, PausableActions, ReentrancyGuar
         unchecked {
             _deposits[account] = balance - amount; // checked just above
         }
+    }
+
+    function _payTreasury(address treasury, address to) private returns (uint256 amount) {
+        amount = _treasuryAccrued;
+        require(amount != 0, FeeLedgerNothingToWithdraw(treasury));
+        _treasuryAccrued = 0;
+        emit TreasuryWithdrawn(treasury, to, amount);
+        feeToken.safeTransfer(to, amount);
     }
 
     /// @dev Pays `account`'s stored earnings plus `extra` (credited in memory by a claim) to `to`.

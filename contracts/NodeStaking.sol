@@ -28,7 +28,9 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
     uint256 public constant MAX_MODELS_PER_OPERATOR = 16;
     uint256 public constant MAX_ENDPOINT_LENGTH = 256;
     /// @dev Draw attempts per requested operator before giving up (skips duplicates and busy operators).
-    uint256 public constant DRAW_ATTEMPTS_PER_SLOT = 8;
+    /// @notice Draws an assignment may spend on members without the free stake for the collateral, beyond its
+    /// 3k - 1 (each such member is set aside, so this bounds the loop, not the chance of success among eligible ones).
+    uint256 public constant MAX_INELIGIBLE_DRAWS = 16;
     uint256 private constant REWARD_PRECISION = 1e36;
     address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
 
@@ -236,17 +238,36 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
         returns (address[] memory operators)
     {
         SortitionTree.Tree storage tree = _trees[modelIndex];
-        uint256 available = tree.members;
-        require(available >= k + exclude.length || _enoughAfterExclusion(tree, k, exclude),
-            NodeStakingNotEnoughOperators(modelIndex, k, available));
+        {
+            uint256 available = tree.members;
+            require(available >= k + exclude.length || _enoughAfterExclusion(tree, k, exclude),
+                NodeStakingNotEnoughOperators(modelIndex, k, available));
+        }
         operators = new address[](k);
+        // Sampling without replacement. Excluded members are set aside first, and so is every member drawn without
+        // the free stake; a member drawn a second time is rejected (an exact rejection sampler: the common collision
+        // reads no prefix sums), and set aside once k rejections have happened, so that a dominant member cannot
+        // exhaust the draws. Every draw is among the members not set aside, with probability proportional to stake:
+        // the draw fills k slots whenever k eligible members exist, within 3k - 1 + MAX_INELIGIBLE_DRAWS draws
+        // (issue 17, L-1).
+        SortitionTree.Aside memory aside = SortitionTree.newAside(exclude.length + k + MAX_INELIGIBLE_DRAWS);
+        for (uint256 i; i < exclude.length; ++i) {
+            tree.setAside(aside, exclude[i]);
+        }
         uint256 chosen;
-        uint256 maxAttempts = k * DRAW_ATTEMPTS_PER_SLOT;
-        for (uint256 attempt; attempt < maxAttempts && chosen < k; ++attempt) {
-            address candidate = tree.draw(Randomness.at(seed, attempt));
-            if (_contains(operators, chosen, candidate) || _containsCalldata(exclude, candidate)) continue;
+        uint256 rejected;
+        uint256 total = tree.total;
+        for (uint256 attempt; attempt < 3 * k - 1 + MAX_INELIGIBLE_DRAWS && chosen < k && aside.total < total; ++attempt) {
+            address candidate = tree.drawExcept(aside, Randomness.at(seed, attempt));
+            if (_contains(operators, chosen, candidate)) {
+                if (++rejected > k) tree.setAside(aside, candidate); // repeated collisions: stop drawing it
+                continue;
+            }
             Operator storage op = _operators[candidate];
-            if (_free(op) < collateral) continue;
+            if (_free(op) < collateral) {
+                tree.setAside(aside, candidate); // busy: the next draws are among the others
+                continue;
+            }
             uint96 locked;
             // unchecked: locked + collateral <= stake, itself a uint96.
             unchecked {
@@ -481,6 +502,13 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
         require(value >= min && value <= max, NodeStakingParameterOutOfBounds(name, value, min, max));
     }
 
+    function _contains(address[] memory list, uint256 n, address a) private pure returns (bool) {
+        for (uint256 i; i < n; ++i) {
+            if (list[i] == a) return true;
+        }
+        return false;
+    }
+
     function _enoughAfterExclusion(SortitionTree.Tree storage tree, uint256 k, address[] calldata exclude)
         private
         view
@@ -491,19 +519,5 @@ contract NodeStaking is INodeStaking, AccessManaged, PausableActions, Reentrancy
             if (tree.contains(exclude[i])) ++excludedMembers;
         }
         return tree.members >= k + excludedMembers;
-    }
-
-    function _contains(address[] memory list, uint256 n, address a) private pure returns (bool) {
-        for (uint256 i; i < n; ++i) {
-            if (list[i] == a) return true;
-        }
-        return false;
-    }
-
-    function _containsCalldata(address[] calldata list, address a) private pure returns (bool) {
-        for (uint256 i; i < list.length; ++i) {
-            if (list[i] == a) return true;
-        }
-        return false;
     }
 }

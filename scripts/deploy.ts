@@ -29,6 +29,11 @@ const parameters = existsSync(paramsFile) ? JSON.parse(readFileSync(paramsFile, 
 if (!local && !parameters.Veil?.feeToken) {
   throw new Error(`${paramsFile} must set Veil.feeToken (the stablecoin jobs are paid in) for chain ${chainId}`);
 }
+if (!local && !parameters.Veil?.admin) {
+  throw new Error(
+    `${paramsFile} must set Veil.admin (a timelock or multisig: it governs through an execution delay of Veil.governanceDelay seconds, 22 days by default, and the deployer renounces its roles) for chain ${chainId}`,
+  );
+}
 const deploymentId = `chain-${chainId}`;
 // A local node starts empty every time: an Ignition journal left by an earlier node would make Ignition "resume"
 // into addresses that do not exist on this one, so local deployments always start from scratch.

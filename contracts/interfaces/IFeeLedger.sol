@@ -29,7 +29,8 @@ interface IFeeLedger {
     event Deposited(address indexed account, address indexed from, uint256 amount);
     event DepositWithdrawn(address indexed account, address indexed to, uint256 amount);
     event EarningsWithdrawn(address indexed account, address indexed to, uint256 amount);
-    event TreasuryWithdrawn(address indexed treasury, uint256 amount);
+    /// @notice The treasury's accrual was paid out to `to` (the treasury itself, or where it chose to pull it).
+    event TreasuryWithdrawn(address indexed treasury, address indexed to, uint256 amount);
     event StakerRewardsDistributed(uint256 amount);
     /// @notice `module` may (allowed) or may no longer pay for jobs; its id stays the same across changes.
     event PayerModuleSet(address indexed module, uint8 id, bool allowed);
@@ -40,6 +41,7 @@ interface IFeeLedger {
     error FeeLedgerZeroAmount();
     error FeeLedgerZeroAddress();
     error FeeLedgerNothingToWithdraw(address account);
+    error FeeLedgerNotTreasury(address caller, address treasury);
     /// @notice `module` is not an allowlisted payer module (or was removed).
     error FeeLedgerNotPayerModule(address module);
     error FeeLedgerUnknownPayerModule(uint8 id);
@@ -65,8 +67,13 @@ interface IFeeLedger {
     /// @notice Withdraws the caller's earnings (operators, model owners). Never paused.
     function withdrawEarnings(address to) external returns (uint256 amount);
 
-    /// @notice Pays the treasury's accrual to the treasury that the escrow's current parameters name.
+    /// @notice Pays the treasury's accrual to the treasury that the escrow's current parameters name (anyone may
+    /// call it: a push to the treasury).
     function withdrawTreasury() external returns (uint256 amount);
+
+    /// @notice The treasury's pull exit: the treasury that the escrow's current parameters name withdraws its
+    /// accrual to `to`, so a treasury address that cannot receive the fee token (a blocklisted one) is not stuck.
+    function claimTreasury(address to) external returns (uint256 amount);
 
     /// @notice Pays the stakers' accrual into NodeStaking's reward pool.
     function distributeStakerRewards() external returns (uint256 amount);

@@ -84,10 +84,70 @@ library SortitionTree {
 
     /// @notice The member owning the point `r` of the cumulative weight line, for r in [0, total).
     /// @dev Classic Fenwick descent: O(log2(size)) storage reads.
+    /// @notice Members set aside during one sampling without replacement (memory only): where each one's interval
+    /// starts on the cumulative weight line and its weight, sorted by start, and their total weight.
+    struct Aside {
+        uint256[] start;
+        uint256[] weight;
+        uint256 n;
+        uint256 total;
+    }
+
+    /// @notice An empty set of members set aside, for at most `capacity` of them.
+    function newAside(uint256 capacity) internal pure returns (Aside memory a) {
+        a.start = new uint256[](capacity);
+        a.weight = new uint256[](capacity);
+    }
+
+    /// @notice Sets `owner` aside: later `drawExcept` calls never return it. No effect (false) when `owner` is not a
+    /// member or already set aside. Two Fenwick prefix sums (one storage read per level each).
+    function setAside(Tree storage self, Aside memory a, address owner) internal view returns (bool) {
+        uint256 i = self.indexOf[owner];
+        if (i == 0) return false;
+        uint256 start = _prefix(self, i - 1);
+        uint256 weight = _prefix(self, i) - start;
+        uint256 n = a.n;
+        uint256 at = n; // insertion point: keep `start` sorted
+        for (uint256 j; j < n; ++j) {
+            if (a.start[j] == start) return false; // members' intervals are disjoint and non-empty: same member
+            if (a.start[j] > start) {
+                at = j;
+                break;
+            }
+        }
+        for (uint256 j = n; j > at; --j) {
+            a.start[j] = a.start[j - 1];
+            a.weight[j] = a.weight[j - 1];
+        }
+        a.start[at] = start;
+        a.weight[at] = weight;
+        a.n = n + 1;
+        a.total += weight;
+        return true;
+    }
+
+    /// @notice Draws a member with probability exactly proportional to its weight among the members not set aside
+    /// (`r` uniform): sampling without replacement, never a wasted draw on a member set aside. The point drawn on
+    /// the line without the set-aside intervals is mapped onto the full line by skipping each of them in order.
+    function drawExcept(Tree storage self, Aside memory a, uint256 r) internal view returns (address) {
+        uint256 available = self.total - a.total;
+        require(available != 0, SortitionTreeEmpty());
+        uint256 x = r % available;
+        for (uint256 j; j < a.n; ++j) {
+            if (a.start[j] > x) break;
+            x += a.weight[j];
+        }
+        return _find(self, x);
+    }
+
     function draw(Tree storage self, uint256 r) internal view returns (address) {
         uint256 total = self.total;
         require(total != 0, SortitionTreeEmpty());
-        r %= total;
+        return _find(self, r % total);
+    }
+
+    /// @dev The member whose interval on the cumulative weight line holds `r` (< total): one Fenwick descent.
+    function _find(Tree storage self, uint256 r) private view returns (address) {
         uint256 size = self.size;
         uint256 pos;
         uint256 step = _highestPowerOfTwo(size);

@@ -92,6 +92,21 @@ contract EscrowHandlerTest is TestBase {
         _checkBooks();
     }
 
+    /// @notice Issue 17, L-3: a treasury address the fee token blocks is not stuck: it pulls its share elsewhere.
+    function test_handler_blockedTreasuryPullsItsShare() public {
+        handler.submit(0, 0, 0, false);
+        handler.act(0, true, 0);
+        handler.warp(100);
+        handler.finalizeMany(0);
+        uint256 accrued = handler.ledger().treasuryAccrued();
+        assertTrue(accrued != 0, "the treasury accrued its share");
+        handler.blockTreasuryAndClaim(address(0x7EA6));
+        assertEq(handler.calls("claimTreasury"), 1, "claimed");
+        assertEq(handler.usdc().balanceOf(address(0x7EA6)), accrued, "paid where the treasury chose");
+        assertEq(handler.ledger().treasuryAccrued(), 0, "nothing left accrued");
+        _checkBooks();
+    }
+
     function test_handler_settledRecordIsReused() public {
         handler.submit(0, 0, 0, false);
         handler.act(0, true, 0);

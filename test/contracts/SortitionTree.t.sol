@@ -30,6 +30,15 @@ contract SortitionTreeHarness {
         return _tree.weightOf(owner);
     }
 
+    /// @dev Sets `aside` aside (in order, duplicates included), then draws with `r`.
+    function drawExcept(address[] calldata aside, uint256 r) external view returns (address) {
+        SortitionTree.Aside memory a = SortitionTree.newAside(aside.length);
+        for (uint256 i; i < aside.length; ++i) {
+            _tree.setAside(a, aside[i]);
+        }
+        return _tree.drawExcept(a, r);
+    }
+
     function contains(address owner) external view returns (bool) {
         return _tree.contains(owner);
     }
@@ -188,5 +197,52 @@ contract SortitionTreeTest is TestBase {
             ++hits[idx];
         }
         for (uint256 i; i < n; ++i) assertEq(hits[i], weights[i], "points per member == weight");
+    }
+
+    /// @notice Sampling without replacement (issue 17, L-1): with any subset set aside (in any order, a member set
+    /// aside twice, a non-member), walking every point of the remaining line hits each other member exactly its
+    /// weight times and never a member set aside.
+    /// hardhat-config: fuzz.runs = 128
+    function testFuzz_drawExcept_exactlyProportionalAmongTheRest(uint256 seed, uint8 asideMask) public {
+        uint256 n = bound(seed, 2, 8);
+        uint256[] memory weights = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            weights[i] = bound(uint256(keccak256(abi.encode(seed, i))), 1, 9);
+            tree.insert(_addr(i), weights[i]);
+        }
+        if (uint256(asideMask) & ((1 << n) - 1) == (1 << n) - 1) asideMask &= ~uint8(1); // keep one member drawable
+        address[] memory aside = new address[](n + 2);
+        uint256 m;
+        uint256 rest;
+        // Set aside from the highest index down (the sorted insertion must handle any order), one twice.
+        for (uint256 j = n; j > 0; --j) {
+            uint256 i = j - 1;
+            if (uint256(asideMask) & (1 << i) != 0) aside[m++] = _addr(i);
+            else rest += weights[i];
+        }
+        if (m != 0) aside[m++] = aside[0]; // a duplicate changes nothing
+        aside[m++] = _addr(99); // not a member: changes nothing
+        assembly ("memory-safe") {
+            mstore(aside, m)
+        }
+        uint256[] memory hits = new uint256[](n);
+        for (uint256 r; r < rest; ++r) {
+            address got = tree.drawExcept(aside, r + rest * (seed % 3));
+            uint256 idx = uint160(got) - 0x1000;
+            assertLt(idx, n, "drawn address is a member");
+            assertTrue(uint256(asideMask) & (1 << idx) == 0, "a member set aside was drawn");
+            ++hits[idx];
+        }
+        for (uint256 i; i < n; ++i) {
+            assertEq(hits[i], uint256(asideMask) & (1 << i) == 0 ? weights[i] : 0, "points per member == weight");
+        }
+    }
+
+    function test_drawExcept_emptyWhenEverythingIsAside() public {
+        tree.insert(_addr(1), 5);
+        address[] memory aside = new address[](1);
+        aside[0] = _addr(1);
+        vm.expectRevert(abi.encodeWithSelector(SortitionTree.SortitionTreeEmpty.selector));
+        tree.drawExcept(aside, 0);
     }
 }

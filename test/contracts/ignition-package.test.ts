@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BaseError, ContractFunctionRevertedError, createPublicClient, createWalletClient, custom, getAddress, toFunctionSelector, type Abi, type Address } from "viem";
+import { BaseError, ContractFunctionRevertedError, createPublicClient, createWalletClient, custom, encodeFunctionData, getAddress, toFunctionSelector, type Abi, type Address } from "viem";
 import * as abis from "../../packages/contracts/src/abis.js";
 import {
   DEFAULTS,
@@ -79,6 +79,7 @@ describe("@veil/contracts/ignition with shipped artifacts", function () {
 
   it("deploys VeilLocal then Veil from the artifacts alone, with every restricted function wired to its role", async () => {
     const [deployer, , , treasury, outsider] = accounts as [Address, Address, Address, Address, Address];
+    const governor = accounts[9] as Address; // the real network's admin (a multisig or timelock there)
     const started = Date.now();
     const local = await deploy({
       config: { requiredConfirmations: 1 },
@@ -145,7 +146,7 @@ describe("@veil/contracts/ignition with shipped artifacts", function () {
       provider,
       artifactResolver: refuseNames,
       ignitionModule: veilModule({ artifacts }),
-      deploymentParameters: { Veil: { feeToken: a("MockUSDC"), treasury } },
+      deploymentParameters: { Veil: { feeToken: a("MockUSDC"), treasury, admin: governor } },
       accounts,
     });
     if (real.type !== "SUCCESSFUL_DEPLOYMENT") throw new Error(`Veil: ${JSON.stringify(real, null, 2)}`);
@@ -156,6 +157,34 @@ describe("@veil/contracts/ignition with shipped artifacts", function () {
     const ledger = getAddress(real.contracts["Veil#FeeLedger"]!.address);
     expect(await read(escrow, abis.jobEscrowAbi, "ledger")).to.equal(ledger);
     expect(await read(ledger, abis.feeLedgerAbi, "payerModule", [1])).to.deep.equal([getAddress(real.contracts["Veil#ComputeCredits"]!.address), true]);
+
+    // Issue 17, L-2: on a real network `admin` governs through the execution delay and the deployer keeps nothing.
+    const manager = getAddress(real.contracts["Veil#AccessManager"]!.address);
+    const roleOf = async (role: bigint, who: Address) => read<[boolean, number]>(manager, abis.accessManagerAbi, "hasRole", [role, who]);
+    expect(await roleOf(ROLES.GOVERNOR, deployer)).to.deep.equal([false, 0]);
+    expect(await roleOf(0n, deployer)).to.deep.equal([false, 0]);
+    const delay = Number(DEFAULTS.governanceDelay);
+    expect(delay).to.be.greaterThan(Number(DEFAULTS.unbondingPeriod));
+    expect(await roleOf(ROLES.GOVERNOR, governor)).to.deep.equal([true, delay]);
+    expect(await roleOf(0n, governor)).to.deep.equal([true, delay]);
+    // An immediate governance call is refused; scheduled, it runs once the delay has passed, not before.
+    const registry = getAddress(real.contracts["Veil#ModelRegistry"]!.address);
+    // The AccessManager's errors come through the registry's `restricted` check (consumeScheduledOp).
+    const registryAbi = [...abis.modelRegistryAbi, ...abis.accessManagerAbi.filter((i) => i.type === "error")] as Abi;
+    const pauseReal = { address: registry, abi: registryAbi, functionName: "setPaused", args: [0, true] } as const;
+    const now = await publicClient.simulateContract({ ...pauseReal, account: governor }).then(() => undefined, (e: unknown) => e);
+    expect(((now as BaseError).walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null)?.data?.errorName)
+      .to.equal("AccessManagerNotScheduled");
+    const data = encodeFunctionData(pauseReal);
+    const scheduled = await wallet.writeContract({ address: manager, abi: abis.accessManagerAbi, functionName: "schedule", args: [registry, data, 0], account: governor, chain: null });
+    await publicClient.waitForTransactionReceipt({ hash: scheduled });
+    const early = await publicClient.simulateContract({ address: manager, abi: abis.accessManagerAbi, functionName: "execute", args: [registry, data], account: governor }).then(() => undefined, (e: unknown) => e);
+    expect(((early as BaseError).walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null)?.data?.errorName)
+      .to.equal("AccessManagerNotReady");
+    await connection.networkHelpers.time.increase(delay);
+    const executed = await wallet.writeContract({ address: manager, abi: abis.accessManagerAbi, functionName: "execute", args: [registry, data], account: governor, chain: null });
+    expect((await publicClient.waitForTransactionReceipt({ hash: executed })).status).to.equal("success");
+    expect(await read(registry, abis.modelRegistryAbi, "isPaused", [0])).to.equal(true);
     console.log(`      VeilLocal: ${Object.keys(local.contracts).length} contracts deployed and wired in ${localMs} ms; ${mapped} restricted functions mapped`);
   });
 

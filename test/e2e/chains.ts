@@ -13,11 +13,20 @@ const BIN = path.join(ROOT, "node_modules/.bin");
 export type LocalChain = "hardhat node" | "anvil";
 export const LOCAL_CHAINS: readonly LocalChain[] = ["hardhat node", "anvil"];
 
+/**
+ * The anvil binary itself, from the platform package @foundry-rs/anvil installs. Not `node_modules/.bin/anvil`: that
+ * is a Node wrapper that spawns the binary, so killing the wrapper left anvil running after the tests.
+ */
+export function anvilBinary(): string {
+  const arch = process.arch === "x64" ? "amd64" : process.arch;
+  return path.join(ROOT, "node_modules", "@foundry-rs", `anvil-${process.platform}-${arch}`, "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
+}
+
 /** Starts `chain` listening on 127.0.0.1:`port`; resolves once it answers eth_chainId with 31337. */
 export async function startLocalChain(chain: LocalChain, port: number, env: NodeJS.ProcessEnv = process.env, ms = 60_000): Promise<ChildProcess> {
   const child =
     chain === "anvil"
-      ? spawn(path.join(BIN, "anvil"), ["--host", "127.0.0.1", "--port", String(port), "--chain-id", "31337", "--silent"], { cwd: ROOT, env, stdio: "ignore" })
+      ? spawn(anvilBinary(), ["--host", "127.0.0.1", "--port", String(port), "--chain-id", "31337", "--silent"], { cwd: ROOT, env, stdio: "ignore" })
       : spawn(path.join(BIN, "hardhat"), ["node", "--port", String(port)], { cwd: ROOT, env, stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
   const end = Date.now() + ms;

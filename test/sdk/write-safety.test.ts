@@ -372,7 +372,7 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
         expect(tx.gas - r.receipt.gasUsed >= bound, `limit ${tx.gas}, used ${r.receipt.gasUsed}, bound ${bound}`).to.equal(true);
       }
       // The bound grows with k and the tree's depth, and counts each distinct slot cold once.
-      const f = { exclude: 0n, attemptsPerSlot: 8n, members: 3n };
+      const f = { exclude: 0n, maxIneligible: 16n, members: 3n };
       expect(drawBoundFor({ ...f, k: 3n, size: 3n }) > drawBoundFor({ ...f, k: 1n, size: 3n })).to.equal(true);
       expect(drawBoundFor({ ...f, k: 1n, size: 1000n, members: 1000n }) > drawBoundFor({ ...f, k: 1n, size: 3n })).to.equal(true);
     });

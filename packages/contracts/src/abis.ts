@@ -2281,6 +2281,22 @@ export const feeLedgerAbi = [
     "inputs": [
       {
         "internalType": "address",
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "treasury",
+        "type": "address"
+      }
+    ],
+    "name": "FeeLedgerNotTreasury",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -2534,6 +2550,12 @@ export const feeLedgerAbi = [
         "type": "address"
       },
       {
+        "indexed": true,
+        "internalType": "address",
+        "name": "to",
+        "type": "address"
+      },
+      {
         "indexed": false,
         "internalType": "uint256",
         "name": "amount",
@@ -2554,6 +2576,25 @@ export const feeLedgerAbi = [
       }
     ],
     "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "to",
+        "type": "address"
+      }
+    ],
+    "name": "claimTreasury",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
     "type": "function"
   },
   {
@@ -7543,7 +7584,7 @@ export const nodeStakingAbi = [
   },
   {
     "inputs": [],
-    "name": "DRAW_ATTEMPTS_PER_SLOT",
+    "name": "MAX_ENDPOINT_LENGTH",
     "outputs": [
       {
         "internalType": "uint256",
@@ -7556,7 +7597,7 @@ export const nodeStakingAbi = [
   },
   {
     "inputs": [],
-    "name": "MAX_ENDPOINT_LENGTH",
+    "name": "MAX_INELIGIBLE_DRAWS",
     "outputs": [
       {
         "internalType": "uint256",

@@ -331,10 +331,10 @@ const EXEC_PER_ATTEMPT = 2_000n;
 const EXEC_PER_LEVEL = 400n;
 const EXEC_PER_CHECK = 60n;
 
-type DrawFacts = { attemptsPerSlot: bigint; treeSlot: bigint | null };
+type DrawFacts = { maxIneligible: bigint; treeSlot: bigint | null };
 const drawCache = new WeakMap<object, Map<string, Promise<DrawFacts>>>();
 
-/** DRAW_ATTEMPTS_PER_SLOT and the storage slot of NodeStaking's `_trees` mapping, found once per client and contract. */
+/** MAX_INELIGIBLE_DRAWS and the storage slot of NodeStaking's `_trees` mapping, found once per client and contract. */
 function drawFacts(client: VeilClient, staking: Address, modelIndex: bigint, members: bigint, total: bigint): Promise<DrawFacts> {
   let m = drawCache.get(client);
   if (!m) drawCache.set(client, (m = new Map()));
@@ -342,7 +342,7 @@ function drawFacts(client: VeilClient, staking: Address, modelIndex: bigint, mem
   let p = m.get(key);
   if (!p) {
     p = (async () => {
-      const attemptsPerSlot = await readContract(client, { address: staking, abi: nodeStakingAbi, functionName: "DRAW_ATTEMPTS_PER_SLOT" });
+      const maxIneligible = await readContract(client, { address: staking, abi: nodeStakingAbi, functionName: "MAX_INELIGIBLE_DRAWS" });
       // The tree's first word packs size (32 bits), members (32) and total (192). Find the mapping's slot by the
       // word whose members and total match what the contract reports for this model.
       let treeSlot: bigint | null = null;
@@ -354,7 +354,7 @@ function drawFacts(client: VeilClient, staking: Address, modelIndex: bigint, mem
         const word = BigInt(w);
         if (((word >> 32n) & 0xffffffffn) === members && word >> 64n === total) treeSlot = BigInt(p);
       });
-      return { attemptsPerSlot, treeSlot };
+      return { maxIneligible, treeSlot };
     })();
     p.catch(() => m!.delete(key));
     m.set(key, p);
@@ -369,13 +369,15 @@ function mappingSlot(key: bigint, slot: bigint): Hex {
 /**
  * The most gas NodeStaking's operator draw (`assign`) can use for `k` operators of model `modelIndex`, whatever the
  * block it lands in. The draw is seeded by `block.prevrandao` and the previous block hash, so the gas a node
- * estimates for one block says little about the next: a draw may skip duplicates and busy operators for up to
- * `k * DRAW_ATTEMPTS_PER_SLOT` attempts, each a Fenwick descent of one storage read per tree level (`depth` =
- * bit length of the tree's size, read from storage), an owner read and an operator read; each chosen operator
+ * estimates for one block says little about the next. The draw samples without replacement: it sets aside the
+ * `exclude` members, each member it draws without the free stake (at most `MAX_INELIGIBLE_DRAWS`) and, after k
+ * rejected repeats, each member it draws again (at most k - 1), each setting-aside two Fenwick prefix sums; it draws
+ * at most `3k - 1 + MAX_INELIGIBLE_DRAWS` times, each a Fenwick descent of one storage read per tree level (`depth` = bit length of the tree's size, read
+ * from storage), an owner read and an operator read, plus a pass over the members set aside; each chosen operator
  * costs a storage write and a CollateralLocked event. Each distinct slot is cold once per transaction (at most
  * `size` tree nodes, `members` owners and operators). Bounded from that loop (contracts/NodeStaking.sol `assign`,
- * contracts/libraries/SortitionTree.sol `draw`), with every read counted warm plus the cold surcharge for each
- * distinct slot it can touch. `exclude`: operators excluded from the draw (replacements).
+ * contracts/libraries/SortitionTree.sol `drawExcept`, `setAside`), with every read counted warm plus the cold
+ * surcharge for each distinct slot it can touch.
  */
 export async function drawGasBound(
   client: VeilClient,
@@ -395,17 +397,19 @@ export async function drawGasBound(
     const word = BigInt((await getStorageAt(client, { address: staking, slot: mappingSlot(modelIndex, facts.treeSlot) })) ?? "0x0");
     if (((word >> 32n) & 0xffffffffn) === members) size = word & 0xffffffffn;
   }
-  return drawBoundFor({ k: BigInt(p.k), exclude: BigInt(p.exclude ?? 0), attemptsPerSlot: facts.attemptsPerSlot, size, members });
+  return drawBoundFor({ k: BigInt(p.k), exclude: BigInt(p.exclude ?? 0), maxIneligible: facts.maxIneligible, size, members });
 }
 
 /** {@link drawGasBound} from the figures it reads (exported for tests). */
-export function drawBoundFor(f: { k: bigint; exclude: bigint; attemptsPerSlot: bigint; size: bigint; members: bigint }): bigint {
+export function drawBoundFor(f: { k: bigint; exclude: bigint; maxIneligible: bigint; size: bigint; members: bigint }): bigint {
   const min = (a: bigint, b: bigint) => (a < b ? a : b);
   const depth = BigInt(f.size.toString(2).length);
-  const attempts = f.k * f.attemptsPerSlot;
-  const reads = attempts * (depth + 3n) + 1n; // per attempt: tree nodes, owner, operator, the tree's first word
-  const cold = 1n + min(attempts * depth, f.size) + 2n * min(attempts, f.members > 0n ? f.members : f.size);
-  const exec = attempts * (EXEC_PER_ATTEMPT + EXEC_PER_LEVEL * depth + EXEC_PER_CHECK * (f.k + f.exclude));
+  const attempts = 3n * f.k - 1n + f.maxIneligible;
+  const asides = f.exclude + f.k - 1n + f.maxIneligible; // excluded, drawn twice, busy
+  // per attempt: tree nodes, owner, operator, the tree's total; per member set aside: two prefix sums
+  const reads = attempts * (depth + 3n) + asides * 2n * depth + 2n;
+  const cold = 1n + min((attempts + 2n * asides) * depth, f.size) + 2n * min(attempts + f.exclude, f.members > 0n ? f.members : f.size);
+  const exec = attempts * (EXEC_PER_ATTEMPT + EXEC_PER_LEVEL * depth + EXEC_PER_CHECK * (asides + f.k)) + asides * (EXEC_PER_LEVEL * 2n * depth + EXEC_PER_CHECK * asides);
   const locks = f.k * (SSTORE_DIRTY + LOG2_64 + 200n);
   return reads * WARM_READ + cold * COLD_SURCHARGE + exec + locks;
 }

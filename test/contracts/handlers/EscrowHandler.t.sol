@@ -11,6 +11,7 @@ import {NodeStaking} from "../../../contracts/NodeStaking.sol";
 import {ModelRegistry} from "../../../contracts/ModelRegistry.sol";
 import {VeilToken} from "../../../contracts/VeilToken.sol";
 import {MockUSDC} from "../../../contracts/mocks/MockUSDC.sol";
+import {BlocklistUSDC} from "../../../contracts/mocks/BlocklistUSDC.sol";
 import {IJobEscrow, IVeilEscrow} from "../../../contracts/interfaces/IJobEscrow.sol";
 import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {INodeStaking} from "../../../contracts/interfaces/INodeStaking.sol";
@@ -62,7 +63,7 @@ contract EscrowHandler {
     constructor() {
         manager = new AccessManager(address(this));
         veil = new VeilToken(address(this), 1e27);
-        usdc = new MockUSDC();
+        usdc = new BlocklistUSDC(); // MockUSDC with USDC's blocklist (the treasury's pull exit)
         registry = new ModelRegistry(address(manager));
         staking = new NodeStaking(address(manager), veil, usdc, registry, 1_000e18, 1 hours);
         escrowCore = new JobEscrow(address(manager), usdc, registry, staking, _params());
@@ -295,6 +296,25 @@ contract EscrowHandler {
         vm.prank(modelOwner);
         registry.setRoyalty(MODEL, uint16((seed >> 64) % 2_001));
         ++calls["setTerms"];
+    }
+
+    /// @notice Issue 17, L-3: the token blocks the treasury address, so the push `withdrawTreasury` reverts; the
+    /// treasury pulls its accrual to another address with `claimTreasury`. A stranger cannot.
+    function blockTreasuryAndClaim(address to) external {
+        uint256 amount = ledger.treasuryAccrued();
+        if (amount == 0 || to == address(0) || to == treasury) return;
+        BlocklistUSDC(address(usdc)).setBlocked(treasury, true);
+        try ledger.withdrawTreasury() {
+            revert("a push to a blocked treasury succeeded");
+        } catch {}
+        try ledger.claimTreasury(to) {
+            revert("a stranger claimed the treasury's share");
+        } catch {}
+        vm.prank(treasury);
+        ledger.claimTreasury(to);
+        ghostOut += amount;
+        BlocklistUSDC(address(usdc)).setBlocked(treasury, false);
+        ++calls["claimTreasury"];
     }
 
     function claimRewards(uint256 who) external {

@@ -39,6 +39,13 @@ export const DEFAULTS = {
   stakingSupply: 1_000_000_000n * 10n ** 18n,
   minStake: 1_000n * 10n ** 18n,
   unbondingPeriod: 21n * DAY,
+  /**
+   * The real-network module's execution delay on `admin`'s GOVERNOR and ADMIN roles: every governance action is
+   * scheduled in the AccessManager and runs this long after, longer than the longest exit (the 21-day unbonding, the
+   * credits' 7-day unlock), so anyone who disagrees with a change can leave before it applies (issue 17, L-2). The
+   * local module keeps 0.
+   */
+  governanceDelay: 22n * DAY,
   escrowParams: {
     commitWindow: 600n,
     revealWindow: 600n,
@@ -61,10 +68,17 @@ export const DEFAULTS = {
  * NodeStaking, JobEscrow, and wires every restricted function to its role. `artifacts`: deploy from these compiled
  * artifacts (loadVeilArtifacts() reads the ones this package ships) instead of by contract name.
  */
-export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(m: IgnitionModuleBuilder, feeToken: FeeTokenT, artifacts?: VeilArtifacts) {
+export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(
+  m: IgnitionModuleBuilder,
+  feeToken: FeeTokenT,
+  artifacts?: VeilArtifacts,
+  governance: { delay: bigint; adminRequired: boolean } = { delay: 0n, adminRequired: false },
+) {
   const c = contractsOf(m, artifacts);
   const deployer = m.getAccount(0);
-  const admin = m.getParameter("admin", deployer);
+  // On real networks `admin` (a timelock or multisig) is required: the deployer gives its roles up at the end.
+  const admin = governance.adminRequired ? m.getParameter<string>("admin") : m.getParameter("admin", deployer);
+  const governanceDelay = m.getParameter("governanceDelay", governance.delay);
   const treasury = m.getParameter("treasury", deployer);
   const tokenRecipient = m.getParameter("stakingTokenRecipient", deployer);
   const stakingSupply = m.getParameter("stakingSupply", DEFAULTS.stakingSupply);
@@ -104,28 +118,45 @@ export function buildVeil<FeeTokenT extends CallableContractFuture<string>>(m: I
   const ledgerAddress = m.staticCall(escrow, "ledger", [], 0, { id: "ledger_address" });
   const ledger = c.at("FeeLedger", ledgerAddress);
 
+  // Every call made with the deployer's zero-delay roles: a real-network deployment renounces them after all of these.
+  const wiring = [];
   const targets = { ModelRegistry: registry, NodeStaking: staking, JobEscrow: escrow, FeeLedger: ledger } as const;
   for (const [name, target] of Object.entries(targets)) {
     for (const [role, selectors] of selectorsByRole(name)) {
-      m.call(manager, "setTargetFunctionRole", [target, selectors, role], { id: `role_${name}_${role}` });
+      wiring.push(m.call(manager, "setTargetFunctionRole", [target, selectors, role], { id: `role_${name}_${role}` }));
     }
   }
-  const grant = (role: bigint, account: AccountRuntimeValue | ModuleParameterRuntimeValue<AccountRuntimeValue> | AddressResolvableFuture, id: string) =>
-    m.call(manager, "grantRole", [role, account, 0n], { id: `grant_${id}` });
+  const grant = (
+    role: bigint,
+    account: AccountRuntimeValue | ModuleParameterRuntimeValue<AccountRuntimeValue> | ModuleParameterRuntimeValue<string> | AddressResolvableFuture,
+    id: string,
+    delay: bigint | ModuleParameterRuntimeValue<bigint> = 0n,
+  ) => m.call(manager, "grantRole", [role, account, delay], { id: `grant_${id}` });
   const governorGrant = grant(ROLES.GOVERNOR, deployer, "governor_deployer");
   // The escrow locks, releases and slashes collateral and notifies staker rewards (NodeStaking's allowlist).
-  m.call(staking, "setProtocolContract", [escrow, true], { id: "protocol_escrow", after: [governorGrant] });
+  wiring.push(governorGrant);
+  wiring.push(m.call(staking, "setProtocolContract", [escrow, true], { id: "protocol_escrow", after: [governorGrant] }));
   // The ledger pays the stakers' accrual into NodeStaking's reward pool (notifyRewards).
-  m.call(staking, "setProtocolContract", [ledger, true], { id: "protocol_ledger", after: [governorGrant] });
-  m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] });
-  const { credits } = buildCredits(m, { manager, veil, registry, escrow, ledger, feeToken, governorGrant }, artifacts);
-  const { disputeManager } = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury, governorGrant }, artifacts);
+  wiring.push(m.call(staking, "setProtocolContract", [ledger, true], { id: "protocol_ledger", after: [governorGrant] }));
+  wiring.push(m.call(staking, "setSlashWindowSource", [escrow], { after: [governorGrant] }));
+  const credits = buildCredits(m, { manager, veil, registry, escrow, ledger, feeToken, governorGrant }, artifacts);
+  const disputes = buildDisputes(m, { manager, veil, registry, staking, escrow, treasury, governorGrant }, artifacts);
   const { jobKeys } = buildKeys(m, { escrow }, artifacts);
-  // Hand governance to `admin` (a timelock or multisig on real networks) when it differs from the deployer.
-  grant(ROLES.GOVERNOR, admin, "governor_admin");
-  grant(0n, admin, "admin");
+  wiring.push(...credits.wiring, ...disputes.wiring);
+  // Hand governance to `admin` (a timelock or multisig on real networks) with the execution delay: its GOVERNOR and
+  // ADMIN actions must be scheduled in the AccessManager and wait `governanceDelay` (0 on local chains).
+  wiring.push(grant(ROLES.GOVERNOR, admin, "governor_admin", governanceDelay));
+  wiring.push(grant(0n, admin, "admin", governanceDelay));
+  if (governance.adminRequired) {
+    // Real networks: once everything is wired, the deployer renounces its zero-delay GOVERNOR and ADMIN roles; only
+    // `admin`, through the execution delay, governs from then on (issue 17, L-2).
+    m.call(manager, "renounceRole", [ROLES.GOVERNOR, deployer], { id: "renounce_deployer_governor", after: wiring });
+    m.call(manager, "renounceRole", [0n, deployer], { id: "renounce_deployer_admin", after: wiring });
+  }
+  const { credits: creditsContract } = credits;
+  const { disputeManager } = disputes;
 
-  return { manager, veil, registry, staking, escrow, ledger, feeToken, credits, disputeManager, jobKeys };
+  return { manager, veil, registry, staking, escrow, ledger, feeToken, credits: creditsContract, disputeManager, jobKeys };
 }
 
 /** Options of the module factories. */
@@ -138,7 +169,7 @@ export interface VeilModuleOptions {
 export function veilModule(options: VeilModuleOptions = {}) {
   return buildModule("Veil", (m) => {
     const feeToken = contractsOf(m, options.artifacts).at("IERC20", m.getParameter<string>("feeToken"));
-    return buildVeil(m, feeToken, options.artifacts);
+    return buildVeil(m, feeToken, options.artifacts, { delay: DEFAULTS.governanceDelay, adminRequired: true });
   });
 }
 

@@ -46,9 +46,11 @@ export function buildCredits(m: IgnitionModuleBuilder, core: CreditsCore, artifa
     m.getParameter("allowancePerCredit", d.allowancePerCredit),
     m.getParameter("creditUnlockDelay", d.creditUnlockDelay),
   ]);
+  const wiring = [];
   for (const [role, selectors] of selectorsByRole("ComputeCredits")) {
-    m.call(manager, "setTargetFunctionRole", [credits, selectors, role], { id: `role_ComputeCredits_${role}` });
+    wiring.push(m.call(manager, "setTargetFunctionRole", [credits, selectors, role], { id: `role_ComputeCredits_${role}` }));
   }
-  m.call(ledger, "setPayerModule", [credits, true], { id: "payer_module_credits", after: [governorGrant] });
-  return { credits };
+  wiring.push(m.call(ledger, "setPayerModule", [credits, true], { id: "payer_module_credits", after: [governorGrant] }));
+  /** `wiring`: the calls made with the deployer's roles (a real-network deployment renounces them after). */
+  return { credits, wiring };
 }

@@ -76,10 +76,12 @@ export function buildDisputes(m: IgnitionModuleBuilder, core: DisputeCore, artif
       treasury: core.treasury,
     },
   ]);
+  const wiring = [];
   for (const [role, selectors] of selectorsByRole("DisputeManager")) {
-    m.call(core.manager, "setTargetFunctionRole", [disputeManager, selectors, role], { id: `role_DisputeManager_${role}` });
+    wiring.push(m.call(core.manager, "setTargetFunctionRole", [disputeManager, selectors, role], { id: `role_DisputeManager_${role}` }));
   }
-  m.call(core.manager, "grantRole", [ROLES.DISPUTER, disputeManager, 0n], { id: "grant_disputer_disputes" });
-  m.call(core.staking, "setProtocolContract", [disputeManager, true], { id: "protocol_disputes", after: [core.governorGrant] });
-  return { disputeManager };
+  wiring.push(m.call(core.manager, "grantRole", [ROLES.DISPUTER, disputeManager, 0n], { id: "grant_disputer_disputes" }));
+  wiring.push(m.call(core.staking, "setProtocolContract", [disputeManager, true], { id: "protocol_disputes", after: [core.governorGrant] }));
+  /** `wiring`: the calls made with the deployer's roles (a real-network deployment renounces them after). */
+  return { disputeManager, wiring };
 }
