@@ -326,7 +326,7 @@ describe("sdk write safety: failed calls cost nothing, payments are simulated be
       const signers = ((await connection.provider.request({ method: "eth_accounts" })) as string[]).map((x) => getAddress(x));
       const cbt = await connection.ethers.deployContract("CallbackERC20");
       const feeToken = (await cbt.getAddress()) as Address;
-      const d = await connection.ignition.deploy(Veil, { parameters: { Veil: { feeToken, treasury: signers[3]! } }, deploymentId: "plain-fee-token" });
+      const d = await connection.ignition.deploy(Veil, { parameters: { Veil: { feeToken, treasury: signers[3]!, admin: signers[9]! } }, deploymentId: "plain-fee-token" });
       const at = async (k: { getAddress(): Promise<string> }) => (await k.getAddress()) as Address;
       const b: VeilAddresses = {
         jobEscrow: await at(d.escrow),
